@@ -1,0 +1,315 @@
+"""The command line: parse, call one function, print. Errors are translated here only."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import List, Optional
+
+import click
+import typer
+
+from . import __version__
+from .errors import AmlDebugError, ContainerError, ExitStatus, ScoringError, UsageError
+
+app = typer.Typer(
+    name="amldebug",
+    help="Debug an Azure ML scoring script (score.py) in its local image from VS Code, with hot reload.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+_state = {"debug": False}
+
+
+def out(text: str = "") -> None:
+    """Results go to stdout."""
+    print(text, flush=True)
+
+
+def note(text: str) -> None:
+    """Progress and diagnostics go to stderr."""
+    print(text, file=sys.stderr, flush=True)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors (never with local variables)."),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    _state["debug"] = debug
+    if version:
+        out(__version__)
+        raise typer.Exit()
+
+
+def _env_pairs(values: List[str]) -> dict:
+    env = {}
+    for item in values or []:
+        if "=" not in item:
+            raise UsageError(f"-e/--env-var '{item}' is not KEY=VALUE; write it as e.g. -e LOG_LEVEL=DEBUG")
+        key, value = item.split("=", 1)
+        env[key] = value
+    return env
+
+
+# Options shared by attach and vscode.
+SourceArg = typer.Argument(Path("."), help="Folder with the entry script (placed at /var/azureml-app/<name>/).")
+EntryOpt = typer.Option("score.py", "--entry-script", help="Entry script, relative to SOURCE_DIR.")
+ImageOpt = typer.Option(None, "--image", help="Local image with azureml-inference-server-http (azmlinfsrv).")
+ModelOpt = typer.Option(None, "--model-dir", help="Model file or folder, placed like a registered model.")
+ModelNameOpt = typer.Option(None, "--model-name", help="Registered model name (default: from --model-dir).")
+ModelVersionOpt = typer.Option(None, "--model-version", help="Model version (default: 1).")
+PortOpt = typer.Option(5001, "--port", help="Scoring port on 127.0.0.1 (next free one if taken).")
+DebugPortOpt = typer.Option(5678, "--debug-port", help="Debugger port on 127.0.0.1 (next free one if taken).")
+NameOpt = typer.Option(None, "--name", help="Service name (default: the folder's name).")
+WaitOpt = typer.Option(True, "--wait/--no-wait", help="Hold before init() until a debugger attaches.")
+JmcOpt = typer.Option(True, "--just-my-code/--no-just-my-code", help="Step only through your own code.")
+EnvVarOpt = typer.Option(None, "--env-var", "-e", help="Extra environment variable KEY=VALUE (repeatable).")
+DebugBindOpt = typer.Option(
+    "127.0.0.1", "--debug-bind",
+    help="Interface for the debug port. Anything but 127.0.0.1 lets others on the network run code in it.",
+)
+RuntimeOpt = typer.Option("container", "--runtime", help="'container' (Docker) or 'process' (no Docker).")
+PythonOpt = typer.Option(None, "--python", help="Process runtime: the Python that has azmlinfsrv.")
+
+
+def _spec(source_dir, entry_script, image, model_dir, model_name, model_version, port, debug_port, name, wait,
+          just_my_code, env_var, debug_bind, runtime="container", python=None):
+    from .spec import resolve_spec
+
+    if debug_bind != "127.0.0.1":
+        note(f"warning: the debug port will listen on {debug_bind}: anyone who can reach it can run any code "
+             "in the container. Use it only on a network you trust.")
+    return resolve_spec(
+        source_dir, entry_script=entry_script, name=name, image=image, model_dir=model_dir,
+        model_name=model_name, model_version=model_version, port=port, debug_port=debug_port,
+        debug_bind=debug_bind, wait=wait, just_my_code=just_my_code, env=_env_pairs(env_var),
+        runtime=runtime, python=python,
+    )
+
+
+def _describe(service, launch_json) -> None:
+    out(f"service:     {service.name}")
+    out(f"scoring URI: {service.scoring_uri}")
+    out(f"debug port:  localhost:{service.debug_port}")
+    if launch_json:
+        out(f"launch.json: {launch_json} (configuration \"amldebug: {service.name}\")")
+
+
+@app.command()
+def attach(
+    source_dir: Path = SourceArg,
+    entry_script: str = EntryOpt,
+    image: Optional[str] = ImageOpt,
+    model_dir: Optional[Path] = ModelOpt,
+    model_name: Optional[str] = ModelNameOpt,
+    model_version: Optional[str] = ModelVersionOpt,
+    port: int = PortOpt,
+    debug_port: int = DebugPortOpt,
+    name: Optional[str] = NameOpt,
+    wait: bool = WaitOpt,
+    just_my_code: bool = JmcOpt,
+    env_var: List[str] = EnvVarOpt,
+    debug_bind: str = DebugBindOpt,
+    detach: bool = typer.Option(False, "--detach", "-d", help="Start, write launch.json, print, and return."),
+    watch: bool = typer.Option(True, "--watch/--no-watch", help="Reload on save (foreground only)."),
+) -> None:
+    """Start the scoring container with the debugger inside and write .vscode/launch.json."""
+    from .attach import attach as do_attach
+
+    spec = _spec(source_dir, entry_script, image, model_dir, model_name, model_version, port, debug_port, name,
+                 wait, just_my_code, env_var, debug_bind)
+    note(f"amldebug: starting service '{spec.name}' from image '{spec.image}'")
+    started = time.monotonic()
+    result = do_attach(spec, progress=note)
+    service = result.service
+    _describe(service, result.launch_json)
+    when = "before init()" if spec.wait else "any time"
+    note(f"amldebug: service '{service.name}' is ready for a debugger on localhost:{service.debug_port} "
+         f"({when}; {time.monotonic() - started:.1f} s)")
+    if detach:
+        return
+    _foreground(service, watch)
+
+
+def _foreground(service, watch: bool) -> None:
+    """Stream the logs (and reload on save) until Ctrl-C, then remove the container."""
+    from . import container as engine
+    from .watch import ReloadLoop
+
+    stop = threading.Event()
+    loop = None
+    if watch:
+        loop = ReloadLoop(service, report=note, stop=stop)
+        threading.Thread(target=loop.run, daemon=True).start()
+        note(f"amldebug: watching {service.spec.source_dir} - save to reload, Ctrl-C to stop")
+    try:
+        for line in engine.follow_lines(service._container):
+            out(line)
+        raise ContainerError(f"the container of service '{service.name}' stopped", service.get_logs(30))
+    except KeyboardInterrupt:
+        note(f"amldebug: stopping service '{service.name}'")
+    finally:
+        stop.set()
+        service.delete()
+
+
+@app.command()
+def status(
+    name: Optional[str] = typer.Argument(None, help="Service name (default: all)."),
+    name_opt: Optional[str] = typer.Option(None, "--name", help="Service name."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per service."),
+) -> None:
+    """List the services and their state, scoring URI and debug port."""
+    from .service import get_service, list_services
+
+    wanted = name_opt or name
+    services = [get_service(wanted)] if wanted else list_services()
+    if as_json:
+        for service in services:
+            out(json.dumps(service.as_dict()))
+        return
+    if not services:
+        note("no amldebug services; start one with 'amldebug attach'")
+        return
+    out(f"{'NAME':<20} {'STATE':<12} {'SCORING URI':<34} DEBUG PORT")
+    for service in services:
+        out(f"{service.name:<20} {service.state:<12} {service.scoring_uri:<34} {service.debug_port}")
+
+
+def _service_name(name: Optional[str]) -> str:
+    """--name, else the one service there is, else the current folder's name."""
+    if name:
+        return name
+    from .service import list_services
+    from .spec import service_name_from
+
+    services = list_services()
+    if len(services) == 1:
+        return services[0].name
+    return service_name_from(Path.cwd())
+
+
+@app.command()
+def down(
+    name: Optional[str] = typer.Argument(None, help="Service name."),
+    name_opt: Optional[str] = typer.Option(None, "--name", help="Service name."),
+) -> None:
+    """Stop and remove the service's container."""
+    from .service import get_service
+
+    service = get_service(_service_name(name_opt or name))
+    service.delete()
+    out(f"removed service '{service.name}'")
+
+
+@app.command()
+def reload(name: Optional[str] = typer.Option(None, "--name", help="Service name.")) -> None:
+    """Serve the current files now (new worker, fresh init(); the debugger stays attached)."""
+    from .service import get_service
+
+    service = get_service(_service_name(name))
+    result = service.reload(progress=note)
+    out(f"reloaded '{service.name}' in {result.seconds * 1000:.0f} ms"
+        + ("; re-attach the debugger" if result.restarted else "; the debugger stays attached"))
+
+
+@app.command()
+def watch(name: Optional[str] = typer.Option(None, "--name", help="Service name.")) -> None:
+    """Reload a service started with --detach whenever its files change (Ctrl-C stops)."""
+    from .service import get_service
+    from .watch import ReloadLoop
+
+    service = get_service(_service_name(name))
+    note(f"amldebug: watching {service.spec.source_dir} for service '{service.name}' - Ctrl-C to stop")
+    loop = ReloadLoop(service, report=note)
+    try:
+        loop.run()
+    except KeyboardInterrupt:
+        loop.stop.set()
+
+
+@app.command()
+def logs(
+    name: Optional[str] = typer.Option(None, "--name", help="Service name."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
+    tail: int = typer.Option(200, "--tail", help="How many lines from the end."),
+) -> None:
+    """Print the service's log."""
+    from . import container as engine
+    from .service import get_service
+
+    service = get_service(_service_name(name))
+    if follow:
+        try:
+            for line in engine.follow_lines(service._container, tail=tail):
+                out(line)
+        except KeyboardInterrupt:
+            pass
+        return
+    out(engine.log_text(service._container, tail=tail).rstrip("\n"))
+
+
+@app.command()
+def score(
+    name: Optional[str] = typer.Option(None, "--name", help="Service name."),
+    data: Optional[str] = typer.Option(None, "--data", help="Request body (JSON)."),
+    file: Optional[Path] = typer.Option(None, "--file", help="File with the request body."),
+) -> None:
+    """Send one request like service.run(); print status, latency and the answer."""
+    from .service import get_service
+
+    if (data is None) == (file is None):
+        raise UsageError("pass exactly one of --data JSON or --file PATH")
+    if file is not None:
+        if not file.is_file():
+            raise UsageError(f"request file '{file}' does not exist")
+        data = file.read_text(encoding="utf-8")
+    service = get_service(_service_name(name))
+    started = time.perf_counter()
+    answer = service.run(data)
+    elapsed = time.perf_counter() - started
+    note(f"HTTP 200 in {elapsed * 1000:.1f} ms")
+    if elapsed > 45:
+        note(f"warning: {elapsed:.0f} s is close to AKS's default 60 s request timeout (HTTP 504 in Azure)")
+    out(answer if isinstance(answer, str) else json.dumps(answer))
+
+
+def _report(exc: AmlDebugError) -> None:
+    note(f"amldebug: error: {exc}")
+    if isinstance(exc, ContainerError) and exc.logs:
+        note(exc.logs.rstrip())
+    if isinstance(exc, ScoringError):
+        if exc.body:
+            note(f"response body: {exc.body.strip()}")
+        if exc.logged_exception:
+            note("the container logged:\n" + exc.logged_exception.rstrip())
+
+
+def run(argv: Optional[List[str]] = None) -> int:
+    """Run the CLI and return its exit status (in-process; used by main() and the tests)."""
+    try:
+        app(args=argv, prog_name="amldebug", standalone_mode=False)
+    except AmlDebugError as exc:
+        if _state["debug"]:
+            traceback.print_exc()
+        _report(exc)
+        return int(exc.exit_status)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return int(ExitStatus.USAGE)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        note("interrupted")
+        return int(ExitStatus.INTERRUPTED)
+    return int(ExitStatus.OK)
+
+
+def main() -> None:
+    sys.exit(run())

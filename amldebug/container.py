@@ -1,0 +1,219 @@
+"""Every call to the Docker engine goes through here (docker SDK, never the CLI).
+
+DockerException is caught in this module and re-raised as an AmlDebugError subclass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterator, Optional
+
+import docker
+import docker.errors
+
+from .errors import ContainerError, DockerUnavailableError, ImageError
+from .spec import DEBUG_PORT_IN_CONTAINER, PAYLOAD_ROOT, SCORING_PORT_IN_CONTAINER, Layout, ServiceSpec
+
+LABEL_SERVICE = "amldebug.service"
+LABEL_SPEC = "amldebug.spec"
+LABEL_KIND = "amldebug.kind"
+
+
+def connect() -> docker.DockerClient:
+    """A client for the local engine, or DockerUnavailableError saying how to get one."""
+    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise DockerUnavailableError(
+            f"no Docker engine answers at {where} ({_short(exc)}); start Docker (Docker Desktop, "
+            "'sudo systemctl start docker', or 'sudo dockerd &'), or run without it: --runtime process"
+        ) from None
+    return client
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
+
+
+def get_image(client: docker.DockerClient, ref: str):
+    try:
+        return client.images.get(ref)
+    except docker.errors.ImageNotFound:
+        raise ImageError(
+            f"image '{ref}' is not present locally; pull it ('docker pull {ref}') or build one with 'amldebug build'"
+        ) from None
+    except docker.errors.DockerException as exc:
+        raise ImageError(f"cannot read image '{ref}': {_short(exc)}") from None
+
+
+# Finds the Python that runs the image's azmlinfsrv (its shebang, conda's sh-exec
+# trampoline, or a python on PATH that can import the server) and runs probe.py with it.
+_PROBE_SCRIPT = r"""
+srv=$(command -v azmlinfsrv 2>/dev/null)
+if [ -z "$srv" ]; then echo "AMLDEBUG-PROBE: no azmlinfsrv on PATH=$PATH"; exit 12; fi
+first=$(head -n 1 "$srv" | sed -n 's/^#! *//p')
+case "$first" in
+  */env\ *) cand=$(command -v "${first##* }" 2>/dev/null) ;;
+  */sh|*/bash) cand=$(sed -n "2s/^'''exec' *\"\{0,1\}\([^\" ]*\).*/\1/p" "$srv") ;;
+  *) cand=${first%% *} ;;
+esac
+for py in "$cand" $(command -v python3 2>/dev/null) $(command -v python 2>/dev/null); do
+  [ -n "$py" ] && [ -x "$py" ] || continue
+  if "$py" -c "import azureml_inference_server_http" 2>/dev/null; then
+    AMLDEBUG_SERVER="$srv" exec "$py" /opt/amldebug/probe.py
+  fi
+done
+echo "AMLDEBUG-PROBE: no Python next to $srv can import azureml_inference_server_http"; exit 13
+"""
+
+
+def probe_image(client: docker.DockerClient, image, payload: Path, cache: Path) -> dict:
+    """Learn the image's Python and server (cached by image id)."""
+    cache_file = cache / "probes" / (image.id.replace(":", "-") + ".json")
+    if cache_file.is_file():
+        return json.loads(cache_file.read_text())
+    ref = (image.tags or [image.id])[0]
+    try:
+        container = client.containers.create(
+            image.id,
+            entrypoint=["/bin/sh", "-c", _PROBE_SCRIPT],
+            command=[],
+            labels={LABEL_KIND: "probe"},
+            volumes={str(payload): {"bind": PAYLOAD_ROOT, "mode": "ro"}},
+            network_mode="none",
+        )
+    except docker.errors.DockerException as exc:
+        raise ImageError(f"cannot start image '{ref}' to inspect it: {_short(exc)}") from None
+    try:
+        container.start()
+        status = container.wait(timeout=60).get("StatusCode", 1)
+        out = container.logs().decode("utf-8", "replace").strip()
+    except docker.errors.DockerException as exc:
+        raise ImageError(f"image '{ref}' could not be inspected: {_short(exc)}; it needs /bin/sh") from None
+    finally:
+        remove(container)
+    if status != 0:
+        reason = out.splitlines()[-1] if out else f"exit code {status}"
+        raise ImageError(
+            f"image '{ref}' cannot serve a scoring script: {reason.replace('AMLDEBUG-PROBE: ', '')}; "
+            "use an Azure ML inference image, or an environment with azureml-inference-server-http "
+            "(or azureml-defaults) - 'amldebug build' makes one"
+        )
+    info = json.loads(out.splitlines()[-1])
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    cache_file.write_text(json.dumps(info))
+    return info
+
+
+def find_services(client: docker.DockerClient, name: Optional[str] = None) -> list:
+    filters = {"label": [f"{LABEL_SERVICE}={name}" if name else LABEL_SERVICE]}
+    try:
+        return client.containers.list(all=True, filters=filters)
+    except docker.errors.DockerException as exc:
+        raise DockerUnavailableError(f"cannot list containers: {_short(exc)}") from None
+
+
+def remove(container) -> None:
+    """Stop and remove, ignoring a container that is already gone."""
+    try:
+        container.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if "already in progress" not in str(exc):
+            raise ContainerError(f"cannot remove container {container.short_id}: {_short(exc)}") from None
+
+
+def start_service(client: docker.DockerClient, spec: ServiceSpec, lay: Layout, command: list,
+                  payload: Path, state: Path, port: int, debug_port: int):
+    """Create and start the debug container; the caller owns removing it on failure."""
+    volumes = {
+        spec.source_dir: {"bind": lay.code_dir, "mode": "rw"},
+        str(payload): {"bind": PAYLOAD_ROOT, "mode": "ro"},
+        str(state): {"bind": lay.env["AMLDEBUG_STATE"], "mode": "rw"},
+    }
+    if spec.model_dir and lay.model_target:
+        volumes[spec.model_dir] = {"bind": lay.model_target, "mode": "ro"}
+    ports = {
+        f"{SCORING_PORT_IN_CONTAINER}/tcp": ("127.0.0.1", port),
+        f"{DEBUG_PORT_IN_CONTAINER}/tcp": (spec.debug_bind, debug_port),
+    }
+    try:
+        return client.containers.run(
+            spec.image,
+            entrypoint=command,
+            command=[],
+            name=f"amldebug-{spec.name}",
+            detach=True,
+            environment=lay.env,
+            working_dir=lay.app_root,
+            volumes=volumes,
+            ports=ports,
+            labels={LABEL_SERVICE: spec.name, LABEL_SPEC: spec.to_label(), LABEL_KIND: "service"},
+        )
+    except docker.errors.APIError as exc:
+        text = _short(exc)
+        if "port is already allocated" in text or "address already in use" in text:
+            raise ContainerError(
+                f"a port for service '{spec.name}' was taken while starting ({text}); run again, or pass "
+                "--port/--debug-port"
+            ) from None
+        raise ContainerError(f"cannot start service '{spec.name}' from image '{spec.image}': {text}") from None
+
+
+def log_text(container, *, tail: int | str = "all", since: float | None = None) -> str:
+    kwargs = {"tail": tail}
+    if since:
+        kwargs["since"] = since
+    try:
+        return container.logs(**kwargs).decode("utf-8", "replace")
+    except docker.errors.NotFound:
+        return ""
+    except docker.errors.DockerException as exc:
+        raise ContainerError(f"cannot read the logs of {container.name}: {_short(exc)}") from None
+
+
+def follow_lines(container, *, since: float | None = None, tail: int | str = "all") -> Iterator[str]:
+    """Yield log lines as they come until the container stops."""
+    kwargs = {"stream": True, "follow": True, "tail": tail}
+    if since:
+        kwargs["since"] = since
+    buffer = b""
+    try:
+        for chunk in container.logs(**kwargs):
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                yield line.decode("utf-8", "replace")
+    except docker.errors.DockerException:
+        return
+    if buffer:
+        yield buffer.decode("utf-8", "replace")
+
+
+def signal(container, sig: str) -> None:
+    try:
+        container.kill(signal=sig)
+    except docker.errors.DockerException as exc:
+        raise ContainerError(f"cannot signal {container.name}: {_short(exc)}") from None
+
+
+def state(container) -> str:
+    try:
+        container.reload()
+    except docker.errors.NotFound:
+        return "Deleted"
+    return container.status
+
+
+def exec_run(container, cmd: list) -> tuple[int, str]:
+    try:
+        result = container.exec_run(cmd, demux=False)
+    except docker.errors.DockerException as exc:
+        raise ContainerError(f"cannot run a command in {container.name}: {_short(exc)}") from None
+    return result.exit_code, (result.output or b"").decode("utf-8", "replace")

@@ -1,0 +1,82 @@
+"""One exception root for everything amldebug reports to a user.
+
+Each subclass carries a message that names the offending value and the fix; the
+CLI edge (``amldebug.cli``) turns any of them into that message on stderr and the
+exit code below. Code that talks to Docker catches ``docker.errors.DockerException``
+where it happens and re-raises one of these.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitStatus(enum.IntEnum):
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    DOCKER = 3
+    SCORING = 4
+    INTERRUPTED = 130
+
+
+class AmlDebugError(Exception):
+    """Base of every error amldebug raises on purpose."""
+
+    exit_status: ExitStatus = ExitStatus.ERROR
+
+
+class UsageError(AmlDebugError):
+    """A value given on the command line or to the API is wrong."""
+
+    exit_status = ExitStatus.USAGE
+
+
+class EntryScriptError(UsageError):
+    """The entry script is missing, does not compile, or lacks init()/run()."""
+
+
+class ConfigFileError(AmlDebugError):
+    """A JSON-with-comments file (launch.json, tasks.json) cannot be parsed or written."""
+
+
+class DockerUnavailableError(AmlDebugError):
+    """No Docker engine answers."""
+
+    exit_status = ExitStatus.DOCKER
+
+
+class ImageError(AmlDebugError):
+    """The image is missing or cannot serve (no azmlinfsrv, no Python)."""
+
+    exit_status = ExitStatus.DOCKER
+
+
+class ContainerError(AmlDebugError):
+    """A container failed to start or died; carries the last log lines."""
+
+    exit_status = ExitStatus.DOCKER
+
+    def __init__(self, message: str, logs: str = "") -> None:
+        super().__init__(message)
+        self.logs = logs
+
+
+class ServiceNotFoundError(AmlDebugError):
+    """No amldebug service by that name."""
+
+
+class ReloadError(AmlDebugError):
+    """A reload could not make the service serve the new code."""
+
+
+class ScoringError(AmlDebugError):
+    """A /score request failed; carries what the user needs to see why."""
+
+    exit_status = ExitStatus.SCORING
+
+    def __init__(self, message: str, status: int | None = None, body: str = "", logged_exception: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+        self.logged_exception = logged_exception

@@ -1,0 +1,159 @@
+"""amldebug's launcher: runs as PID 1 of a debug container (or as the process runtime's
+server), in the IMAGE's Python, before the scoring server.
+
+It puts the debugpy copy that amldebug mounted beside it on sys.path, makes gunicorn keep
+the master alive when a worker fails to boot (so the next save can recover and the debug
+session survives), starts debugpy in this process -- the gunicorn master -- with
+subprocess support so forked workers are debuggable, optionally waits for a client, then
+hands over to the image's own ``azmlinfsrv``. Settings come from AMLDEBUG_* variables.
+Kept free of anything newer than Python 3.7: it runs in whatever Python the image has.
+"""
+
+import json
+import os
+import runpy
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MARK = "amldebug:"
+
+
+STATE = {"generation": 0}
+
+
+def say(message):
+    sys.stdout.write("%s %s\n" % (MARK, message))
+    sys.stdout.flush()
+
+
+def write_state(status, **fields):
+    """Tell amldebug on the host what happened, through a file in a folder it mounted.
+
+    Faster to notice than a log line (Docker's log follower lags by hundreds of ms),
+    and the generation number ties a "ready" to the reload that caused it.
+    """
+    folder = os.environ.get("AMLDEBUG_STATE")
+    if not folder:
+        return
+    fields.update(status=status, generation=STATE["generation"], pid=os.getpid())
+    text = json.dumps(fields, sort_keys=True)
+    tmp = os.path.join(folder, ".state.%d.tmp" % os.getpid())
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o666)
+        os.replace(tmp, os.path.join(folder, "state.json"))
+    except OSError:
+        pass
+
+
+def patch_gunicorn():
+    try:
+        from gunicorn import arbiter, errors
+        from gunicorn.workers import base
+    except ImportError:
+        return
+    Arbiter = arbiter.Arbiter
+
+    orig_reap = Arbiter.reap_workers
+    orig_manage = Arbiter.manage_workers
+    orig_hup = Arbiter.handle_hup
+    orig_load = base.Worker.load_wsgi
+
+    def reap_workers(self):
+        # gunicorn halts the whole server when a worker fails to boot; in a debug
+        # session that would kill the debugger. Keep the master, wait for a reload.
+        while True:
+            try:
+                return orig_reap(self)
+            except errors.HaltServer as exc:
+                if exc.exit_status not in (self.WORKER_BOOT_ERROR, getattr(self, "APP_LOAD_ERROR", 4)):
+                    raise
+                self._amldebug_broken = True
+                for pid in list(self.WORKERS):
+                    try:
+                        os.kill(pid, 0)
+                    except OSError:
+                        self.WORKERS.pop(pid, None)
+                write_state("failed")
+                say("worker failed to boot; the server waits for a fix (save the file or run 'amldebug reload')")
+
+    def manage_workers(self):
+        if getattr(self, "_amldebug_broken", False):
+            return None
+        return orig_manage(self)
+
+    def handle_hup(self):
+        self._amldebug_broken = False
+        STATE["generation"] += 1
+        write_state("reloading")
+        say("reloading: a new worker will import the entry script and run init()")
+        return orig_hup(self)
+
+    def load_wsgi(self):
+        result = orig_load(self)
+        write_state("ready")
+        say("worker %d ready" % os.getpid())
+        return result
+
+    Arbiter.reap_workers = reap_workers
+    Arbiter.manage_workers = manage_workers
+    Arbiter.handle_hup = handle_hup
+    base.Worker.load_wsgi = load_wsgi
+
+
+def start_debugger():
+    port = int(os.environ.get("AMLDEBUG_DEBUG_PORT", "5678"))
+    host = os.environ.get("AMLDEBUG_DEBUG_HOST", "0.0.0.0")
+    lib = os.path.join(HERE, "lib", "cp%d%d" % sys.version_info[:2])
+    if os.path.isdir(lib):
+        sys.path.insert(0, lib)
+    import debugpy
+
+    debugpy.listen((host, port))
+    write_state("listening")
+    say("debugger listening on port %d" % port)
+    if os.environ.get("AMLDEBUG_WAIT", "1") == "1":
+        write_state("waiting")
+        say("waiting for a debugger to attach before init()")
+        debugpy.wait_for_client()
+        write_state("attached")
+        say("debugger attached")
+
+
+# The scoring server's own dependencies, imported once in the master so that each worker
+# gunicorn forks (at start and at every reload) finds them loaded: this is most of a
+# worker's boot time. Only third-party modules without configuration side effects; the
+# server's config and the user's code are still imported fresh in every worker.
+PREIMPORT = (
+    "flask", "flask_cors", "werkzeug", "pydantic", "pydantic_settings", "inference_schema.schema_util",
+    "opentelemetry.sdk.trace", "opentelemetry.sdk._logs", "opentelemetry.sdk.resources",
+    "azure.monitor.opentelemetry.exporter", "azureml_inference_server_http.server",
+)
+
+
+def preimport():
+    if os.environ.get("AMLDEBUG_PREIMPORT", "1") != "1":
+        return
+    import importlib
+
+    for name in PREIMPORT:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
+
+
+def main():
+    server = os.environ.get("AMLDEBUG_SERVER") or "azmlinfsrv"
+    write_state("starting")
+    patch_gunicorn()
+    if os.environ.get("AMLDEBUG_DEBUG_PORT"):
+        start_debugger()
+    preimport()
+    sys.argv = [server] + sys.argv[1:]
+    runpy.run_path(server, run_name="__main__")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+"""Run in the image's Python by amldebug to learn what it needs to inject the debugger."""
+
+import json
+import os
+import platform
+import sys
+
+info = {
+    "python": sys.executable,
+    "version": "%d.%d" % sys.version_info[:2],
+    "machine": platform.machine(),
+    "server": os.environ.get("AMLDEBUG_SERVER", ""),
+}
+try:
+    from importlib import metadata
+except ImportError:  # Python < 3.8
+    metadata = None
+for dist in ("azureml-inference-server-http", "gunicorn", "azureml-core", "debugpy"):
+    try:
+        info[dist] = metadata.version(dist) if metadata else "unknown"
+    except Exception:
+        info[dist] = None
+print(json.dumps(info))

@@ -1,0 +1,303 @@
+"""The debug service: the object ``amldebug attach`` manages, shaped like azureml-core's
+LocalWebservice (reload/update/delete/get_logs/run/wait_for_deployment; name, state,
+port, scoring_uri) so code written for one works with the other.
+
+The difference that matters: ``reload()`` sends SIGHUP to the gunicorn master inside the
+running container. gunicorn forks a fresh worker that imports the entry script again and
+runs init(); the container, the master and the debugger attached to it stay, so the
+debug session survives the reload. LocalWebservice.reload() recreates the container.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import requests
+
+from . import container as engine
+from . import inject, ports, vscode
+from .errors import ContainerError, ReloadError, ScoringError, ServiceNotFoundError, UsageError
+from .scriptcheck import check_entry_script, syntax_error
+from .spec import ServiceSpec, launcher_command, layout
+from .statefile import StateFile, state_folder
+
+Progress = Callable[[str], None]
+
+LOG_LINE_START = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z] \[\d+\]")
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReloadResult:
+    seconds: float
+    restarted: bool  # True when the container had to be recreated (debugger must re-attach)
+    worker_pid: Optional[int] = None
+
+
+def logged_exception(log: str) -> str:
+    """The last exception traceback the scoring server logged, or ''."""
+    lines = log.splitlines()
+    starts = [i for i, line in enumerate(lines) if "Traceback (most recent call last)" in line]
+    if not starts:
+        return ""
+    first = starts[-1]
+    # A chained exception ("The above exception was the direct cause...") is one log
+    # record with several tracebacks: go back to the record's first one (the user's).
+    for i in range(first, -1, -1):
+        if LOG_LINE_START.match(lines[i]) or lines[i].startswith("amldebug:"):
+            first = min(j for j in starts if j >= i)
+            break
+    last = first
+    for j in range(first + 1, len(lines)):
+        if LOG_LINE_START.match(lines[j]) or lines[j].startswith("amldebug:"):
+            break
+        last = j
+    return "\n".join(lines[first:last + 1])
+
+
+class Service:
+    """A running (or stopped) amldebug service. Get one from ``attach()`` or ``get_service()``."""
+
+    def __init__(self, spec: ServiceSpec, container, client) -> None:
+        self.spec = spec
+        self._container = container
+        self._client = client
+
+    # -- LocalWebservice-shaped attributes -------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def port(self) -> int:
+        return self.spec.port
+
+    @property
+    def debug_port(self) -> int:
+        return self.spec.debug_port
+
+    @property
+    def scoring_uri(self) -> str:
+        return f"http://localhost:{self.spec.port}/score"
+
+    @property
+    def container_id(self) -> str:
+        return self._container.id
+
+    @property
+    def state(self) -> str:
+        status = engine.state(self._container)
+        return {"running": "Running", "exited": "Failed", "created": "Transitioning",
+                "restarting": "Transitioning", "dead": "Failed"}.get(status, status.capitalize())
+
+    def __repr__(self) -> str:
+        return f"Service(name={self.name!r}, state={self.state!r}, scoring_uri={self.scoring_uri!r})"
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "state": self.state,
+            "scoring_uri": self.scoring_uri,
+            "port": self.port,
+            "debug_port": self.debug_port,
+            "container_id": self.container_id,
+            "image": self.spec.image,
+            "source_dir": self.spec.source_dir,
+            "entry_script": self.spec.entry_script,
+            "runtime": self.spec.runtime,
+        }
+
+    # -- behaviour ------------------------------------------------------------------------
+    def get_logs(self, num_lines: int = 5000, init: bool = False) -> str:
+        return engine.log_text(self._container, tail=num_lines)
+
+    def wait_for_deployment(self, show_output: bool = False, timeout: float = 120) -> None:
+        """Wait until the scoring server answers its health route (not /score: that runs user code)."""
+        deadline = time.monotonic() + timeout
+        health = self.scoring_uri[: -len("/score")] + "/"
+        while time.monotonic() < deadline:
+            if engine.state(self._container) in ("exited", "dead", "Deleted"):
+                raise ContainerError(f"service '{self.name}' stopped while starting", self.get_logs(40))
+            try:
+                if requests.get(health, timeout=2).status_code == 200:
+                    if show_output:
+                        _stderr(f"service '{self.name}' is healthy at {self.scoring_uri}")
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise ContainerError(f"service '{self.name}' did not answer within {timeout:.0f} s", self.get_logs(40))
+
+    def run(self, input_data, *, timeout: float | None = None):
+        """POST input_data once (no retries: each retry would run the user's run() again
+        under the debugger) and return the decoded answer; raise ScoringError on failure."""
+        body = input_data if isinstance(input_data, (str, bytes)) else json.dumps(input_data)
+        started = time.time()
+        try:
+            response = requests.post(self.scoring_uri, data=body, timeout=timeout,
+                                     headers={"Content-Type": "application/json"})
+        except requests.RequestException as exc:
+            raise ScoringError(f"no answer from {self.scoring_uri}: {exc}; is the service running? "
+                               f"('amldebug status {self.name}')") from None
+        if response.status_code != 200:
+            logged = logged_exception(engine.log_text(self._container, since=started - 0.5))
+            raise ScoringError(
+                f"scoring failed with HTTP {response.status_code}",
+                status=response.status_code, body=response.text, logged_exception=logged,
+            )
+        try:
+            return response.json()
+        except ValueError:
+            return response.text
+
+    def reload(self, *, timeout: float = 60, progress: Progress = _stderr) -> ReloadResult:
+        """Serve the current files: a new worker, a fresh init(), the same debugged master."""
+        problem = syntax_error(self.spec.entry_path)
+        if problem:
+            raise ReloadError(f"{problem} (the service keeps serving the last good code)")
+        if dict(self.spec.env).get("WORKER_PRELOAD", "").lower() == "true":
+            started = time.monotonic()
+            progress("WORKER_PRELOAD=true loads score.py in the gunicorn master, so a reload must "
+                     "restart the container; re-attach the debugger afterwards")
+            self.update()
+            return ReloadResult(time.monotonic() - started, restarted=True)
+        state = StateFile(state_folder(self.name))
+        before = state.read().get("generation", 0)
+        started = time.monotonic()
+        since = time.time()
+        engine.signal(self._container, "SIGHUP")
+        try:
+            done = state.wait(lambda st: st.get("generation", 0) > before and st.get("status") in ("ready", "failed"),
+                              timeout, alive=self._running)
+        except TimeoutError:
+            raise ReloadError(f"the new worker of '{self.name}' was not ready after {timeout:.0f} s "
+                              "(paused at a breakpoint in init()?)") from None
+        elapsed = time.monotonic() - started
+        if done is None:
+            raise ContainerError(f"service '{self.name}' stopped during the reload", self.get_logs(40))
+        if done["status"] == "failed":
+            log = engine.log_text(self._container, since=since - 0.5)
+            error = logged_exception(log) or "\n".join(log.splitlines()[-20:])
+            raise ReloadError(f"the new code failed in import or init(); the service waits for the next "
+                              f"save:\n{error}")
+        return ReloadResult(elapsed, restarted=False, worker_pid=done.get("pid"))
+
+    def _running(self) -> bool:
+        return engine.state(self._container) == "running"
+
+    def update(self, **changes) -> "Service":
+        """Recreate the container with changed settings (image, model, env, ports); the
+        launch.json entry follows the new ports. The debugger must re-attach."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(ServiceSpec)}
+        if unknown:
+            raise UsageError(f"update() does not know {', '.join(sorted(unknown))}")
+        new = start(self.spec.replace(**changes), client=self._client, keep_ports=True)
+        self.spec, self._container = new.spec, new._container
+        return self
+
+    def delete(self) -> None:
+        engine.remove(self._container)
+
+
+def start(spec: ServiceSpec, *, client=None, keep_ports: bool = False, progress: Progress = _stderr,
+          ready_timeout: float = 120) -> Service:
+    """Start (or replace) the service described by ``spec`` and wait until it is attachable
+    (with spec.wait) or serving (without). Raises, leaving no container behind, on failure."""
+    check_entry_script(spec.entry_path)
+    client = client or engine.connect()
+    if not spec.image:
+        raise UsageError("no image given; pass --image with a local scoring image (or --env to build one)")
+    image = engine.get_image(client, spec.image)
+    payload = inject.payload_dir()
+    info = engine.probe_image(client, image, payload, inject.cache_root())
+    inject.ensure_debugpy(payload, info["version"], info["machine"])
+
+    released = set()
+    for old in engine.find_services(client, spec.name):
+        old_spec = ServiceSpec.from_label(old.labels[engine.LABEL_SPEC])
+        released |= {old_spec.port, old_spec.debug_port}
+        engine.remove(old)
+    # Docker's port forwarder lets go of the replaced container's ports a moment later.
+    ports.wait_free(released & {spec.port, spec.debug_port}, timeout=3)
+    port = ports.pick(spec.port)
+    debug_port = ports.pick(spec.debug_port, avoid={port}, host="127.0.0.1")
+    if not keep_ports:
+        if port != spec.port:
+            progress(f"port {spec.port} is in use; serving on {port} instead")
+        if debug_port != spec.debug_port:
+            progress(f"debug port {spec.debug_port} is in use; using {debug_port} instead")
+    spec = spec.replace(port=port, debug_port=debug_port)
+    lay = layout(spec, server=info["server"])
+    command = launcher_command(info["python"], lay)
+    state = StateFile(state_folder(spec.name))
+    state.reset()
+    box = engine.start_service(client, spec, lay, command, payload, state.folder, port, debug_port)
+    try:
+        _wait_started(box, spec, state, ready_timeout)
+    except BaseException:
+        engine.remove(box)
+        raise
+    return Service(spec, box, client)
+
+
+def _wait_started(box, spec: ServiceSpec, state: StateFile, timeout: float) -> None:
+    wanted = ("waiting", "listening", "attached", "ready", "failed") if spec.wait else ("ready", "failed")
+    try:
+        done = state.wait(lambda st: st.get("status") in wanted, timeout,
+                          alive=lambda: engine.state(box) == "running")
+    except TimeoutError:
+        raise ContainerError(f"service '{spec.name}' was not ready after {timeout:.0f} s",
+                             engine.log_text(box, tail=40)) from None
+    if done is None:
+        raise ContainerError(f"the container of service '{spec.name}' exited while starting",
+                             _failure_excerpt(engine.log_text(box)))
+    if done["status"] == "failed":
+        raise ContainerError(f"service '{spec.name}' failed to start: the worker could not import the "
+                             f"entry script or run init()", _failure_excerpt(engine.log_text(box)))
+
+
+def _failure_excerpt(log: str) -> str:
+    exc = logged_exception(log)
+    tail = "\n".join(log.splitlines()[-15:])
+    return f"{exc}\n\nlast log lines:\n{tail}" if exc else tail
+
+
+def get_service(name: str, *, client=None) -> Service:
+    client = client or engine.connect()
+    found = engine.find_services(client, name)
+    if not found:
+        raise ServiceNotFoundError(f"no amldebug service named '{name}'; 'amldebug status' lists them, "
+                                   f"'amldebug attach' starts one")
+    box = found[0]
+    return Service(ServiceSpec.from_label(box.labels[engine.LABEL_SPEC]), box, client)
+
+
+def list_services(*, client=None) -> list[Service]:
+    client = client or engine.connect()
+    return [Service(ServiceSpec.from_label(b.labels[engine.LABEL_SPEC]), b, client)
+            for b in engine.find_services(client)]
+
+
+def launch_config(spec: ServiceSpec, *, pre_launch_task: str | None = None) -> dict:
+    """The VS Code attach configuration for a service (pure)."""
+    local = Path(spec.source_dir)
+    workspace = Path(spec.workspace)
+    try:
+        local_root = "${workspaceFolder}/" + local.relative_to(workspace).as_posix()
+    except ValueError:
+        local_root = local.as_posix()
+    local_root = local_root.rstrip("/").replace("${workspaceFolder}/.", "${workspaceFolder}")
+    lay = layout(spec)
+    return vscode.build_attach_config(
+        name=spec.name, port=spec.debug_port, local_root=local_root, remote_root=lay.code_dir,
+        host="localhost", just_my_code=spec.just_my_code, pre_launch_task=pre_launch_task,
+    )

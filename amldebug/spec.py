@@ -1,0 +1,215 @@
+"""What a debug service is: options resolved once into a frozen value, and the pure
+layout derived from it (paths, environment, command) the way Azure ML places things.
+
+Nothing here touches Docker or the file system beyond reading paths the user named.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from pathlib import Path, PurePosixPath
+from typing import Mapping, Optional
+
+from .errors import UsageError
+
+APP_ROOT = "/var/azureml-app"
+PAYLOAD_ROOT = "/opt/amldebug"
+SCORING_PORT_IN_CONTAINER = 5001
+DEBUG_PORT_IN_CONTAINER = 5678
+DEFAULT_PORT = 5001
+DEFAULT_DEBUG_PORT = 5678
+# A paused breakpoint must not be cut short: a week is "never" for a debug session, and
+# some server versions treat 0 as "no time at all" rather than "no limit".
+DEBUG_SCORING_TIMEOUT_MS = 7 * 24 * 3600 * 1000
+
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+
+
+def service_name_from(folder: Path) -> str:
+    """Default service name: the folder's name, lower-cased, made a valid container name."""
+    raw = re.sub(r"[^a-z0-9_.-]+", "-", folder.resolve().name.lower()).strip("-._")
+    return raw[:63] or "score"
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceSpec:
+    """Everything needed to (re)create a debug service; stored on the container as a label."""
+
+    name: str
+    source_dir: str  # absolute host path
+    entry_script: str  # relative to source_dir, POSIX separators
+    image: Optional[str] = None
+    model_dir: Optional[str] = None  # absolute host path of a file or folder
+    model_name: Optional[str] = None
+    model_version: str = "1"
+    port: int = DEFAULT_PORT
+    debug_port: int = DEFAULT_DEBUG_PORT
+    debug_bind: str = "127.0.0.1"
+    wait: bool = True
+    just_my_code: bool = True
+    workspace: str = ""  # the VS Code workspace folder that holds .vscode/
+    env: tuple[tuple[str, str], ...] = ()
+    env_file: Optional[str] = None
+    runtime: str = "container"
+    python: Optional[str] = None  # process runtime: the Python that runs azmlinfsrv
+
+    def to_label(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_label(cls, text: str) -> "ServiceSpec":
+        data = json.loads(text)
+        data["env"] = tuple(tuple(pair) for pair in data.get("env", ()))
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def replace(self, **changes) -> "ServiceSpec":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def code_basename(self) -> str:
+        return Path(self.source_dir).name
+
+    @property
+    def entry_path(self) -> Path:
+        return Path(self.source_dir, self.entry_script)
+
+
+def resolve_spec(
+    source_dir: str | os.PathLike = ".",
+    *,
+    entry_script: str = "score.py",
+    name: str | None = None,
+    image: str | None = None,
+    model_dir: str | os.PathLike | None = None,
+    model_name: str | None = None,
+    model_version: str | None = None,
+    port: int = DEFAULT_PORT,
+    debug_port: int = DEFAULT_DEBUG_PORT,
+    debug_bind: str = "127.0.0.1",
+    wait: bool = True,
+    just_my_code: bool = True,
+    workspace: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
+    env_file: str | os.PathLike | None = None,
+    runtime: str = "container",
+    python: str | None = None,
+) -> ServiceSpec:
+    """Check the user's values and turn them into a ServiceSpec (raises UsageError)."""
+    src = Path(source_dir).expanduser()
+    if not src.is_dir():
+        raise UsageError(f"source directory '{source_dir}' does not exist; pass the folder that holds your entry script")
+    src = src.resolve()
+    entry = PurePosixPath(Path(entry_script).as_posix())
+    if entry.is_absolute() or ".." in entry.parts:
+        raise UsageError(f"--entry-script '{entry_script}' must be a path inside '{src}', relative to it")
+    if not (src / entry).is_file():
+        raise UsageError(f"entry script '{src / entry}' does not exist; pass --entry-script relative to '{src}'")
+    if name is None:
+        name = service_name_from(src)
+    if not _NAME_RE.match(name):
+        raise UsageError(f"service name '{name}' is not valid; use lower-case letters, digits, '-', '_' or '.' (at most 63)")
+    model_abs = None
+    if model_dir is not None:
+        model_path = Path(model_dir).expanduser()
+        if not model_path.exists():
+            raise UsageError(f"model path '{model_dir}' does not exist; pass --model-dir with a model file or folder")
+        model_abs = str(model_path.resolve())
+        model_name = model_name or _model_name_from(model_path)
+        if not _NAME_RE.match(model_name.lower()) or "/" in model_name:
+            raise UsageError(f"model name '{model_name}' is not valid; pass --model-name with letters, digits, '-', '_'")
+    elif model_name or model_version:
+        raise UsageError("--model-name/--model-version need --model-dir (the model file or folder to place)")
+    version = str(model_version or "1")
+    if not version.isdigit():
+        raise UsageError(f"model version '{version}' must be a whole number, as Azure ML numbers versions")
+    for flag, value in (("--port", port), ("--debug-port", debug_port)):
+        if not 1 <= int(value) <= 65535:
+            raise UsageError(f"{flag} {value} is not a TCP port; pick one between 1024 and 65535")
+    if runtime not in ("container", "process"):
+        raise UsageError(f"--runtime '{runtime}' is not known; use 'container' or 'process'")
+    env_abs = None
+    if env_file is not None:
+        env_path = Path(env_file).expanduser()
+        if not env_path.is_file():
+            raise UsageError(f"environment file '{env_file}' does not exist")
+        env_abs = str(env_path.resolve())
+    return ServiceSpec(
+        name=name,
+        source_dir=str(src),
+        entry_script=str(entry),
+        image=image,
+        model_dir=model_abs,
+        model_name=model_name,
+        model_version=version,
+        port=int(port),
+        debug_port=int(debug_port),
+        debug_bind=debug_bind,
+        wait=wait,
+        just_my_code=just_my_code,
+        workspace=str(Path(workspace or os.getcwd()).resolve()),
+        env=tuple(sorted((env or {}).items())),
+        env_file=env_abs,
+        runtime=runtime,
+        python=python,
+    )
+
+
+def _model_name_from(path: Path) -> str:
+    stem = path.name if path.is_dir() else path.name.split(".")[0]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-") or "model"
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where things go inside the app root, and how the server is started there."""
+
+    app_root: str
+    code_dir: str
+    entry_rel: str  # AZUREML_ENTRY_SCRIPT, relative to the app root
+    model_target: Optional[str]  # where the model file/folder is placed
+    model_dir_rel: Optional[str]  # AZUREML_MODEL_DIR, relative to the app root
+    env: dict
+    args: list  # azmlinfsrv arguments
+
+
+def layout(spec: ServiceSpec, *, app_root: str = APP_ROOT, debug_port: int = DEBUG_PORT_IN_CONTAINER,
+           scoring_port: int = SCORING_PORT_IN_CONTAINER, server: str = "azmlinfsrv",
+           payload_root: str = PAYLOAD_ROOT, state_dir: str = "/var/run/amldebug") -> Layout:
+    """Place code and model as LocalWebservice does and switch off what breaks a paused debugger."""
+    root = PurePosixPath(app_root)
+    base = spec.code_basename
+    entry_rel = f"{base}/{spec.entry_script}"
+    model_target = model_rel = None
+    if spec.model_dir:
+        model_rel = f"azureml-models/{spec.model_name}/{spec.model_version}"
+        model_target = str(root / model_rel / Path(spec.model_dir).name)
+    env = {
+        "AML_APP_ROOT": str(root),
+        "AZUREML_ENTRY_SCRIPT": entry_rel,
+        "AZUREML_SOURCE_DIRECTORY": base,
+        "WORKER_COUNT": "1",
+        "WORKER_TIMEOUT": "0",
+        "SCORING_TIMEOUT_MS": str(DEBUG_SCORING_TIMEOUT_MS),
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "AMLDEBUG_DEBUG_PORT": str(debug_port),
+        "AMLDEBUG_WAIT": "1" if spec.wait else "0",
+        "AMLDEBUG_SERVER": server,
+        "AMLDEBUG_STATE": state_dir,
+        "AMLDEBUG_SERVICE": spec.name,
+    }
+    if model_rel:
+        env["AZUREML_MODEL_DIR"] = model_rel
+    env.update(dict(spec.env))
+    args = ["--entry_script", str(root / entry_rel), "--port", str(scoring_port)]
+    return Layout(str(root), str(root / base), entry_rel, model_target, model_rel, env, args)
+
+
+def launcher_command(python: str, lay: Layout, payload_root: str = PAYLOAD_ROOT) -> list:
+    # -Xfrozen_modules=off: debugpy warns that frozen stdlib modules can hide breakpoints.
+    return [python, "-Xfrozen_modules=off", f"{payload_root}/launch.py", *lay.args]

@@ -1,0 +1,367 @@
+"""Write amldebug's entries into VS Code's ``.vscode/launch.json`` and ``tasks.json``.
+
+Users keep their own configurations and comments in these JSON-with-comments files, so an
+entry is spliced into the text at offsets a small parser records, never by re-serialising
+the file: everything amldebug does not own stays byte for byte as the user wrote it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, NoReturn
+
+from amldebug.errors import ConfigFileError
+
+_FIX = "fix the file or move it aside and run again"
+_WS = " \t\r\n"
+_MAX_DEPTH = 200  # far beyond any real launch.json, well inside Python's recursion limit
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+# The longest valid start of a string token; the character after it says what is wrong.
+_STRING_HEAD = re.compile(r'"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*')
+_TRIVIA = re.compile(r"(?:[ \t\r\n]+|//[^\r\n]*|/\*.*?\*/)*", re.DOTALL)
+_BLANKS = re.compile(r"[ \t]*")
+_PROBLEM_REGEXP = "^(.*):(\\d+):\\s+(error|warning):\\s+(.*)$"
+_WORDS = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+_KINDS = {
+    "launch": ("configurations", "name", {"version": "0.2.0", "configurations": []}),
+    "tasks": ("tasks", "label", {"version": "2.0.0", "tasks": []}),
+}
+# O_BINARY: on Windows a descriptor from os.open is in text mode and would turn \n into \r\n.
+_TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+
+
+@dataclass
+class _Node:
+    start: int  # for an object member: where its key starts
+    end: int
+    value: object
+    items: list[_Node] = field(default_factory=list)
+    key: str | None = None
+    comma: int | None = None  # offset of the comma after this item, if any
+
+
+def _fail(text: str, source: str, pos: int, message: str) -> NoReturn:
+    line, col = text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
+    raise ConfigFileError(f"{source}:{line}:{col}: {message}; {_FIX}")
+
+
+class _Parser:
+    """Recursive descent over JSONC that keeps each value's span in the text."""
+
+    def __init__(self, text: str, source: str) -> None:
+        self.text, self.source = text, source
+        self.pos = 1 if text.startswith("\ufeff") else 0
+
+    def fail(self, message: str, pos: int | None = None) -> NoReturn:
+        _fail(self.text, self.source, self.pos if pos is None else pos, message)
+
+    def found(self) -> str:
+        return repr(self.text[self.pos]) if self.pos < len(self.text) else "the end of the file"
+
+    def skip(self) -> None:
+        self.pos = _TRIVIA.match(self.text, self.pos).end()
+        if self.text.startswith("/*", self.pos):
+            self.fail("unterminated /* comment")
+
+    def document(self) -> _Node | None:
+        self.skip()
+        if self.pos == len(self.text):
+            return None
+        node = self.value(0)
+        self.skip()
+        if self.pos < len(self.text):
+            self.fail(f"unexpected {self.found()} after the end of the JSON value")
+        return node
+
+    def value(self, depth: int) -> _Node:
+        if depth > _MAX_DEPTH:
+            self.fail(f"nesting is deeper than {_MAX_DEPTH} levels")
+        text, start = self.text, self.pos
+        if text.startswith(("{", "["), start):
+            return self.container(depth)
+        if text.startswith('"', start):
+            return self.string()
+        m = _NUMBER.match(text, start)
+        token = m.group() if m else next((w for w in ("true", "false", "null") if text.startswith(w, start)), None)
+        if token is None:
+            self.fail(f"expected a value but found {self.found()}")
+        self.pos = start + len(token)
+        try:
+            return _Node(start, self.pos, json.loads(token))
+        except ValueError:  # Python refuses to convert integers of more than 4300 digits
+            self.fail("number too long", start)
+
+    def string(self) -> _Node:
+        text, start = self.text, self.pos
+        end = _STRING_HEAD.match(text, start).end()
+        if text.startswith('"', end):
+            self.pos = end + 1
+            return _Node(start, self.pos, json.loads(text[start : self.pos]))
+        if end == len(text) or text[end] in "\r\n":
+            self.fail("unterminated string", start)
+        self.fail("invalid escape in string" if text[end] == "\\" else "control character in string", end)
+
+    def container(self, depth: int) -> _Node:
+        text = self.text
+        is_object = text[self.pos] == "{"
+        close = "}" if is_object else "]"
+        node = _Node(self.pos, -1, None)
+        self.pos += 1
+        while True:
+            self.skip()
+            if text.startswith(close, self.pos):
+                break
+            member_start, key = self.pos, None
+            if is_object:
+                if not text.startswith('"', self.pos):
+                    self.fail(f"expected a property name in double quotes but found {self.found()}")
+                key = self.string().value
+                self.skip()
+                if not text.startswith(":", self.pos):
+                    self.fail(f"expected ':' after the property name but found {self.found()}")
+                self.pos += 1
+                self.skip()
+            item = self.value(depth + 1)
+            item.start, item.key = member_start, key
+            node.items.append(item)
+            self.skip()
+            if text.startswith(",", self.pos):
+                item.comma = self.pos
+                self.pos += 1
+            elif not text.startswith(close, self.pos):
+                self.fail(f"expected ',' or '{close}' but found {self.found()}")
+        self.pos += 1
+        node.end = self.pos
+        node.value = {it.key: it.value for it in node.items} if is_object else [it.value for it in node.items]
+        return node
+
+
+def parse_jsonc(text: str, source: str = "<text>") -> object:
+    """Parse JSON with comments and trailing commas as VS Code does; ``ConfigFileError`` names source:line:col."""
+    parser = _Parser(text, source)
+    node = parser.document()
+    if node is None:
+        parser.fail("expected a JSON value but found the end of the file")
+    return node.value
+
+
+def config_name(service: str) -> str:
+    """Return the launch configuration name by which amldebug finds its entry for ``service`` again."""
+    return f"amldebug: {service}"
+
+
+def build_attach_config(
+    *, name: str, port: int, local_root: str, remote_root: str, host: str = "localhost", just_my_code: bool = True,
+    pre_launch_task: str | None = None, post_debug_task: str | None = None,
+) -> dict:
+    """Return a debugpy attach configuration for the service ``name`` listening on ``host:port``."""
+    tasks = {"preLaunchTask": pre_launch_task, "postDebugTask": post_debug_task}
+    return {
+        "name": config_name(name),
+        "type": "debugpy",
+        "request": "attach",
+        "connect": {"host": host, "port": port},
+        "pathMappings": [{"localRoot": local_root, "remoteRoot": remote_root}],
+        "justMyCode": just_my_code,
+        **{key: task for key, task in tasks.items() if task is not None},
+    }
+
+
+def build_task(
+    *, label: str, command: str, args: list[str], begins_pattern: str, ends_pattern: str,
+    cwd: str = "${workspaceFolder}",
+) -> dict:
+    """Return a VS Code background shell task; the two patterns tell VS Code when the task is ready."""
+    return {
+        "label": label,
+        "type": "shell",
+        "command": command,
+        "args": list(args),
+        "isBackground": True,
+        "options": {"cwd": cwd},
+        "problemMatcher": {
+            "owner": "amldebug",
+            "pattern": {"regexp": _PROBLEM_REGEXP, "file": 1, "line": 2, "severity": 3, "message": 4},
+            "background": {"activatesOnStart": True, "beginsPattern": begins_pattern, "endsPattern": ends_pattern},
+        },
+    }
+
+
+def _render(value: object, indent: str, nl: str) -> str:
+    # json.dumps escapes newlines inside strings, so every "\n" it emits is a line break.
+    return json.dumps(value, indent=4, ensure_ascii=False).replace("\n", nl + indent)
+
+
+def _indent(text: str, pos: int) -> tuple[str, bool]:
+    """Return the indentation of the line holding ``pos``, and whether only that precedes ``pos``."""
+    prefix = text[text.rfind("\n", 0, pos) + 1 : pos]
+    indent = prefix[: len(prefix) - len(prefix.lstrip(" \t"))]
+    return indent, indent == prefix
+
+
+def _array(root: _Node, array_key: str, text: str, source: str) -> _Node | None:
+    if not isinstance(root.value, dict):
+        found = _WORDS.get(type(root.value), "a number")
+        _fail(text, source, root.start, f"expected the top level to be an object, found {found}")
+    # The last duplicate key wins, as in json.loads and VS Code.
+    item = next((it for it in reversed(root.items) if it.key == array_key), None)
+    if item is not None and not isinstance(item.value, list):
+        found = _WORDS.get(type(item.value), "a number")
+        _fail(text, source, item.start, f'"{array_key}" must be an array, found {found}')
+    return item
+
+
+def _matches(values: list, id_key: str, id_value: object) -> list[int]:
+    return [i for i, v in enumerate(values) if isinstance(v, dict) and v.get(id_key) == id_value]
+
+
+def _append(text: str, node: _Node, render: Callable[[str], str], nl: str) -> str:
+    """Insert a rendered item as the last item of an object or array, after any comments there."""
+    close, (outer, _) = node.end - 1, _indent(text, node.start)
+    last = node.items[-1] if node.items else None
+    indent, own_line = _indent(text, last.start) if last is not None else ("", False)
+    indent = indent if own_line else outer + "    "
+    tail = len(text[:close].rstrip(_WS))
+    # Keep a trailing-comma style, so that removing the entry again restores the text exactly.
+    piece = nl + indent + render(indent) + ("," if last is not None and last.comma is not None else "")
+    if "\n" not in text[tail:close]:
+        piece += nl + outer
+    if last is not None and last.comma is None:
+        return text[: last.end] + "," + text[last.end : tail] + piece + text[tail:]
+    return text[:tail] + piece + text[tail:]
+
+
+def _check(result: str, source: str, array_key: str, ok: Callable[[list], bool]) -> str:
+    # A last guard so that a splicing bug can never leave the user with a broken launch.json.
+    with contextlib.suppress(ConfigFileError):
+        parsed = parse_jsonc(result, source)
+        if isinstance(parsed, dict) and ok(parsed.get(array_key, [])):
+            return result
+    raise ConfigFileError(f'{source}: amldebug could not update "{array_key}" safely; edit the file by hand')
+
+
+def merge_entry(
+    text: str | None, entry: dict, *, array_key: str, id_key: str, skeleton: dict, source: str = "<text>"
+) -> str:
+    """Return ``text`` with ``entry`` in the top-level ``array_key`` array, all else kept byte for byte.
+
+    Replaces the first element with the entry's ``id_key`` in place, else appends; no text gives ``skeleton``.
+    """
+    if id_key not in entry:
+        raise ValueError(f"entry has no {id_key!r} to find it by")
+    document = {**skeleton, array_key: [*skeleton.get(array_key, []), entry]}
+    if not text or not text.strip(_WS + "\ufeff"):
+        return _render(document, "", "\n") + "\n"
+    nl = "\r\n" if "\r\n" in text else "\n"
+    root = _Parser(text, source).document()
+    if root is None:  # only comments: keep them and put the skeleton after them
+        result = text + ("" if text.endswith(("\n", "\r")) else nl) + _render(document, "", nl) + nl
+    elif (array := _array(root, array_key, text, source)) is None:
+        result = _append(text, root, lambda ind: f"{json.dumps(array_key)}: {_render([entry], ind, nl)}", nl)
+    elif matches := _matches(array.value, id_key, entry[id_key]):
+        item = array.items[matches[0]]
+        result = text[: item.start] + _render(entry, _indent(text, item.start)[0], nl) + text[item.end :]
+    else:
+        result = _append(text, array, lambda ind: _render(entry, ind, nl), nl)
+    expected = json.loads(json.dumps(entry))
+    return _check(result, source, array_key, lambda items: expected in items)
+
+
+def remove_entry(text: str, *, array_key: str, id_key: str, id_value: object, source: str = "<text>") -> str:
+    """Return ``text`` without the first ``array_key`` element whose ``id_key`` is ``id_value``, nor its comma.
+
+    Everything else is kept byte for byte; unchanged text when there is no such element.
+    """
+    root = _Parser(text, source).document()
+    array = _array(root, array_key, text, source) if root is not None else None
+    matches = _matches(array.value, id_key, id_value) if array is not None else []
+    if not matches:
+        return text
+    index, item = matches[0], array.items[matches[0]]
+    previous = array.items[index - 1].comma if index > 0 else None
+    start, end = item.start, (item.comma + 1 if item.comma is not None else item.end)
+    line_start, line_end = text.rfind("\n", 0, start) + 1, text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    if item.comma is None and previous is not None and not text[previous + 1 : start].strip(_WS):
+        start, previous = previous, None  # the separating comma and the item go as one piece
+    elif not text[line_start:start].strip(" \t") and not text[end:line_end].strip(" \t\r"):
+        start, end = line_start, min(line_end + 1, len(text))
+    elif item.comma is not None:
+        end = _BLANKS.match(text, end).end()
+    result = text[:start] + text[end:]
+    if item.comma is None and previous is not None:
+        result = result[:previous] + result[previous + 1 :]
+    left = len(matches) - 1
+    return _check(result, source, array_key, lambda items: len(_matches(items, id_key, id_value)) == left)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigFileError(f"{path}: cannot be read ({exc.strerror or exc}); check its permissions") from exc
+    # Bytes, not read_text(): universal newlines would silently turn the user's \r\n into \n.
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigFileError(f"{path}:{line}: the file is not UTF-8 text; {_FIX}") from exc
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    target = Path(os.path.realpath(path))  # replace what a symlink points at, not the link
+    tmp, created = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp"), False
+    try:
+        data = text.encode("utf-8")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, _TMP_FLAGS, 0o666)  # 0o666 lets the umask decide, as for any new file
+        created = True
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
+        os.replace(tmp, target)
+    except BaseException as exc:
+        if created:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        if isinstance(exc, (OSError, UnicodeError)):
+            reason = getattr(exc, "strerror", None) or exc
+            raise ConfigFileError(f"{path}: cannot be written ({reason}); it is unchanged") from exc
+        raise
+
+
+def write_config_file(path: Path, entry: dict, *, kind: str) -> Path:
+    """Merge ``entry`` into the launch.json (``kind="launch"``) or tasks.json (``kind="tasks"``) at ``path``.
+
+    Creates the file and its folder when missing; atomic, so on any error the file is left as it was.
+    """
+    array_key, id_key, skeleton = _KINDS[kind]
+    old = _read(path)
+    new = merge_entry(old, entry, array_key=array_key, id_key=id_key, skeleton=skeleton, source=str(path))
+    if new != old:
+        _atomic_write(path, new)
+    return path
+
+
+def remove_config(path: Path, *, kind: str, id_value: str) -> bool:
+    """Remove entry ``id_value`` from the launch.json or tasks.json at ``path`` atomically; True if removed."""
+    array_key, id_key, _ = _KINDS[kind]
+    old = _read(path)
+    if old is None:
+        return False
+    new = remove_entry(old, array_key=array_key, id_key=id_key, id_value=id_value, source=str(path))
+    if new != old:
+        _atomic_write(path, new)
+    return new != old
