@@ -23,7 +23,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-_state = {"debug": False}
 
 
 def out(text: str = "") -> None:
@@ -38,10 +37,10 @@ def note(text: str) -> None:
 
 @app.callback()
 def _root(
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors (never with local variables)."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors (never with local variables).",
+                               show_default=False),
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
 ) -> None:
-    _state["debug"] = debug
     if version:
         out(__version__)
         raise typer.Exit()
@@ -293,10 +292,11 @@ def _report(exc: AmlDebugError) -> None:
 
 def run(argv: Optional[List[str]] = None) -> int:
     """Run the CLI and return its exit status (in-process; used by main() and the tests)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         app(args=argv, prog_name="amldebug", standalone_mode=False)
     except AmlDebugError as exc:
-        if _state["debug"]:
+        if "--debug" in argv:
             traceback.print_exc()
         _report(exc)
         return int(exc.exit_status)

@@ -10,6 +10,9 @@ from .errors import UsageError
 
 def is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # As Docker's port forwarder does: connections in TIME_WAIT (a debugger that just
+        # detached) must not make a port look taken.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:

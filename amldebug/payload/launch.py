@@ -113,6 +113,9 @@ def start_debugger():
     debugpy.listen((host, port))
     write_state("listening")
     say("debugger listening on port %d" % port)
+    # While a user connects VS Code, load the server's dependencies (untraced, since no
+    # client is attached yet), so the worker boots quickly once they are.
+    preimport()
     if os.environ.get("AMLDEBUG_WAIT", "1") == "1":
         write_state("waiting")
         say("waiting for a debugger to attach before init()")
@@ -150,7 +153,8 @@ def main():
     patch_gunicorn()
     if os.environ.get("AMLDEBUG_DEBUG_PORT"):
         start_debugger()
-    preimport()
+    else:
+        preimport()
     sys.argv = [server] + sys.argv[1:]
     runpy.run_path(server, run_name="__main__")
 

@@ -1,0 +1,36 @@
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Keep amldebug's cache (payload, probes, state files) out of the user's home."""
+    cache = tmp_path_factory.getbasetemp() / "amldebug-cache"
+    monkeypatch.setenv("AMLDEBUG_CACHE", str(cache))
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    """A VS Code workspace folder holding a copy of the sample project (as ./sample)."""
+    ws = tmp_path / "ws"
+    shutil.copytree(FIXTURES / "sample", ws / "sample")
+    monkeypatch.chdir(ws)
+    return ws
+
+
+@pytest.fixture
+def service_name():
+    return "t-" + uuid.uuid4().hex[:8]
+
+
+def marker_line(path: Path, marker: str) -> int:
+    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if f"marker: {marker}" in line:
+            return number
+    raise AssertionError(f"no marker {marker!r} in {path}")

@@ -1,0 +1,56 @@
+"""Real-engine fixtures. In CI (CI=true or AMLDEBUG_REQUIRE_DOCKER=1) a missing engine or
+test image is a FAILURE; elsewhere these tests skip with the reason."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from amldebug import container as engine
+from amldebug.errors import DockerUnavailableError
+
+IMAGES = {"azmlinfsrv": "amldebug-test/azmlinfsrv:1", "runit": "amldebug-test/runit:1"}
+BASE_IMAGE = "amldebug-test/base:bookworm"
+BUILD_SCRIPT = Path(__file__).resolve().parents[1] / "images" / "build.py"
+
+
+def _required() -> bool:
+    return os.environ.get("CI", "").lower() == "true" or os.environ.get("AMLDEBUG_REQUIRE_DOCKER") == "1"
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    try:
+        client = engine.connect()
+    except DockerUnavailableError as exc:
+        if _required():
+            pytest.fail(f"Docker is required here but: {exc}")
+        pytest.skip(f"no Docker engine: {exc}")
+    yield client
+    for box in engine.find_services(client):
+        if box.labels.get(engine.LABEL_SERVICE, "").startswith("t-"):
+            engine.remove(box)
+
+
+@pytest.fixture(scope="session")
+def test_images(docker_client):
+    """Build the offline test images if they are missing (cached by tag)."""
+    missing = [ref for ref in [BASE_IMAGE, *IMAGES.values()] if not docker_client.images.list(name=ref)]
+    if missing:
+        result = subprocess.run([sys.executable, str(BUILD_SCRIPT)], capture_output=True, text=True)
+        if result.returncode != 0:
+            pytest.fail(f"could not build the test images:\n{result.stderr[-3000:]}")
+    return IMAGES
+
+
+@pytest.fixture(params=sorted(IMAGES))
+def image(request, test_images):
+    """Each image kind: command 'azmlinfsrv' and command 'runsvdir /var/runit'."""
+    return test_images[request.param]
+
+
+@pytest.fixture
+def server_image(test_images):
+    return test_images["azmlinfsrv"]
