@@ -10,7 +10,6 @@ import traceback
 from pathlib import Path
 from typing import List, Optional
 
-import click
 import typer
 
 from . import __version__
@@ -245,13 +244,31 @@ def logs(
 
     service = get_service(_service_name(name))
     if follow:
+        seen: set = set()
+        lines: list = []
         try:
             for line in engine.follow_lines(service._container, tail=tail):
                 out(line)
+                lines = (lines + [line])[-5000:]
+                _print_findings("\n".join(lines), seen)
         except KeyboardInterrupt:
             pass
         return
-    out(engine.log_text(service._container, tail=tail).rstrip("\n"))
+    text = engine.log_text(service._container, tail=tail)
+    out(text.rstrip("\n"))
+    _print_findings(text)
+
+
+def _print_findings(text: str, seen: Optional[set] = None) -> None:
+    from .diagnose import diagnose as find, render_report
+
+    findings = [f for f in find(text) if seen is None or (f.rule, f.lines[:1]) not in seen]
+    if seen is not None:
+        seen.update((f.rule, f.lines[:1]) for f in findings)
+    if findings:
+        out("")
+        out("-- amldebug diagnose " + "-" * 40)
+        out(render_report(findings, text))
 
 
 @app.command()
@@ -279,6 +296,109 @@ def score(
     out(answer if isinstance(answer, str) else json.dumps(answer))
 
 
+@app.command()
+def diagnose(
+    source: Optional[str] = typer.Argument(None, help="Log file, or - for stdin."),
+    name: Optional[str] = typer.Option(None, "--name", help="Read the local service's container log instead."),
+    as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
+    tail: int = typer.Option(20, "--tail", help="Lines of log to show when nothing is recognised."),
+) -> None:
+    """Recognise known failures in a log (service.get_logs(), azmlinfsrv, gunicorn, AKS/ACI) and say the fix."""
+    from .diagnose import diagnose as find, findings_as_json, read_log, render_report
+
+    if (source is None) == (name is None):
+        raise UsageError("pass a log FILE (or - for stdin), or --name SERVICE for a local service's log")
+    if name:
+        from .service import get_service
+
+        text = get_service(name).get_logs()
+        if not text.strip():
+            raise UsageError(f"service '{name}' has logged nothing yet")
+    else:
+        text = read_log(source)
+    findings = find(text)
+    if as_json:
+        out(json.dumps(findings_as_json(findings), indent=2))
+    else:
+        out(render_report(findings, text, tail=tail))
+
+
+@app.command()
+def check(
+    source_dir: Path = SourceArg,
+    entry_script: str = EntryOpt,
+    model_dir: Optional[Path] = ModelOpt,
+    model_name: Optional[str] = ModelNameOpt,
+    model_version: Optional[str] = ModelVersionOpt,
+    env: Optional[Path] = typer.Option(None, "--env", help="Environment file (requirements.txt or conda YAML)."),
+    image: Optional[str] = typer.Option(None, "--image", help="Also check that the image serves and imports it."),
+) -> None:
+    """Check a project step by step before deploying: script, environment, model, image."""
+    from . import check as checks
+    from .spec import resolve_spec
+
+    results = [checks.check_entry_script(source_dir / entry_script)]
+    env = env or checks.find_environment_file(source_dir)
+    if env is not None:
+        results.append(checks.check_environment(env))
+    else:
+        results.append(checks.Check("environment", False, f"no requirements.txt or conda YAML in {source_dir}",
+                                    "pass --env FILE listing azureml-inference-server-http"))
+    spec = None
+    if model_dir is not None:
+        try:
+            spec = resolve_spec(source_dir, entry_script=entry_script, model_dir=model_dir, model_name=model_name,
+                                model_version=model_version, image=image)
+            results.append(checks.check_model(model_dir, spec.model_name, spec.model_version))
+        except UsageError as exc:
+            results.append(checks.Check("model", False, str(exc)))
+    if image and results[0].ok:
+        from . import container as engine
+
+        spec = spec or resolve_spec(source_dir, entry_script=entry_script, image=image)
+        results.extend(checks.check_image(engine.connect(), spec))
+    for result in results:
+        out(result.render())
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise typer.Exit(int(ExitStatus.ERROR))
+
+
+@app.command("model-path")
+def model_path(
+    model: str = typer.Argument(..., help="Registered model name, as passed to Model.get_model_path()."),
+    name: Optional[str] = typer.Option(None, "--name", help="Service name."),
+) -> None:
+    """Resolve a model inside the running service as Model.get_model_path(NAME) does."""
+    from .service import get_service
+
+    service = get_service(_service_name(name))
+    result = service.model_path(model)
+    root = result["app_root"].rstrip("/") + "/"
+    out(f"resolved with {result['via']}")
+    out("under azureml-models/:" if result["tree"] else "azureml-models/ is empty or missing")
+    for entry in result["tree"]:
+        out(f"  {entry}")
+    if result["error"]:
+        raise UsageError(f"Model.get_model_path('{model}') fails in service '{service.name}': {result['error']}; "
+                         f"place it with 'amldebug attach --model-dir PATH --model-name {model}'")
+    path = result["path"]
+    out(f"Model.get_model_path('{model}') -> {path[len(root):] if path.startswith(root) else path}")
+
+
+@app.command()
+def replicas(
+    target_rps: float = typer.Option(..., "--target-rps", help="Requests per second to serve."),
+    request_time: float = typer.Option(..., "--request-time", help="Seconds per request."),
+    max_concurrent: int = typer.Option(1, "--max-concurrent", help="Concurrent requests per replica."),
+    target_utilization: float = typer.Option(0.7, "--target-utilization", help="Utilization target, in (0, 1]."),
+) -> None:
+    """Compute autoscale_min_replicas with the troubleshooting guide's formula (HTTP 503)."""
+    from .replicas import plan_replicas, render_plan
+
+    out(render_plan(plan_replicas(target_rps, request_time, max_concurrent, target_utilization)))
+
+
 def _report(exc: AmlDebugError) -> None:
     note(f"amldebug: error: {exc}")
     if isinstance(exc, ContainerError) and exc.logs:
@@ -294,21 +414,22 @@ def run(argv: Optional[List[str]] = None) -> int:
     """Run the CLI and return its exit status (in-process; used by main() and the tests)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=argv, prog_name="amldebug", standalone_mode=False)
+        # Without standalone mode, click returns a typer.Exit's code instead of raising it.
+        code = app(args=argv, prog_name="amldebug", standalone_mode=False)
     except AmlDebugError as exc:
         if "--debug" in argv:
             traceback.print_exc()
         _report(exc)
         return int(exc.exit_status)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.ClickException as exc:
+    except typer.TyperException as exc:  # usage errors from the (vendored) click parser
         exc.show()
         return int(ExitStatus.USAGE)
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         note("interrupted")
         return int(ExitStatus.INTERRUPTED)
-    return int(ExitStatus.OK)
+    return code if isinstance(code, int) else int(ExitStatus.OK)
 
 
 def main() -> None:

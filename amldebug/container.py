@@ -217,3 +217,22 @@ def exec_run(container, cmd: list) -> tuple[int, str]:
     except docker.errors.DockerException as exc:
         raise ContainerError(f"cannot run a command in {container.name}: {_short(exc)}") from None
     return result.exit_code, (result.output or b"").decode("utf-8", "replace")
+
+
+def run_once(client: docker.DockerClient, image: str, command: list, *, volumes: dict, environment: dict,
+             working_dir: str, timeout: float = 120) -> tuple[int, str]:
+    """Run a throwaway container (no network) and return (exit code, output)."""
+    try:
+        box = client.containers.create(image, entrypoint=command, command=[], volumes=volumes,
+                                       environment=environment, working_dir=working_dir,
+                                       labels={LABEL_KIND: "check"}, network_mode="none")
+    except docker.errors.DockerException as exc:
+        raise ImageError(f"cannot start image '{image}': {_short(exc)}") from None
+    try:
+        box.start()
+        status = box.wait(timeout=timeout).get("StatusCode", 1)
+        return status, box.logs().decode("utf-8", "replace")
+    except docker.errors.DockerException as exc:
+        raise ContainerError(f"the check in image '{image}' failed: {_short(exc)}") from None
+    finally:
+        remove(box)

@@ -24,7 +24,7 @@ from . import container as engine
 from . import inject, ports, vscode
 from .errors import ContainerError, ReloadError, ScoringError, ServiceNotFoundError, UsageError
 from .scriptcheck import check_entry_script, syntax_error
-from .spec import ServiceSpec, launcher_command, layout
+from .spec import PAYLOAD_ROOT, ServiceSpec, launcher_command, layout
 from .statefile import StateFile, state_folder
 
 Progress = Callable[[str], None]
@@ -206,6 +206,22 @@ class Service:
 
     def delete(self) -> None:
         engine.remove(self._container)
+
+    def run_payload_script(self, script: str, *args: str) -> tuple[int, str]:
+        """Run one of amldebug's payload scripts in the service's container, in its Python."""
+        info = engine.probe_image(self._client, engine.get_image(self._client, self.spec.image),
+                                  inject.payload_dir(), inject.cache_root())
+        return engine.exec_run(self._container, [info["python"], f"{PAYLOAD_ROOT}/{script}", *args])
+
+    def model_path(self, model: str) -> dict:
+        """Resolve ``model`` inside the container as Model.get_model_path does."""
+        if self.state != "Running":
+            raise ContainerError(f"service '{self.name}' is not running ({self.state}); start it with 'amldebug attach'")
+        code, output = self.run_payload_script("modelpath.py", model)
+        try:
+            return json.loads(output.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise ContainerError(f"could not resolve model '{model}' in service '{self.name}'", output) from None
 
 
 def start(spec: ServiceSpec, *, client=None, keep_ports: bool = False, progress: Progress = _stderr,

@@ -1,0 +1,120 @@
+"""``amldebug check``: the guide's "break deployment into steps", before anything is
+deployed. Each check is a line: pass or fail, with the fix."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Optional
+
+from .scriptcheck import defined_functions, syntax_error
+
+SERVER_PACKAGES = ("azureml-inference-server-http", "azureml-defaults")
+_REQ = re.compile(r"^\s*-?\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*((?:[<>=!~]=?|===)\s*[^\s;#,]+)?")
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def render(self) -> str:
+        line = f"{'PASS' if self.ok else 'FAIL'}  {self.name}: {self.detail}"
+        return line if self.ok or not self.fix else f"{line}\n      fix: {self.fix}"
+
+
+def check_entry_script(path: Path) -> Check:
+    if not path.is_file():
+        return Check("entry script", False, f"{path} does not exist", "pass --entry-script relative to SOURCE_DIR")
+    problem = syntax_error(path)
+    if problem:
+        return Check("entry script", False, problem, "fix the syntax error")
+    missing = [fn for fn in ("init", "run") if fn not in defined_functions(path)]
+    if missing:
+        return Check("entry script", False, f"{path} does not define {' and '.join(f + '()' for f in missing)}",
+                     "define init() (called once at start) and run(raw_data) (called per request)")
+    return Check("entry script", True, f"{path} compiles and defines init() and run()")
+
+
+def _version_tuple(text: str) -> tuple:
+    return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+
+
+def server_requirement(lines: list[str]) -> Optional[tuple[str, str]]:
+    """(package, version spec) of the first line that brings the scoring server, if any."""
+    for line in lines:
+        match = _REQ.match(line.split("#", 1)[0])
+        if match and match.group(1).lower().replace("_", "-") in SERVER_PACKAGES:
+            return match.group(1).lower().replace("_", "-"), (match.group(2) or "").replace(" ", "")
+    return None
+
+
+def check_environment(path: Path) -> Check:
+    if not path.is_file():
+        return Check("environment", False, f"{path} does not exist", "pass --env with a requirements.txt or conda YAML")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        return Check("environment", False, f"cannot read {path}: {exc}", "save it as UTF-8 text")
+    found = server_requirement(lines)
+    if not found:
+        return Check("environment", False, f"{path} lists neither azureml-inference-server-http nor azureml-defaults",
+                     "add 'azureml-inference-server-http' (or azureml-defaults>=1.0.45) to it")
+    package, spec = found
+    if package == "azureml-defaults" and spec.startswith(("==", "<=", "<", "~=")) and spec.lstrip("=<~") and \
+            _version_tuple(spec) < (1, 0, 45):
+        return Check("environment", False, f"{path} pins azureml-defaults{spec}, older than 1.0.45",
+                     "use azureml-defaults>=1.0.45, or azureml-inference-server-http")
+    return Check("environment", True, f"{path} lists {package}{spec}")
+
+
+def check_model(model: Path, name: str, version: str) -> Check:
+    if not model.exists():
+        return Check("model", False, f"{model} does not exist", "pass --model-dir with your model file or folder")
+    if model.is_dir() and not any(model.iterdir()):
+        return Check("model", False, f"{model} is an empty folder", "put the model files in it")
+    placed = f"azureml-models/{name}/{version}/{model.name}"
+    return Check("model", True, f"placed at /var/azureml-app/{placed}; AZUREML_MODEL_DIR=azureml-models/{name}/"
+                                f"{version}; Model.get_model_path('{name}') finds its single entry")
+
+
+def find_environment_file(source_dir: Path) -> Optional[Path]:
+    for candidate in ("requirements.txt", "environment.yml", "conda.yml", "conda.yaml", "environment.yaml"):
+        if (source_dir / candidate).is_file():
+            return source_dir / candidate
+    return None
+
+
+def check_image(client, spec) -> list[Check]:
+    """The image has azmlinfsrv, and the entry script imports inside it (init() is not run)."""
+    from . import container as engine
+    from . import inject
+    from .errors import AmlDebugError
+    from .spec import PAYLOAD_ROOT, layout
+
+    try:
+        image = engine.get_image(client, spec.image)
+        payload = inject.payload_dir()
+        info = engine.probe_image(client, image, payload, inject.cache_root())
+    except AmlDebugError as exc:
+        return [Check("image", False, str(exc).split("; ")[0], "; ".join(str(exc).split("; ")[1:]))]
+    checks = [Check("image", True, f"{spec.image} runs azmlinfsrv {info.get('azureml-inference-server-http')} "
+                                   f"with Python {info['version']} ({info['python']})")]
+    lay = layout(spec, server=info["server"])
+    volumes = {spec.source_dir: {"bind": lay.code_dir, "mode": "ro"}, str(payload): {"bind": PAYLOAD_ROOT, "mode": "ro"}}
+    if spec.model_dir:
+        volumes[spec.model_dir] = {"bind": lay.model_target, "mode": "ro"}
+    env = {k: v for k, v in lay.env.items() if not k.startswith("AMLDEBUG_")}
+    code, output = engine.run_once(client, image.id, [info["python"], f"{PAYLOAD_ROOT}/importcheck.py"],
+                                   volumes=volumes, environment=env, working_dir=lay.app_root)
+    if code == 0 and "AMLDEBUG-IMPORT-OK" in output:
+        checks.append(Check("import in image", True, f"{spec.entry_script} imports in {spec.image}"))
+    else:
+        last = [line for line in output.strip().splitlines() if line.strip()][-1:] or [f"exit code {code}"]
+        checks.append(Check("import in image", False, f"{spec.entry_script} does not import in {spec.image}: "
+                                                      f"{last[0]}",
+                            "add the missing package to the environment, or fix the import\n" + output.rstrip()))
+    return checks

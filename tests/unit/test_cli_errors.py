@@ -1,0 +1,109 @@
+"""Bad input that needs no Docker engine: message names the value and the fix, exit code."""
+
+from pathlib import Path
+
+import pytest
+
+from amldebug import cli
+
+
+def run(capsys, *args):
+    capsys.readouterr()
+    code = cli.run([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(autouse=True)
+def no_engine(monkeypatch, tmp_path):
+    # A socket that does not exist: the real docker SDK fails to connect, as with no engine.
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+
+
+def test_missing_source_dir(capsys, workspace):
+    code, _, err = run(capsys, "attach", "nowhere", "--image", "x")
+    assert code == 2
+    assert "source directory 'nowhere' does not exist" in err
+
+
+def test_missing_entry_script(capsys, workspace):
+    code, _, err = run(capsys, "attach", "sample", "--entry-script", "main.py", "--image", "x")
+    assert code == 2
+    assert "entry script '" in err and "main.py' does not exist; pass --entry-script" in err
+
+
+def test_syntax_error_is_named_with_file_and_line(capsys, workspace):
+    score = workspace / "sample" / "score.py"
+    lines = score.read_text().splitlines()
+    lines[9] = "def init(:"
+    score.write_text("\n".join(lines) + "\n")
+    code, _, err = run(capsys, "attach", "sample", "--image", "x", "--detach")
+    assert code == 2
+    assert f"{score}:10: error:" in err
+    assert "fix the entry script" in err
+
+
+def test_entry_script_without_run(capsys, workspace):
+    score = workspace / "sample" / "score.py"
+    score.write_text(score.read_text().replace("def run(raw_data):", "def predict(raw_data):"))
+    code, _, err = run(capsys, "attach", "sample", "--image", "x", "--detach")
+    assert code == 2
+    assert "does not define run()" in err
+
+
+def test_missing_model(capsys, workspace):
+    code, _, err = run(capsys, "attach", "sample", "--image", "x", "--model-dir", "models/none")
+    assert code == 2
+    assert "model path 'models/none' does not exist; pass --model-dir" in err
+
+
+def test_no_docker_engine(capsys, workspace, tmp_path):
+    code, _, err = run(capsys, "attach", "sample", "--image", "x", "--detach")
+    assert code == 3
+    assert f"no Docker engine answers at unix://{tmp_path}/no-docker.sock" in err
+    assert "--runtime process" in err
+    assert not (workspace / ".vscode").exists()
+
+
+def test_status_without_engine(capsys):
+    code, _, err = run(capsys, "status")
+    assert code == 3 and "start Docker" in err
+
+
+def test_bad_env_var(capsys, workspace):
+    code, _, err = run(capsys, "attach", "sample", "--image", "x", "-e", "NOVALUE")
+    assert code == 2 and "-e/--env-var 'NOVALUE' is not KEY=VALUE" in err
+
+
+def test_debug_bind_other_than_localhost_warns(capsys, workspace):
+    code, _, err = run(capsys, "attach", "sample", "--image", "x", "--debug-bind", "0.0.0.0", "--detach")
+    assert "warning: the debug port will listen on 0.0.0.0: anyone who can reach it can run any code" in err
+    assert code == 3  # and then stops at the missing engine
+
+
+def test_score_needs_data_or_file(capsys):
+    code, _, err = run(capsys, "score", "--name", "x")
+    assert code == 2 and "pass exactly one of --data JSON or --file PATH" in err
+
+
+def test_unknown_option_is_a_usage_error(capsys):
+    code, _, err = run(capsys, "attach", "--frobnicate")
+    assert code == 2 and "No such option" in err
+
+
+def test_replicas_rejects_utilization_above_one(capsys):
+    code, _, err = run(capsys, "replicas", "--target-rps", "10", "--request-time", "1",
+                       "--target-utilization", "70")
+    assert code == 2 and "target_utilization" in err
+
+
+def test_diagnose_missing_file(capsys, tmp_path):
+    code, _, err = run(capsys, "diagnose", str(tmp_path / "nope.log"))
+    assert code == 2 and "nope.log" in err
+
+
+def test_diagnose_file(capsys, tmp_path):
+    log = Path(__file__).parent / "logs"
+    sample = log / "server_init_exception.log"
+    code, out, _ = run(capsys, "diagnose", str(sample))
+    assert code == 0 and "cause:" in out and "fix:" in out
