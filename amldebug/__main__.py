@@ -1,0 +1,3 @@
+from amldebug.cli import main
+
+main()
