@@ -114,6 +114,8 @@ def attach(
     just_my_code: bool = JmcOpt,
     env_var: List[str] = EnvVarOpt,
     debug_bind: str = DebugBindOpt,
+    runtime: str = RuntimeOpt,
+    python: Optional[str] = PythonOpt,
     detach: bool = typer.Option(False, "--detach", "-d", help="Start, write launch.json, print, and return."),
     watch: bool = typer.Option(True, "--watch/--no-watch", help="Reload on save (foreground only)."),
 ) -> None:
@@ -121,8 +123,9 @@ def attach(
     from .attach import attach as do_attach
 
     spec = _spec(source_dir, entry_script, image, model_dir, model_name, model_version, port, debug_port, name,
-                 wait, just_my_code, env_var, debug_bind)
-    note(f"amldebug: starting service '{spec.name}' from image '{spec.image}'")
+                 wait, just_my_code, env_var, debug_bind, runtime, python)
+    where = f"image '{spec.image}'" if spec.runtime == "container" else f"Python {spec.python or sys.executable}"
+    note(f"amldebug: starting service '{spec.name}' from {where}")
     started = time.monotonic()
     result = do_attach(spec, progress=note)
     service = result.service
@@ -136,8 +139,7 @@ def attach(
 
 
 def _foreground(service, watch: bool) -> None:
-    """Stream the logs (and reload on save) until Ctrl-C, then remove the container."""
-    from . import container as engine
+    """Stream the logs (and reload on save) until Ctrl-C, then remove the service."""
     from .watch import ReloadLoop
 
     stop = threading.Event()
@@ -147,7 +149,7 @@ def _foreground(service, watch: bool) -> None:
         threading.Thread(target=loop.run, daemon=True).start()
         note(f"amldebug: watching {service.spec.source_dir} - save to reload, Ctrl-C to stop")
     try:
-        for line in engine.follow_lines(service._container):
+        for line in service.follow_logs():
             out(line)
         raise ContainerError(f"the container of service '{service.name}' stopped", service.get_logs(30))
     except KeyboardInterrupt:
@@ -239,7 +241,6 @@ def logs(
     tail: int = typer.Option(200, "--tail", help="How many lines from the end."),
 ) -> None:
     """Print the service's log."""
-    from . import container as engine
     from .service import get_service
 
     service = get_service(_service_name(name))
@@ -247,14 +248,14 @@ def logs(
         seen: set = set()
         lines: list = []
         try:
-            for line in engine.follow_lines(service._container, tail=tail):
+            for line in service.follow_logs(tail=tail):
                 out(line)
                 lines = (lines + [line])[-5000:]
                 _print_findings("\n".join(lines), seen)
         except KeyboardInterrupt:
             pass
         return
-    text = engine.log_text(service._container, tail=tail)
+    text = service.get_logs(num_lines=tail)
     out(text.rstrip("\n"))
     _print_findings(text)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -236,3 +237,39 @@ def run_once(client: docker.DockerClient, image: str, command: list, *, volumes:
         raise ContainerError(f"the check in image '{image}' failed: {_short(exc)}") from None
     finally:
         remove(box)
+
+
+class ContainerBackend:
+    """A debug service that runs in a container (what Service talks to)."""
+
+    runtime = "container"
+
+    def __init__(self, client: docker.DockerClient, box) -> None:
+        self.client = client
+        self.box = box
+
+    @property
+    def id(self) -> str:
+        return self.box.id
+
+    def status(self) -> str:
+        return state(self.box)
+
+    def position(self) -> float:
+        """A point in the log, for logs(since=...): the time now (Docker filters by time)."""
+        return time.time() - 0.5
+
+    def logs(self, *, tail: int | str = "all", since: float | None = None) -> str:
+        return log_text(self.box, tail=tail, since=since)
+
+    def follow(self, *, tail: int | str = "all") -> Iterator[str]:
+        return follow_lines(self.box, tail=tail)
+
+    def signal(self, sig: str) -> None:
+        signal(self.box, sig)
+
+    def remove(self) -> None:
+        remove(self.box)
+
+    def run_python(self, python: str, args: list) -> tuple[int, str]:
+        return exec_run(self.box, [python, *args])

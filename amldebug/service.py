@@ -21,8 +21,8 @@ from typing import Callable, Optional
 import requests
 
 from . import container as engine
-from . import inject, ports, vscode
-from .errors import ContainerError, ReloadError, ScoringError, ServiceNotFoundError, UsageError
+from . import inject, ports, process, vscode
+from .errors import ContainerError, DockerUnavailableError, ReloadError, ScoringError, ServiceNotFoundError, UsageError
 from .scriptcheck import check_entry_script, syntax_error
 from .spec import PAYLOAD_ROOT, ServiceSpec, launcher_command, layout
 from .statefile import StateFile, state_folder
@@ -67,9 +67,9 @@ def logged_exception(log: str) -> str:
 class Service:
     """A running (or stopped) amldebug service. Get one from ``attach()`` or ``get_service()``."""
 
-    def __init__(self, spec: ServiceSpec, container, client) -> None:
+    def __init__(self, spec: ServiceSpec, backend, client=None) -> None:
         self.spec = spec
-        self._container = container
+        self._backend = backend  # container.ContainerBackend or process.ProcessBackend
         self._client = client
 
     # -- LocalWebservice-shaped attributes -------------------------------------------------
@@ -91,11 +91,11 @@ class Service:
 
     @property
     def container_id(self) -> str:
-        return self._container.id
+        return self._backend.id
 
     @property
     def state(self) -> str:
-        status = engine.state(self._container)
+        status = self._backend.status()
         return {"running": "Running", "exited": "Failed", "created": "Transitioning",
                 "restarting": "Transitioning", "dead": "Failed"}.get(status, status.capitalize())
 
@@ -118,14 +118,18 @@ class Service:
 
     # -- behaviour ------------------------------------------------------------------------
     def get_logs(self, num_lines: int = 5000, init: bool = False) -> str:
-        return engine.log_text(self._container, tail=num_lines)
+        return self._backend.logs(tail=num_lines)
+
+    def follow_logs(self, tail: int | str = "all"):
+        """Yield log lines as they come, until the service stops."""
+        return self._backend.follow(tail=tail)
 
     def wait_for_deployment(self, show_output: bool = False, timeout: float = 120) -> None:
         """Wait until the scoring server answers its health route (not /score: that runs user code)."""
         deadline = time.monotonic() + timeout
         health = self.scoring_uri[: -len("/score")] + "/"
         while time.monotonic() < deadline:
-            if engine.state(self._container) in ("exited", "dead", "Deleted"):
+            if self._backend.status() in ("exited", "dead", "Deleted"):
                 raise ContainerError(f"service '{self.name}' stopped while starting", self.get_logs(40))
             try:
                 if requests.get(health, timeout=2).status_code == 200:
@@ -141,7 +145,7 @@ class Service:
         """POST input_data once (no retries: each retry would run the user's run() again
         under the debugger) and return the decoded answer; raise ScoringError on failure."""
         body = input_data if isinstance(input_data, (str, bytes)) else json.dumps(input_data)
-        started = time.time()
+        mark = self._backend.position()
         try:
             response = requests.post(self.scoring_uri, data=body, timeout=timeout,
                                      headers={"Content-Type": "application/json"})
@@ -149,7 +153,7 @@ class Service:
             raise ScoringError(f"no answer from {self.scoring_uri}: {exc}; is the service running? "
                                f"('amldebug status {self.name}')") from None
         if response.status_code != 200:
-            logged = logged_exception(engine.log_text(self._container, since=started - 0.5))
+            logged = logged_exception(self._backend.logs(since=mark))
             raise ScoringError(
                 f"scoring failed with HTTP {response.status_code}",
                 status=response.status_code, body=response.text, logged_exception=logged,
@@ -173,8 +177,8 @@ class Service:
         state = StateFile(state_folder(self.name))
         before = state.read().get("generation", 0)
         started = time.monotonic()
-        since = time.time()
-        engine.signal(self._container, "SIGHUP")
+        mark = self._backend.position()
+        self._backend.signal("SIGHUP")
         try:
             done = state.wait(lambda st: st.get("generation", 0) > before and st.get("status") in ("ready", "failed"),
                               timeout, alive=self._running)
@@ -185,14 +189,14 @@ class Service:
         if done is None:
             raise ContainerError(f"service '{self.name}' stopped during the reload", self.get_logs(40))
         if done["status"] == "failed":
-            log = engine.log_text(self._container, since=since - 0.5)
+            log = self._backend.logs(since=mark)
             error = logged_exception(log) or "\n".join(log.splitlines()[-20:])
             raise ReloadError(f"the new code failed in import or init(); the service waits for the next "
                               f"save:\n{error}")
         return ReloadResult(elapsed, restarted=False, worker_pid=done.get("pid"))
 
     def _running(self) -> bool:
-        return engine.state(self._container) == "running"
+        return self._backend.status() == "running"
 
     def update(self, **changes) -> "Service":
         """Recreate the container with changed settings (image, model, env, ports); the
@@ -201,17 +205,20 @@ class Service:
         if unknown:
             raise UsageError(f"update() does not know {', '.join(sorted(unknown))}")
         new = start(self.spec.replace(**changes), client=self._client, keep_ports=True)
-        self.spec, self._container = new.spec, new._container
+        self.spec, self._backend = new.spec, new._backend
         return self
 
     def delete(self) -> None:
-        engine.remove(self._container)
+        self._backend.remove()
 
     def run_payload_script(self, script: str, *args: str) -> tuple[int, str]:
-        """Run one of amldebug's payload scripts in the service's container, in its Python."""
+        """Run one of amldebug's payload scripts where the service runs, in its Python."""
+        if self._backend.runtime == "process":
+            python = process.probe_python(self.spec.python)["python"]
+            return self._backend.run_python(python, [str(inject.payload_dir() / script), *args])
         info = engine.probe_image(self._client, engine.get_image(self._client, self.spec.image),
                                   inject.payload_dir(), inject.cache_root())
-        return engine.exec_run(self._container, [info["python"], f"{PAYLOAD_ROOT}/{script}", *args])
+        return self._backend.run_python(info["python"], [f"{PAYLOAD_ROOT}/{script}", *args])
 
     def model_path(self, model: str) -> dict:
         """Resolve ``model`` inside the container as Model.get_model_path does."""
@@ -227,22 +234,23 @@ class Service:
 def start(spec: ServiceSpec, *, client=None, keep_ports: bool = False, progress: Progress = _stderr,
           ready_timeout: float = 120) -> Service:
     """Start (or replace) the service described by ``spec`` and wait until it is attachable
-    (with spec.wait) or serving (without). Raises, leaving no container behind, on failure."""
+    (with spec.wait) or serving (without). Raises, leaving nothing running, on failure."""
     check_entry_script(spec.entry_path)
-    client = client or engine.connect()
-    if not spec.image:
-        raise UsageError("no image given; pass --image with a local scoring image (or --env to build one)")
-    image = engine.get_image(client, spec.image)
     payload = inject.payload_dir()
-    info = engine.probe_image(client, image, payload, inject.cache_root())
+    if spec.runtime == "process":
+        info = process.probe_python(spec.python)
+    else:
+        client = client or engine.connect()
+        if not spec.image:
+            raise UsageError("no image given; pass --image with a local scoring image, or --runtime process")
+        info = engine.probe_image(client, engine.get_image(client, spec.image), payload, inject.cache_root())
     inject.ensure_debugpy(payload, info["version"], info["machine"])
 
     released = set()
-    for old in engine.find_services(client, spec.name):
-        old_spec = ServiceSpec.from_label(old.labels[engine.LABEL_SPEC])
-        released |= {old_spec.port, old_spec.debug_port}
-        engine.remove(old)
-    # Docker's port forwarder lets go of the replaced container's ports a moment later.
+    for old in _existing(spec.name, client):
+        released |= {old.spec.port, old.spec.debug_port}
+        old.delete()
+    # A replaced service's ports are let go of a moment later (Docker's port forwarder).
     ports.wait_free(released & {spec.port, spec.debug_port}, timeout=3)
     port = ports.pick(spec.port)
     debug_port = ports.pick(spec.debug_port, avoid={port}, host="127.0.0.1")
@@ -252,33 +260,54 @@ def start(spec: ServiceSpec, *, client=None, keep_ports: bool = False, progress:
         if debug_port != spec.debug_port:
             progress(f"debug port {spec.debug_port} is in use; using {debug_port} instead")
     spec = spec.replace(port=port, debug_port=debug_port)
-    lay = layout(spec, server=info["server"])
-    command = launcher_command(info["python"], lay)
     state = StateFile(state_folder(spec.name))
     state.reset()
-    box = engine.start_service(client, spec, lay, command, payload, state.folder, port, debug_port)
+    if spec.runtime == "process":
+        backend = process.start(spec, state.folder, payload, info)
+    else:
+        lay = layout(spec, server=info["server"])
+        box = engine.start_service(client, spec, lay, launcher_command(info["python"], lay), payload,
+                                   state.folder, port, debug_port)
+        backend = engine.ContainerBackend(client, box)
     try:
-        _wait_started(box, spec, state, ready_timeout)
+        _wait_started(backend, spec, state, ready_timeout)
     except BaseException:
-        engine.remove(box)
+        backend.remove()
         raise
-    return Service(spec, box, client)
+    return Service(spec, backend, client)
 
 
-def _wait_started(box, spec: ServiceSpec, state: StateFile, timeout: float) -> None:
+def _existing(name: str, client) -> list[Service]:
+    """Services of that name in either runtime (Docker is asked only when it answers)."""
+    found = [s for s in _process_services() if s.name == name]
+    if client is None:
+        try:
+            client = engine.connect()
+        except DockerUnavailableError:
+            return found
+    return found + [Service(ServiceSpec.from_label(b.labels[engine.LABEL_SPEC]), engine.ContainerBackend(client, b),
+                            client) for b in engine.find_services(client, name)]
+
+
+def _process_services() -> list[Service]:
+    return [Service(spec, backend) for spec, backend, _ in process.registered(inject.cache_root() / "state")]
+
+
+def _wait_started(backend, spec: ServiceSpec, state: StateFile, timeout: float) -> None:
     wanted = ("waiting", "listening", "attached", "ready", "failed") if spec.wait else ("ready", "failed")
+    where = "process" if spec.runtime == "process" else "container"
     try:
         done = state.wait(lambda st: st.get("status") in wanted, timeout,
-                          alive=lambda: engine.state(box) == "running")
+                          alive=lambda: backend.status() == "running")
     except TimeoutError:
         raise ContainerError(f"service '{spec.name}' was not ready after {timeout:.0f} s",
-                             engine.log_text(box, tail=40)) from None
+                             backend.logs(tail=40)) from None
     if done is None:
-        raise ContainerError(f"the container of service '{spec.name}' exited while starting",
-                             _failure_excerpt(engine.log_text(box)))
+        raise ContainerError(f"the {where} of service '{spec.name}' exited while starting",
+                             _failure_excerpt(backend.logs()))
     if done["status"] == "failed":
         raise ContainerError(f"service '{spec.name}' failed to start: the worker could not import the "
-                             f"entry script or run init()", _failure_excerpt(engine.log_text(box)))
+                             f"entry script or run init()", _failure_excerpt(backend.logs()))
 
 
 def _failure_excerpt(log: str) -> str:
@@ -288,19 +317,33 @@ def _failure_excerpt(log: str) -> str:
 
 
 def get_service(name: str, *, client=None) -> Service:
+    """The service called ``name``, in whichever runtime it runs."""
+    for service in _process_services():
+        if service.name == name:
+            return service
     client = client or engine.connect()
     found = engine.find_services(client, name)
     if not found:
         raise ServiceNotFoundError(f"no amldebug service named '{name}'; 'amldebug status' lists them, "
                                    f"'amldebug attach' starts one")
     box = found[0]
-    return Service(ServiceSpec.from_label(box.labels[engine.LABEL_SPEC]), box, client)
+    return Service(ServiceSpec.from_label(box.labels[engine.LABEL_SPEC]), engine.ContainerBackend(client, box),
+                   client)
 
 
 def list_services(*, client=None) -> list[Service]:
-    client = client or engine.connect()
-    return [Service(ServiceSpec.from_label(b.labels[engine.LABEL_SPEC]), b, client)
-            for b in engine.find_services(client)]
+    """Every service: the process ones always, the container ones when Docker answers
+    (or, with an explicit client, always)."""
+    services = _process_services()
+    if client is None:
+        try:
+            client = engine.connect()
+        except DockerUnavailableError:
+            if services:
+                return services
+            raise
+    return services + [Service(ServiceSpec.from_label(b.labels[engine.LABEL_SPEC]),
+                               engine.ContainerBackend(client, b), client) for b in engine.find_services(client)]
 
 
 def launch_config(spec: ServiceSpec, *, pre_launch_task: str | None = None) -> dict:
@@ -312,8 +355,9 @@ def launch_config(spec: ServiceSpec, *, pre_launch_task: str | None = None) -> d
     except ValueError:
         local_root = local.as_posix()
     local_root = local_root.rstrip("/").replace("${workspaceFolder}/.", "${workspaceFolder}")
-    lay = layout(spec)
+    # The process runtime gives the server the real paths of the files, so they map to themselves.
+    remote_root = str(Path(spec.source_dir).resolve()) if spec.runtime == "process" else layout(spec).code_dir
     return vscode.build_attach_config(
-        name=spec.name, port=spec.debug_port, local_root=local_root, remote_root=lay.code_dir,
+        name=spec.name, port=spec.debug_port, local_root=local_root, remote_root=remote_root,
         host="localhost", just_my_code=spec.just_my_code, pre_launch_task=pre_launch_task,
     )

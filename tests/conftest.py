@@ -26,7 +26,17 @@ def workspace(tmp_path, monkeypatch):
 
 @pytest.fixture
 def service_name():
-    return "t-" + uuid.uuid4().hex[:8]
+    """A unique service name; whatever runs under it is removed after the test."""
+    name = "t-" + uuid.uuid4().hex[:8]
+    yield name
+    from amldebug.errors import AmlDebugError
+    from amldebug.service import _existing
+
+    try:
+        for service in _existing(name, None):
+            service.delete()
+    except AmlDebugError:
+        pass
 
 
 def marker_line(path: Path, marker: str) -> int:

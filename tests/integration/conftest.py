@@ -51,6 +51,15 @@ def image(request, test_images):
     return test_images[request.param]
 
 
+@pytest.fixture(params=[*sorted(IMAGES), "process"])
+def target(request):
+    """Where the service runs, as attach options: each image kind, and the no-Docker runtime
+    (azmlinfsrv from this Python, which the test extra installs)."""
+    if request.param == "process":
+        return ["--runtime", "process"]
+    return ["--image", request.getfixturevalue("test_images")[request.param]]
+
+
 @pytest.fixture
 def server_image(test_images):
     return test_images["azmlinfsrv"]

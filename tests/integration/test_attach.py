@@ -18,10 +18,10 @@ def _containers(client, name):
     return engine.find_services(client, name)
 
 
-def test_breakpoints_in_init_and_run_hit_at_local_paths(capsys, docker_client, image, workspace, service_name):
+def test_breakpoints_in_init_and_run_hit_at_local_paths(capsys, target, workspace, service_name):
     score = workspace / "sample" / "score.py"
     features = workspace / "sample" / "mypkg" / "features.py"
-    code, out, err = amldebug(capsys, "attach", "sample", "--image", image, "--model-dir", "sample/model",
+    code, out, err = amldebug(capsys, "attach", "sample", *target, "--model-dir", "sample/model",
                               "--name", service_name, "--detach")
     assert code == 0, err
     assert f"service:     {service_name}" in out

@@ -52,8 +52,9 @@ def watching():
         w.stop()
 
 
-def _attach(capsys, image, name, *extra):
-    code, _, err = amldebug(capsys, "attach", "sample", "--image", image, "--model-dir", "sample/model",
+def _attach(capsys, target, name, *extra):
+    target = ["--image", target] if isinstance(target, str) else target
+    code, _, err = amldebug(capsys, "attach", "sample", *target, "--model-dir", "sample/model",
                             "--name", name, "--detach", *extra)
     assert code == 0, err
     return get_service(name)
@@ -69,10 +70,10 @@ def _edit(path, old, new):
     path.write_text(text.replace(old, new))
 
 
-def test_save_reloads_and_the_same_session_stops_in_the_new_code(capsys, image, workspace, service_name,
+def test_save_reloads_and_the_same_session_stops_in_the_new_code(capsys, target, workspace, service_name,
                                                                  watching):
     score = workspace / "sample" / "score.py"
-    service = _attach(capsys, image, service_name)
+    service = _attach(capsys, target, service_name)
     with client_from_launch_json(workspace, service_name, {score: [marker_line(score, "run-scaled")]}) as client:
         client.attach(timeout=15)
         service.wait_for_deployment()  # with --wait, gunicorn binds its port after the attach

@@ -18,6 +18,7 @@ def run(capsys, *args):
 def no_engine(monkeypatch, tmp_path):
     # A socket that does not exist: the real docker SDK fails to connect, as with no engine.
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    monkeypatch.setenv("AMLDEBUG_CACHE", str(tmp_path / "cache"))  # no process services either
 
 
 def test_missing_source_dir(capsys, workspace):

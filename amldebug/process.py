@@ -1,0 +1,220 @@
+"""The no-Docker runtime: azmlinfsrv from a local Python, under debugpy, with the same
+launcher, debug settings and reload as the container.
+
+The app root is a folder under amldebug's state folder that mirrors /var/azureml-app:
+``<source name>`` links to the source folder and models are linked under
+``azureml-models/<name>/<version>/``. The entry script and the source folder are given
+to the server by their real paths, because the server resolves real paths and a
+debugger's breakpoints must match the files the user edits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal as signals
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator, Optional
+
+from .errors import AmlDebugError, ContainerError, UsageError
+from .spec import ServiceSpec, launcher_command, layout
+
+REGISTRY = "process.json"
+LOG = "server.log"
+
+_PROBE = (
+    "import json, os, platform, sys\n"
+    "try:\n"
+    "    import azureml_inference_server_http as s\n"
+    "except ImportError:\n"
+    "    print(json.dumps({'error': 'missing'})); sys.exit(0)\n"
+    "from importlib import metadata\n"
+    "script = os.path.join(os.path.dirname(sys.executable), 'azmlinfsrv')\n"
+    "print(json.dumps({'python': sys.executable, 'version': '%d.%d' % sys.version_info[:2],\n"
+    "    'machine': platform.machine(), 'server': script if os.path.isfile(script) else '',\n"
+    "    'azureml-inference-server-http': metadata.version('azureml-inference-server-http')}))\n"
+)
+
+
+def probe_python(python: Optional[str]) -> dict:
+    """What the chosen Python has; UsageError saying how to install the server if it lacks it."""
+    exe = python or sys.executable
+    try:
+        result = subprocess.run([exe, "-c", _PROBE], capture_output=True, text=True, timeout=60)
+    except OSError as exc:
+        raise UsageError(f"--python '{exe}' cannot be run ({exc.strerror}); pass the path of a Python executable")
+    if result.returncode != 0:
+        raise UsageError(f"--python '{exe}' failed: {result.stderr.strip()[-300:]}")
+    info = json.loads(result.stdout.strip().splitlines()[-1])
+    if info.get("error"):
+        raise UsageError(
+            f"azureml-inference-server-http is not importable in {exe}; install it there with "
+            f"'{exe} -m pip install azureml-inference-server-http' (or pass --python with one that has it)"
+        )
+    return info
+
+
+def app_root(state: Path) -> Path:
+    return state / "app"
+
+
+def process_layout(spec: ServiceSpec, state: Path, server: str, payload: Path):
+    """The container layout with host paths: app root mirror, real code paths."""
+    root = app_root(state)
+    lay = layout(spec, app_root=str(root), debug_port=spec.debug_port, scoring_port=spec.port, server=server,
+                 payload_root=str(payload), state_dir=str(state))
+    real_source = os.path.realpath(spec.source_dir)
+    lay.env.update({
+        "AZUREML_ENTRY_SCRIPT": os.path.join(real_source, spec.entry_script),
+        "AZUREML_SOURCE_DIRECTORY": real_source,
+        "AMLDEBUG_DEBUG_HOST": spec.debug_bind,
+    })
+    lay.args[1] = os.path.join(real_source, spec.entry_script)
+    return lay
+
+
+def prepare_app_root(spec: ServiceSpec, state: Path) -> Path:
+    root = app_root(state)
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    (root / Path(spec.source_dir).name).symlink_to(spec.source_dir, target_is_directory=True)
+    if spec.model_dir:
+        folder = root / "azureml-models" / spec.model_name / spec.model_version
+        folder.mkdir(parents=True)
+        (folder / Path(spec.model_dir).name).symlink_to(spec.model_dir)
+    return root
+
+
+class ProcessBackend:
+    """A debug service that runs as a local process group."""
+
+    runtime = "process"
+
+    def __init__(self, state: Path, pid: int) -> None:
+        self.state = state
+        self.pid = pid
+
+    @property
+    def id(self) -> str:
+        return f"pid:{self.pid}"
+
+    def _alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        try:  # a zombie of ours counts as exited
+            with open(f"/proc/{self.pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return True
+
+    def status(self) -> str:
+        if not (self.state / REGISTRY).is_file():
+            return "Deleted"
+        return "running" if self._alive() else "exited"
+
+    def position(self) -> int:
+        """A point in the log, for logs(since=...): its size now."""
+        try:
+            return (self.state / LOG).stat().st_size
+        except OSError:
+            return 0
+
+    def logs(self, *, tail: int | str = "all", since: int | None = None) -> str:
+        try:
+            data = (self.state / LOG).read_bytes()
+        except OSError:
+            return ""
+        text = data[since or 0:].decode("utf-8", "replace")
+        if tail != "all":
+            text = "\n".join(text.splitlines()[-int(tail):]) + "\n"
+        return text
+
+    def follow(self, *, tail: int | str = "all") -> Iterator[str]:
+        for line in self.logs(tail=tail).splitlines():
+            yield line
+        path = self.state / LOG
+        with open(path, encoding="utf-8", errors="replace") as f:
+            f.seek(0, os.SEEK_END)
+            partial = ""
+            while True:
+                chunk = f.readline()
+                if chunk:
+                    partial += chunk
+                    if partial.endswith("\n"):
+                        yield partial.rstrip("\n")
+                        partial = ""
+                    continue
+                if not self._alive():
+                    return
+                time.sleep(0.1)
+
+    def signal(self, sig: str) -> None:
+        try:
+            os.kill(self.pid, getattr(signals, sig))
+        except ProcessLookupError:
+            raise ContainerError(f"the server process {self.pid} is gone") from None
+
+    def remove(self) -> None:
+        for sig, wait in ((signals.SIGTERM, 5.0), (signals.SIGKILL, 2.0)):
+            try:
+                os.killpg(self.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                break
+            deadline = time.monotonic() + wait
+            while self._alive() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not self._alive():
+                break
+        try:
+            os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        (self.state / REGISTRY).unlink(missing_ok=True)
+        shutil.rmtree(app_root(self.state), ignore_errors=True)
+
+    def run_python(self, python: str, args: list) -> tuple[int, str]:
+        env = dict(os.environ, AML_APP_ROOT=str(app_root(self.state)))
+        result = subprocess.run([python, *args], capture_output=True, text=True, cwd=app_root(self.state), env=env)
+        return result.returncode, result.stdout + result.stderr
+
+
+def start(spec: ServiceSpec, state: Path, payload: Path, info: dict) -> ProcessBackend:
+    """Start the server process group detached from the terminal; the caller waits for it."""
+    server = info["server"] or str(payload / "azmlinfsrv_shim.py")
+    lay = process_layout(spec, state, server, payload)
+    root = prepare_app_root(spec, state)
+    env = dict(os.environ)
+    env.update(lay.env)
+    log = open(state / LOG, "ab")
+    try:
+        proc = subprocess.Popen(launcher_command(info["python"], lay, str(payload)), cwd=root, env=env,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    except OSError as exc:
+        raise AmlDebugError(f"cannot start {info['python']}: {exc.strerror}") from None
+    finally:
+        log.close()
+    (state / REGISTRY).write_text(json.dumps({"pid": proc.pid, "spec": json.loads(spec.to_label()),
+                                              "python": info["python"]}))
+    return ProcessBackend(state, proc.pid)
+
+
+def registered(cache_state: Path) -> list[tuple[ServiceSpec, ProcessBackend, str]]:
+    """Every process service amldebug started (spec, backend, python)."""
+    found = []
+    for entry in sorted(cache_state.glob(f"*/{REGISTRY}")):
+        try:
+            data = json.loads(entry.read_text())
+            spec = ServiceSpec.from_label(json.dumps(data["spec"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        found.append((spec, ProcessBackend(entry.parent, int(data["pid"])), data.get("python", sys.executable)))
+    return found
