@@ -204,6 +204,11 @@ class Service:
         unknown = set(changes) - {f.name for f in dataclasses.fields(ServiceSpec)}
         if unknown:
             raise UsageError(f"update() does not know {', '.join(sorted(unknown))}")
+        for key in ("model_dir", "env_file"):  # paths are kept absolute, as resolve_spec makes them
+            if changes.get(key):
+                if not Path(changes[key]).exists():
+                    raise UsageError(f"{key} '{changes[key]}' does not exist")
+                changes[key] = str(Path(changes[key]).resolve())
         new = start(self.spec.replace(**changes), client=self._client, keep_ports=True)
         self.spec, self._backend = new.spec, new._backend
         return self
