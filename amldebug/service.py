@@ -211,6 +211,10 @@ class Service:
                 changes[key] = str(Path(changes[key]).resolve())
         new = start(self.spec.replace(**changes), client=self._client, keep_ports=True)
         self.spec, self._backend = new.spec, new._backend
+        from .attach import launch_json_path, write_vscode_files
+
+        if launch_json_path(self.spec).is_file():  # keep VS Code pointed at the (new) debug port
+            write_vscode_files(self.spec)
         return self
 
     def delete(self) -> None:
