@@ -7,8 +7,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from . import vscode
-from .service import Progress, Service, _stderr, launch_config, start
+from . import scaffold
+from .service import Progress, Service, _stderr, start
 from .spec import ServiceSpec
 
 
@@ -22,16 +22,53 @@ def launch_json_path(spec: ServiceSpec) -> Path:
     return Path(spec.workspace) / ".vscode" / "launch.json"
 
 
+def task_command(spec: ServiceSpec) -> list[str]:
+    """argv of the long-running ``amldebug attach`` that the VS Code task runs (F5)."""
+    workspace = Path(spec.workspace)
+    command = scaffold.attach_command(Path(spec.source_dir), service=spec.name, debug_port=spec.debug_port,
+                                      workspace=workspace)
+
+    def rel(path: str) -> str:
+        try:
+            return Path(path).relative_to(workspace).as_posix()
+        except ValueError:
+            return path
+
+    if spec.entry_script != "score.py":
+        command += ["--entry-script", spec.entry_script]
+    if spec.runtime == "process":
+        command += ["--runtime", "process"] + (["--python", spec.python] if spec.python else [])
+    elif spec.image:
+        command += ["--image", spec.image]
+    if spec.model_dir:
+        command += ["--model-dir", rel(spec.model_dir), "--model-name", spec.model_name,
+                    "--model-version", spec.model_version]
+    command += ["--port", str(spec.port)]
+    for key, value in spec.env:
+        command += ["-e", f"{key}={value}"]
+    if not spec.just_my_code:
+        command.append("--no-just-my-code")
+    if not spec.wait:
+        command.append("--no-wait")
+    return command
+
+
 def check_vscode_files(spec: ServiceSpec) -> None:
-    """Refuse early (before anything starts) when an existing launch.json cannot be parsed."""
-    path = launch_json_path(spec)
-    if path.is_file():
-        vscode.parse_jsonc(path.read_text(encoding="utf-8"), str(path))
+    """Refuse early (before anything starts) when launch.json or tasks.json cannot be parsed."""
+    scaffold.check_vscode(Path(spec.workspace))
 
 
-def write_vscode_files(spec: ServiceSpec, *, pre_launch_task: str | None = None) -> Path:
-    return vscode.write_config_file(launch_json_path(spec), launch_config(spec, pre_launch_task=pre_launch_task),
-                                    kind="launch")
+def write_vscode_files(spec: ServiceSpec, *, post_debug_task: bool | None = None) -> Path:
+    """Write the attach configuration and the F5 task (merged into the user's files)."""
+    workspace = Path(spec.workspace)
+    if post_debug_task is None:  # keep what an earlier 'amldebug vscode --post-debug-task' set up
+        post_debug_task = scaffold.down_task_label(spec.name) in scaffold.task_labels(workspace)
+    entries = scaffold.vscode_files(Path(spec.source_dir), service=spec.name, debug_port=spec.debug_port,
+                                    command=task_command(spec), workspace=workspace,
+                                    just_my_code=spec.just_my_code, runtime=spec.runtime,
+                                    post_debug_task=post_debug_task)
+    scaffold.write_vscode(workspace, entries)
+    return launch_json_path(spec)
 
 
 def attach(spec: ServiceSpec, *, write_vscode: bool = True, client=None, progress: Progress = _stderr) -> Attached:

@@ -57,7 +57,7 @@ def _env_pairs(values: List[str]) -> dict:
 
 # Options shared by attach and vscode.
 SourceArg = typer.Argument(Path("."), help="Folder with the entry script (placed at /var/azureml-app/<name>/).")
-EntryOpt = typer.Option("score.py", "--entry-script", help="Entry script, relative to SOURCE_DIR.")
+EntryOpt = typer.Option(None, "--entry-script", help="Entry script, relative to SOURCE_DIR (default: score.py).")
 ImageOpt = typer.Option(None, "--image", help="Local image with azureml-inference-server-http (azmlinfsrv).")
 ModelOpt = typer.Option(None, "--model-dir", help="Model file or folder, placed like a registered model.")
 ModelNameOpt = typer.Option(None, "--model-name", help="Registered model name (default: from --model-dir).")
@@ -78,16 +78,21 @@ PythonOpt = typer.Option(None, "--python", help="Process runtime: the Python tha
 
 def _spec(source_dir, entry_script, image, model_dir, model_name, model_version, port, debug_port, name, wait,
           just_my_code, env_var, debug_bind, runtime="container", python=None):
+    """Resolve the options, filling what was not given from the project's amldebug.json."""
+    from .scaffold import load_project
     from .spec import resolve_spec
 
+    project = load_project(Path(source_dir)) or {}
     if debug_bind != "127.0.0.1":
         note(f"warning: the debug port will listen on {debug_bind}: anyone who can reach it can run any code "
              "in the container. Use it only on a network you trust.")
     return resolve_spec(
-        source_dir, entry_script=entry_script, name=name, image=image, model_dir=model_dir,
-        model_name=model_name, model_version=model_version, port=port, debug_port=debug_port,
+        source_dir, entry_script=entry_script or project.get("entry_script") or "score.py", name=name,
+        image=image or project.get("image"), model_dir=model_dir or project.get("model_dir"),
+        model_name=model_name or (project.get("model_name") if not model_dir else None),
+        model_version=model_version, port=port, debug_port=debug_port,
         debug_bind=debug_bind, wait=wait, just_my_code=just_my_code, env=_env_pairs(env_var),
-        runtime=runtime, python=python,
+        env_file=project.get("env_file"), runtime=runtime, python=python,
     )
 
 
@@ -129,34 +134,142 @@ def attach(
     started = time.monotonic()
     result = do_attach(spec, progress=note)
     service = result.service
-    _describe(service, result.launch_json)
-    when = "before init()" if spec.wait else "any time"
-    note(f"amldebug: service '{service.name}' is ready for a debugger on localhost:{service.debug_port} "
-         f"({when}; {time.monotonic() - started:.1f} s)")
+
+    def announce() -> None:
+        _describe(service, result.launch_json)
+        when = "before init()" if spec.wait else "any time"
+        note(f"amldebug: service '{service.name}' is ready for a debugger on localhost:{service.debug_port} "
+             f"({when}; {time.monotonic() - started:.1f} s)")
+
     if detach:
+        announce()
         return
-    _foreground(service, watch)
+    _foreground(service, watch, announce)
 
 
-def _foreground(service, watch: bool) -> None:
-    """Stream the logs (and reload on save) until Ctrl-C, then remove the service."""
+def _foreground(service, watch: bool, announce) -> None:
+    """Announce, stream the logs (and reload on save) until Ctrl-C, then remove the service.
+    Everything after the start is inside the try, so a Ctrl-C at any point cleans up."""
     from .watch import ReloadLoop
 
     stop = threading.Event()
-    loop = None
-    if watch:
-        loop = ReloadLoop(service, report=note, stop=stop)
-        threading.Thread(target=loop.run, daemon=True).start()
-        note(f"amldebug: watching {service.spec.source_dir} - save to reload, Ctrl-C to stop")
     try:
+        announce()
+        if watch:
+            loop = ReloadLoop(service, report=note, stop=stop)
+            threading.Thread(target=loop.run, daemon=True).start()
+            note(f"amldebug: watching {service.spec.source_dir} - save to reload, Ctrl-C to stop")
         for line in service.follow_logs():
             out(line)
-        raise ContainerError(f"the container of service '{service.name}' stopped", service.get_logs(30))
+        raise ContainerError(f"the service '{service.name}' stopped", service.get_logs(30))
     except KeyboardInterrupt:
         note(f"amldebug: stopping service '{service.name}'")
     finally:
         stop.set()
         service.delete()
+
+
+@app.command()
+def vscode(
+    source_dir: Path = SourceArg,
+    entry_script: str = EntryOpt,
+    image: Optional[str] = ImageOpt,
+    model_dir: Optional[Path] = ModelOpt,
+    model_name: Optional[str] = ModelNameOpt,
+    model_version: Optional[str] = ModelVersionOpt,
+    port: int = PortOpt,
+    debug_port: int = DebugPortOpt,
+    name: Optional[str] = NameOpt,
+    wait: bool = WaitOpt,
+    just_my_code: bool = JmcOpt,
+    env_var: List[str] = EnvVarOpt,
+    runtime: str = RuntimeOpt,
+    python: Optional[str] = PythonOpt,
+    post_debug_task: bool = typer.Option(False, "--post-debug-task", help="Stop the service when debugging ends."),
+) -> None:
+    """Write .vscode/launch.json and tasks.json so that F5 starts the service and attaches."""
+    from .attach import check_vscode_files, write_vscode_files
+
+    spec = _spec(source_dir, entry_script, image, model_dir, model_name, model_version, port, debug_port, name,
+                 wait, just_my_code, env_var, "127.0.0.1", runtime, python)
+    workspace = Path(spec.workspace)
+    if not (workspace / ".vscode").is_dir():
+        note(f"amldebug: {workspace} has no .vscode folder yet; creating it (open {workspace} in VS Code)")
+    check_vscode_files(spec)
+    launch = write_vscode_files(spec, post_debug_task=post_debug_task)
+    out(f"launch.json: {launch} (configuration \"amldebug: {spec.name}\", preLaunchTask \"amldebug: {spec.name}\")")
+    out(f"tasks.json:  {launch.parent / 'tasks.json'}")
+
+
+@app.command("init")
+def init_project(
+    folder: Path = typer.Argument(Path("."), help="Folder to create the project in."),
+    force: bool = typer.Option(False, "--force", help="Write into a non-empty folder, overwriting these files."),
+    image: Optional[str] = typer.Option(None, "--image", help="Scoring image to record in amldebug.json."),
+    post_debug_task: bool = typer.Option(False, "--post-debug-task", help="Stop the service when debugging ends."),
+) -> None:
+    """Scaffold a working project: score.py, a small model, environment files, .vscode, README."""
+    from .scaffold import init_project as scaffold_project
+
+    for path in scaffold_project(folder, force=force, image=image, post_debug_task=post_debug_task):
+        out(str(path))
+    note(f"amldebug: next: 'cd {folder}' and 'amldebug check', then open it in VS Code and press F5")
+
+
+AZUREML_INFERENCE_IMAGE = "mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cpu-inference:latest"
+
+
+def _demo_runtime(image: Optional[str]) -> tuple[str, Optional[str], str]:
+    """(runtime, image, why): the container when an engine answers and the image is here."""
+    from . import container as engine
+    from .errors import DockerUnavailableError, ImageError
+
+    wanted = image or AZUREML_INFERENCE_IMAGE
+    try:
+        client = engine.connect()
+    except DockerUnavailableError as exc:
+        return "process", None, f"{str(exc).split(';')[0]}"
+    try:
+        engine.get_image(client, wanted)
+    except ImageError:
+        return "process", None, (f"a Docker engine answers, but image '{wanted}' is not present locally "
+                                 f"(pull it, or pass --image with a local scoring image)")
+    return "container", wanted, f"a Docker engine answers and image '{wanted}' is present"
+
+
+@app.command()
+def demo(
+    folder: Path = typer.Option(Path("amldebug-demo"), "--folder", help="Where to put the example project."),
+    image: Optional[str] = typer.Option(None, "--image", help="Scoring image for the container runtime."),
+    runtime: Optional[str] = typer.Option(None, "--runtime", help="Force 'container' or 'process'."),
+    port: int = PortOpt,
+    debug_port: int = DebugPortOpt,
+    wait: bool = typer.Option(False, "--wait/--no-wait", help="Hold before init() until a debugger attaches."),
+) -> None:
+    """Run the bundled example end to end (container if possible, else a local process) until Ctrl-C."""
+    from .attach import attach as do_attach
+    from .scaffold import PROJECT_FILE, init_project as scaffold_project
+
+    if runtime:
+        chosen, why = runtime, "asked for with --runtime"
+        image = image or (AZUREML_INFERENCE_IMAGE if runtime == "container" else None)
+    else:
+        chosen, image, why = _demo_runtime(image)
+    note(f"amldebug demo: using the {chosen} runtime: {why}")
+    if not (folder / PROJECT_FILE).is_file():
+        scaffold_project(folder, image=image)
+        note(f"amldebug demo: example project written to {folder}/")
+    spec = _spec(folder, None, image, None, None, None, port, debug_port, None, wait, True, [], "127.0.0.1",
+                 chosen, None)
+    note(f"amldebug: starting service '{spec.name}'")
+    result = do_attach(spec, progress=note)
+
+    def announce() -> None:
+        _describe(result.service, result.launch_json)
+        note(f"amldebug: service '{spec.name}' is ready for a debugger on localhost:{result.service.debug_port}")
+        note(f"amldebug demo: try  amldebug score --name {spec.name} --file {folder / 'sample-request.json'}")
+
+    _foreground(result.service, True, announce)
 
 
 @app.command()
@@ -336,10 +449,16 @@ def check(
 ) -> None:
     """Check a project step by step before deploying: script, environment, model, image."""
     from . import check as checks
+    from .scaffold import load_project
     from .spec import resolve_spec
 
+    project = load_project(source_dir) or {}
+    entry_script = entry_script or project.get("entry_script") or "score.py"
+    model_dir = model_dir or project.get("model_dir")
+    model_name = model_name or project.get("model_name")
+    image = image or project.get("image")
     results = [checks.check_entry_script(source_dir / entry_script)]
-    env = env or checks.find_environment_file(source_dir)
+    env = env or project.get("env_file") or checks.find_environment_file(source_dir)
     if env is not None:
         results.append(checks.check_environment(env))
     else:

@@ -188,6 +188,8 @@ def build_task(
         "options": {"cwd": cwd},
         "problemMatcher": {
             "owner": "amldebug",
+            # amldebug prints absolute paths; autoDetect also takes workspace-relative ones.
+            "fileLocation": ["autoDetect", "${workspaceFolder}"],
             "pattern": {"regexp": _PROBLEM_REGEXP, "file": 1, "line": 2, "severity": 3, "message": 4},
             "background": {"activatesOnStart": True, "beginsPattern": begins_pattern, "endsPattern": ends_pattern},
         },
