@@ -21,7 +21,7 @@ def attach(source_dir=".", *, write_vscode: bool = True, **options):
     model_dir, model_name, model_version, port, debug_port, name, wait, just_my_code, env
     (a dict), debug_bind, runtime, python, workspace.
     """
-    from .attach import attach as _attach
+    from .session import attach as _attach
     from .spec import resolve_spec
 
     return _attach(resolve_spec(source_dir, **options), write_vscode=write_vscode).service

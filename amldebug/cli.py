@@ -125,7 +125,7 @@ def attach(
     watch: bool = typer.Option(True, "--watch/--no-watch", help="Reload on save (foreground only)."),
 ) -> None:
     """Start the scoring container with the debugger inside and write .vscode/launch.json."""
-    from .attach import attach as do_attach
+    from .session import attach as do_attach
 
     spec = _spec(source_dir, entry_script, image, model_dir, model_name, model_version, port, debug_port, name,
                  wait, just_my_code, env_var, debug_bind, runtime, python)
@@ -188,7 +188,7 @@ def vscode(
     post_debug_task: bool = typer.Option(False, "--post-debug-task", help="Stop the service when debugging ends."),
 ) -> None:
     """Write .vscode/launch.json and tasks.json so that F5 starts the service and attaches."""
-    from .attach import check_vscode_files, write_vscode_files
+    from .session import check_vscode_files, write_vscode_files
 
     spec = _spec(source_dir, entry_script, image, model_dir, model_name, model_version, port, debug_port, name,
                  wait, just_my_code, env_var, "127.0.0.1", runtime, python)
@@ -247,7 +247,7 @@ def demo(
     wait: bool = typer.Option(False, "--wait/--no-wait", help="Hold before init() until a debugger attaches."),
 ) -> None:
     """Run the bundled example end to end (container if possible, else a local process) until Ctrl-C."""
-    from .attach import attach as do_attach
+    from .session import attach as do_attach
     from .scaffold import PROJECT_FILE, init_project as scaffold_project
 
     if runtime:

@@ -204,6 +204,8 @@ class Service:
         unknown = set(changes) - {f.name for f in dataclasses.fields(ServiceSpec)}
         if unknown:
             raise UsageError(f"update() does not know {', '.join(sorted(unknown))}")
+        if "env" in changes:  # as resolve_spec stores it
+            changes["env"] = tuple(sorted(dict(changes["env"]).items()))
         for key in ("model_dir", "env_file"):  # paths are kept absolute, as resolve_spec makes them
             if changes.get(key):
                 if not Path(changes[key]).exists():
@@ -211,7 +213,7 @@ class Service:
                 changes[key] = str(Path(changes[key]).resolve())
         new = start(self.spec.replace(**changes), client=self._client, keep_ports=True)
         self.spec, self._backend = new.spec, new._backend
-        from .attach import launch_json_path, write_vscode_files
+        from .session import launch_json_path, write_vscode_files
 
         if launch_json_path(self.spec).is_file():  # keep VS Code pointed at the (new) debug port
             write_vscode_files(self.spec)

@@ -1,4 +1,4 @@
-"""``amldebug attach``: start the debug service and write the VS Code configuration,
+"""A debug session (``amldebug attach``): start the debug service and write the VS Code configuration,
 all or nothing (a launch.json that cannot be parsed stops us before any container starts;
 a failure after the start removes the container)."""
 
