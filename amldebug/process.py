@@ -191,7 +191,8 @@ def start(spec: ServiceSpec, state: Path, payload: Path, info: dict) -> ProcessB
     server = info["server"] or str(payload / "azmlinfsrv_shim.py")
     lay = process_layout(spec, state, server, payload)
     root = prepare_app_root(spec, state)
-    env = dict(os.environ)
+    # debugpy's own log files can deadlock a forked worker (a lock held across fork).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEBUGPY_LOG")}
     env.update(lay.env)
     log = open(state / LOG, "ab")
     try:
