@@ -121,14 +121,38 @@ def attach(
     debug_bind: str = DebugBindOpt,
     runtime: str = RuntimeOpt,
     python: Optional[str] = PythonOpt,
+    env: Optional[Path] = typer.Option(None, "--env", help="Environment file: build (or reuse) an image from it."),
+    base_image: Optional[str] = typer.Option(None, "--base-image", help="With --env: the image to build on."),
+    from_service: Optional[str] = typer.Option(
+        None, "--service", help="Debug an azureml-core LocalWebservice: same image, code and model (needs amldebug[azureml])."),
     detach: bool = typer.Option(False, "--detach", "-d", help="Start, write launch.json, print, and return."),
     watch: bool = typer.Option(True, "--watch/--no-watch", help="Reload on save (foreground only)."),
 ) -> None:
     """Start the scoring container with the debugger inside and write .vscode/launch.json."""
     from .session import attach as do_attach
 
-    spec = _spec(source_dir, entry_script, image, model_dir, model_name, model_version, port, debug_port, name,
-                 wait, just_my_code, env_var, debug_bind, runtime, python)
+    if from_service:
+        from . import container as engine
+        from .azureml_bridge import spec_from_local_webservice_container
+
+        spec = spec_from_local_webservice_container(
+            engine.connect(), from_service, source_dir=None if source_dir == Path(".") else source_dir,
+            model_dir=model_dir, port=port, debug_port=debug_port, wait=wait, just_my_code=just_my_code,
+            debug_bind=debug_bind).replace(name=name or f"{from_service}-debug")
+    else:
+        spec = _spec(source_dir, entry_script, image, model_dir, model_name, model_version, port, debug_port, name,
+                     wait, just_my_code, env_var, debug_bind, runtime, python)
+        if env is not None:
+            if not env.is_file():
+                raise UsageError(f"environment file '{env}' does not exist; pass --env with a requirements.txt "
+                                 "or conda YAML")
+            spec = spec.replace(env_file=str(env.resolve()))
+        if spec.runtime == "container" and not image and env is not None:
+            from .build import build_image
+
+            built = build_image(Path(spec.env_file), base_image=base_image, progress=note)
+            note(f"amldebug: {'built' if built.built else 'up to date:'} {built.tag} in {built.seconds:.1f} s")
+            spec = spec.replace(image=built.tag, base_image=base_image)
     where = f"image '{spec.image}'" if spec.runtime == "container" else f"Python {spec.python or sys.executable}"
     note(f"amldebug: starting service '{spec.name}' from {where}")
     started = time.monotonic()
@@ -273,6 +297,20 @@ def demo(
 
 
 @app.command()
+def build(
+    env: Optional[Path] = typer.Option(None, "--env", help="pip requirements file or conda YAML."),
+    base_image: Optional[str] = typer.Option(None, "--base-image", help="Default: Azure ML's minimal inference image."),
+    tag: Optional[str] = typer.Option(None, "--tag", help="Tag for the image (default: amldebug-env:<hash>)."),
+) -> None:
+    """Build a local scoring image from an environment file, with no network inside the build."""
+    from .build import build_image
+
+    result = build_image(env, base_image=base_image, tag=tag, progress=note)
+    note(f"amldebug: {'built' if result.built else 'up to date:'} {result.tag} in {result.seconds:.1f} s")
+    out(result.tag)
+
+
+@app.command()
 def status(
     name: Optional[str] = typer.Argument(None, help="Service name (default: all)."),
     name_opt: Optional[str] = typer.Option(None, "--name", help="Service name."),
@@ -333,13 +371,26 @@ def reload(name: Optional[str] = typer.Option(None, "--name", help="Service name
 
 
 @app.command()
-def watch(name: Optional[str] = typer.Option(None, "--name", help="Service name.")) -> None:
+def watch(
+    name: Optional[str] = typer.Option(None, "--name", help="Service name."),
+    service_name: Optional[str] = typer.Option(
+        None, "--service", help="An azureml-core LocalWebservice to reload instead (restarts its container)."),
+    source_dir: Optional[Path] = typer.Argument(None, help="With --service: the source folder it was deployed from."),
+) -> None:
     """Reload a service started with --detach whenever its files change (Ctrl-C stops)."""
     from .service import get_service
     from .watch import ReloadLoop
 
-    service = get_service(_service_name(name))
-    note(f"amldebug: watching {service.spec.source_dir} for service '{service.name}' - Ctrl-C to stop")
+    if service_name:
+        from .azureml_bridge import LocalWebserviceTarget, find_local_webservice
+
+        service = LocalWebserviceTarget(find_local_webservice(service_name), source_dir)
+        note(f"amldebug: watching {service.spec.source_dir} for LocalWebservice '{service_name}': each reload is "
+             "LocalWebservice.reload(), which recreates the container and drops a debug session "
+             "(an amldebug service keeps it: 'amldebug attach --service NAME')")
+    else:
+        service = get_service(_service_name(name))
+        note(f"amldebug: watching {service.spec.source_dir} for service '{service.name}' - Ctrl-C to stop")
     loop = ReloadLoop(service, report=note)
     try:
         loop.run()
@@ -549,6 +600,12 @@ def run(argv: Optional[List[str]] = None) -> int:
     except (KeyboardInterrupt, typer.Abort):
         note("interrupted")
         return int(ExitStatus.INTERRUPTED)
+    except Exception as exc:  # a bug of ours: say so, without a traceback unless asked
+        if "--debug" in argv:
+            traceback.print_exc()
+        note(f"amldebug: internal error: {type(exc).__name__}: {exc}; run again with --debug for the "
+             "traceback, and please report it")
+        return int(ExitStatus.ERROR)
     return code if isinstance(code, int) else int(ExitStatus.OK)
 
 

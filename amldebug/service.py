@@ -211,7 +211,14 @@ class Service:
                 if not Path(changes[key]).exists():
                     raise UsageError(f"{key} '{changes[key]}' does not exist")
                 changes[key] = str(Path(changes[key]).resolve())
-        new = start(self.spec.replace(**changes), client=self._client, keep_ports=True)
+        spec = self.spec.replace(**changes)
+        if spec.env_file and spec.runtime == "container" and spec.image and spec.image.startswith("amldebug-env:") \
+                and "image" not in changes:
+            from .build import build_image  # the environment file changed: the image follows it
+
+            spec = spec.replace(image=build_image(Path(spec.env_file), base_image=spec.base_image,
+                                                  client=self._client).tag)
+        new = start(spec, client=self._client, keep_ports=True)
         self.spec, self._backend = new.spec, new._backend
         from .session import launch_json_path, write_vscode_files
 

@@ -55,6 +55,7 @@ class ServiceSpec:
     env_file: Optional[str] = None
     runtime: str = "container"
     python: Optional[str] = None  # process runtime: the Python that runs azmlinfsrv
+    base_image: Optional[str] = None  # set when the image is built from env_file ('amldebug build')
 
     def to_label(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -39,6 +39,18 @@ def service_name():
         pass
 
 
+def require_azureml():
+    """azureml-core for the bridge tests: required in CI (the azureml extra is installed
+    there), a skip with the reason elsewhere."""
+    try:
+        import azureml.core
+    except ImportError:
+        if os.environ.get("CI", "").lower() == "true" or os.environ.get("AMLDEBUG_REQUIRE_DOCKER") == "1":
+            raise
+        pytest.skip("azureml-core is not installed (pip install 'amldebug[azureml]')", allow_module_level=True)
+    return azureml.core
+
+
 def marker_line(path: Path, marker: str) -> int:
     for number, line in enumerate(Path(path).read_text().splitlines(), 1):
         if f"marker: {marker}" in line:

@@ -1,0 +1,373 @@
+"""The optional bridge to azureml-core (``pip install 'amldebug[azureml]'``).
+
+Three ways in for users who already have Azure ML code:
+
+- ``LocalWebserviceTarget``: let ``amldebug watch`` drive an azureml-core
+  ``LocalWebservice`` with its own ``reload()``. That is the literal Azure ML flow: the
+  container is recreated, so a debugger attached to it is dropped on every reload.
+- ``spec_from_inference_config``: an ``InferenceConfig`` (plus local model paths) becomes
+  the ServiceSpec the equivalent ``amldebug attach`` flags would give.
+- ``spec_from_local_webservice_container``: a container made by LocalWebservice becomes a
+  ServiceSpec for a debuggable amldebug service from the same image.
+
+azureml-core is imported lazily: nothing here needs it at import time, and the parts that
+only read a container's labels and environment work without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import os
+import pickle
+import sys
+import time
+from base64 import b64decode
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from .errors import AmlDebugError, DockerUnavailableError, ReloadError, ServiceNotFoundError, UsageError
+from .spec import APP_ROOT, ServiceSpec, resolve_spec
+
+INSTALL_HINT = "azureml-core is not installed; pip install 'amldebug[azureml]'"
+
+# What LocalWebservice writes on its container (azureml/core/webservice/local.py and
+# azureml/_model_management/_util.py create_docker_container).
+LABEL_CONTAINER_NAME = "containerName"
+LABEL_INFERENCE_CONFIG = "amlInferenceConfig"
+LABEL_MODELS_LOCAL = "amlModelsLocal"
+LABEL_MODELS_REMOTE = "amlModelsRemote"
+LABEL_MODEL_PATH_DIR = "amlModelPathDir"
+MODELS_DIR = "azureml-models"
+
+
+class AzureMLNotInstalledError(UsageError):
+    """The azureml extra is needed for this and is missing."""
+
+
+def _import_azureml():
+    try:
+        from azureml.core.webservice import LocalWebservice  # noqa: F401
+        from azureml.exceptions import WebserviceException  # noqa: F401
+    except ImportError:
+        raise AzureMLNotInstalledError(INSTALL_HINT) from None
+    import azureml.core.webservice.local as local
+    import azureml.exceptions as exceptions
+
+    return local, exceptions
+
+
+# -- 1. drive a LocalWebservice from amldebug watch ----------------------------------------
+
+class _NoWorkspace:
+    """Stands in for azureml.core.Workspace. LocalWebservice only hands its workspace to
+    ``Model(workspace, id=...)`` for registered models and to update()/deploy(); a service
+    with local models only never touches it. Anything that does gets a clear error."""
+
+    def __repr__(self) -> str:
+        return "NoWorkspace()"
+
+    def __getattr__(self, attribute: str):
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)
+        raise UsageError(f"this LocalWebservice operation needs an Azure ML workspace (it asked for "
+                         f"'workspace.{attribute}'); amldebug only drives reload(), run() and get_logs() "
+                         "without one")
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalWebserviceWatchSpec:
+    """What ReloadLoop reads from its target: the folder to watch and nothing to rebuild on."""
+
+    name: str
+    source_dir: str
+    entry_script: Optional[str] = None
+    env_file: Optional[str] = None
+    model_dir: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalWebserviceReloadResult:
+    seconds: float
+    restarted: bool = True  # LocalWebservice.reload() always recreates the container
+    worker_pid: Optional[int] = None
+
+
+def find_local_webservice(name: str, *, workspace: Any = None):
+    """The azureml-core LocalWebservice object for the existing container labelled
+    ``containerName=<name>``; no Azure credentials needed unless it serves registered models
+    (then pass a real ``workspace``)."""
+    local, exceptions = _import_azureml()
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            service = local.LocalWebservice(workspace if workspace is not None else _NoWorkspace(), name,
+                                            must_exist=True)
+    except exceptions.WebserviceException as exc:
+        text = _azureml_message(exc)
+        if "WebserviceNotFound" in text:
+            raise ServiceNotFoundError(f"no LocalWebservice container labelled {LABEL_CONTAINER_NAME}={name}; "
+                                       "deploy it with Model.deploy(..., LocalWebservice.deploy_configuration()) "
+                                       "or check the name with 'docker ps --filter label=containerName'") from None
+        if "Docker" in text and ("running" in text or "communicate" in text):
+            raise DockerUnavailableError(f"azureml-core cannot reach Docker: {text.splitlines()[0]}") from None
+        raise AmlDebugError(f"cannot load LocalWebservice '{name}': {text}") from None
+    if not getattr(service, "_deployable", False):
+        raise UsageError(f"the container labelled {LABEL_CONTAINER_NAME}={name} lacks LocalWebservice's labels "
+                         f"({LABEL_INFERENCE_CONFIG}, ...): it was not made by LocalWebservice, so "
+                         "LocalWebservice.reload() cannot recreate it")
+    return service
+
+
+class LocalWebserviceTarget:
+    """Adapter so ``amldebug.watch.ReloadLoop`` can drive an azureml-core LocalWebservice.
+
+    ``reload()`` calls the webservice's own ``reload(wait=True)``: the container is killed,
+    recreated from the image tagged with the service name, the source directory is copied
+    in again and it starts. Any debug session in it is dropped (``restarted=True``).
+    """
+
+    def __init__(self, webservice, source_dir: str | os.PathLike | None = None) -> None:
+        self.webservice = webservice
+        config = getattr(webservice, "_inference_config", None)
+        configured = getattr(config, "source_directory", None)
+        folder = source_dir or configured
+        if not folder:
+            raise UsageError(f"LocalWebservice '{webservice.name}' has no source directory on record; "
+                             "pass the folder that holds its entry script")
+        folder = Path(folder).expanduser().resolve()
+        if not folder.is_dir():
+            raise UsageError(f"source directory '{folder}' does not exist; pass the folder that holds the entry script")
+        if configured and Path(configured).resolve() != folder:
+            # reload() copies what the InferenceConfig names, not what we watch.
+            raise UsageError(f"LocalWebservice '{webservice.name}' copies '{configured}' on reload, not '{folder}'; "
+                             f"watch '{configured}'")
+        self.spec = LocalWebserviceWatchSpec(name=webservice.name, source_dir=str(folder),
+                                             entry_script=getattr(config, "entry_script", None))
+
+    @property
+    def name(self) -> str:
+        return self.webservice.name
+
+    @property
+    def scoring_uri(self) -> Optional[str]:
+        return self.webservice.scoring_uri
+
+    def reload(self) -> LocalWebserviceReloadResult:
+        """LocalWebservice.reload(wait=True); raises ReloadError with its logs on failure."""
+        _, exceptions = _import_azureml()
+        started = time.monotonic()
+        try:
+            # azureml-core prints progress to stdout; amldebug keeps stdout for results.
+            with contextlib.redirect_stdout(sys.stderr):
+                self.webservice.reload(wait=True)
+        except exceptions.WebserviceException as exc:
+            raise ReloadError(f"LocalWebservice '{self.name}' did not come back after reload(): "
+                              f"{_azureml_message(exc)}\n{self._log_tail()}") from None
+        return LocalWebserviceReloadResult(seconds=time.monotonic() - started)
+
+    def update(self) -> LocalWebserviceReloadResult:
+        """ReloadLoop calls this for environment/model changes; this target watches neither,
+        and LocalWebservice.update() needs a workspace, so it is a reload."""
+        return self.reload()
+
+    def _log_tail(self, lines: int = 30) -> str:
+        try:
+            return self.webservice.get_logs(num_lines=lines)
+        except Exception:  # the container may be gone; the reload error is what matters
+            return ""
+
+
+def _azureml_message(exc: BaseException) -> str:
+    return str(getattr(exc, "message", None) or exc).strip()
+
+
+# -- 2. InferenceConfig -> ServiceSpec -----------------------------------------------------
+
+def spec_from_inference_config(inference_config, *, models: Iterable[str | os.PathLike] = (), **options) -> ServiceSpec:
+    """The ServiceSpec that ``amldebug attach`` flags would give for an azureml-core
+    ``InferenceConfig``: its source directory and entry script, its environment's
+    variables (``options['env']`` wins on a clash), and one local model path.
+
+    ``options`` are resolve_spec's keyword arguments (image, name, port, ...).
+    """
+    for forbidden in ("source_dir", "entry_script", "model_dir"):
+        if forbidden in options:
+            raise UsageError(f"'{forbidden}' comes from the InferenceConfig/models; do not pass it as well")
+    entry = getattr(inference_config, "entry_script", None)
+    if not entry:
+        raise UsageError("the InferenceConfig has no entry_script; build it with InferenceConfig(entry_script=...)")
+    source = getattr(inference_config, "source_directory", None)
+    if source:
+        source_dir, entry_script = Path(source), entry
+    else:
+        # Without a source directory LocalWebservice copies the script alone; amldebug
+        # serves the folder that holds it.
+        script = Path(entry).expanduser().resolve()
+        source_dir, entry_script = script.parent, script.name
+    env = dict(_environment_variables(getattr(inference_config, "environment", None)))
+    env.update(options.pop("env", None) or {})
+    model_dir = _one_local_model(models)
+    return resolve_spec(source_dir, entry_script=entry_script, model_dir=model_dir, env=env, **options)
+
+
+def _environment_variables(environment) -> dict:
+    if environment is None:
+        return {}
+    # Environment.environment_variables warns that it is deprecated on access; read the field.
+    values = environment.__dict__.get("_environment_variables")
+    if values is None:
+        values = getattr(environment, "environment_variables", None)
+    return {str(k): str(v) for k, v in (values or {}).items()}
+
+
+def _one_local_model(models) -> Optional[str]:
+    if isinstance(models, (str, os.PathLike)):
+        models = [models]
+    paths = []
+    for model in models or ():
+        if not isinstance(model, (str, os.PathLike)):
+            raise UsageError(f"model {model!r} is not a local path; amldebug cannot download registered models "
+                             "without a workspace: download it (Model.download) and pass the folder")
+        paths.append(str(model))
+    if len(paths) > 1:
+        raise UsageError(f"{len(paths)} models given; amldebug places one model (AZUREML_MODEL_DIR points at it): "
+                         "put them in one folder and pass that")
+    return paths[0] if paths else None
+
+
+# -- 3. a LocalWebservice container -> ServiceSpec -----------------------------------------
+
+def find_local_webservice_container(client, name: str):
+    """The one container LocalWebservice made for ``name`` (label containerName=<name>)."""
+    import docker.errors
+
+    try:
+        found = client.containers.list(all=True, filters={"label": f"{LABEL_CONTAINER_NAME}={name}"})
+    except docker.errors.DockerException as exc:
+        raise DockerUnavailableError(f"cannot list containers: {exc}") from None
+    if not found:
+        raise ServiceNotFoundError(f"no LocalWebservice container labelled {LABEL_CONTAINER_NAME}={name}; "
+                                   "list them with 'docker ps -a --filter label=containerName'")
+    if len(found) > 1:
+        raise UsageError(f"{len(found)} containers are labelled {LABEL_CONTAINER_NAME}={name}; remove the stale ones")
+    return found[0]
+
+
+def spec_from_local_webservice_container(client, name: str, *, source_dir: str | os.PathLike | None = None,
+                                         model_dir: str | os.PathLike | None = None, **options) -> ServiceSpec:
+    """A ServiceSpec for a debuggable amldebug service from the image of LocalWebservice
+    ``name``'s container, with the same code, model and environment variables.
+
+    The host source folder and local model path come from LocalWebservice's labels (read
+    with azureml-core when it is installed); otherwise pass ``source_dir`` (and
+    ``model_dir``). The entry script is what the container's AZUREML_ENTRY_SCRIPT names.
+    """
+    box = find_local_webservice_container(client, name)
+    labels = box.labels or {}
+    container_env = _env_dict(box.attrs.get("Config", {}).get("Env"))
+    image_env = _env_dict(_image_attrs(box).get("Config", {}).get("Env"))
+
+    config = _read_label(labels, LABEL_INFERENCE_CONFIG)
+    entry_script = None
+    if source_dir is None and config is not None and getattr(config, "source_directory", None):
+        source_dir = config.source_directory
+        entry_script = config.entry_script
+    if source_dir is None:
+        where = f"{container_env.get('AML_APP_ROOT', APP_ROOT)}/{_code_folder(container_env) or '<folder>'}"
+        raise UsageError(f"cannot tell which host folder LocalWebservice '{name}' copied to {where}"
+                         + ("" if _azureml_available() else f" ({INSTALL_HINT} to read it from the container)")
+                         + "; pass the source directory")
+    if entry_script is None:
+        entry_script = _entry_from_env(container_env, Path(source_dir).name, name)
+
+    if model_dir is None:
+        model_dir = _local_model_from_labels(labels, name)
+    env = {k: v for k, v in container_env.items()
+           if image_env.get(k) != v and k not in ("AZUREML_MODEL_DIR", "PATH", "HOSTNAME")}
+    env.update(options.pop("env", None) or {})
+    options.setdefault("name", name)
+    image = options.pop("image", None) or (box.image.tags[0] if box.image.tags else box.image.id)
+    return resolve_spec(source_dir, entry_script=entry_script, model_dir=model_dir, env=env, image=image, **options)
+
+
+def _image_attrs(box) -> dict:
+    try:
+        return box.image.attrs
+    except Exception:  # image removed under a stopped container: no image env to subtract
+        return {}
+
+
+def _env_dict(pairs) -> dict:
+    return dict(pair.split("=", 1) if "=" in pair else (pair, "") for pair in pairs or ())
+
+
+def _code_folder(env: dict) -> Optional[str]:
+    entry = env.get("AZUREML_ENTRY_SCRIPT", "")
+    return entry.split("/", 1)[0] if "/" in entry else None
+
+
+def _entry_from_env(env: dict, basename: str, name: str) -> str:
+    entry = env.get("AZUREML_ENTRY_SCRIPT")
+    if not entry:
+        raise UsageError(f"LocalWebservice '{name}' names no AZUREML_ENTRY_SCRIPT in its environment; "
+                         "pass the entry script")
+    head, _, rest = entry.partition("/")
+    if not rest:
+        return entry  # the script was copied alone to the app root
+    if head != basename:
+        raise UsageError(f"LocalWebservice '{name}' runs {entry}, which is not in a folder named '{basename}'; "
+                         f"pass the source directory whose name is '{head}'")
+    return rest
+
+
+def _local_model_from_labels(labels: dict, name: str) -> Optional[str]:
+    remote = _read_label(labels, LABEL_MODELS_REMOTE)
+    if remote:
+        raise UsageError(f"LocalWebservice '{name}' serves registered model(s) {', '.join(map(str, remote))}; "
+                         "download one (Model.download) and pass it as the model path")
+    local = _read_label(labels, LABEL_MODELS_LOCAL) or []
+    if len(local) > 1:
+        raise UsageError(f"LocalWebservice '{name}' serves {len(local)} local models; pass the one to place")
+    return local[0]["local_path"] if local else None
+
+
+def _azureml_available() -> bool:
+    try:
+        _import_azureml()
+    except AzureMLNotInstalledError:
+        return False
+    return True
+
+
+class _AzureMLOnlyUnpickler(pickle.Unpickler):
+    """LocalWebservice stores its settings as base64 pickles in labels. Load azureml-core's
+    own classes and plain data only: a label is not a place to run arbitrary code from."""
+
+    def find_class(self, module: str, name: str):
+        if module == "azureml" or module.startswith("azureml."):
+            found = super().find_class(module, name)
+            if isinstance(found, type):
+                return found
+        raise pickle.UnpicklingError(f"label refers to {module}.{name}, which is not an azureml-core class")
+
+
+def _read_label(labels: dict, key: str):
+    """The decoded label, or None when it is missing, unreadable, or needs azureml-core."""
+    raw = labels.get(key)
+    if not raw or not _azureml_available():
+        return None
+    try:
+        return _AzureMLOnlyUnpickler(io.BytesIO(b64decode(raw))).load()
+    except Exception:
+        return None
+
+
+__all__ = [
+    "AzureMLNotInstalledError",
+    "LocalWebserviceTarget",
+    "find_local_webservice",
+    "find_local_webservice_container",
+    "spec_from_inference_config",
+    "spec_from_local_webservice_container",
+]

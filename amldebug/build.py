@@ -1,0 +1,1075 @@
+"""``amldebug build``: a local scoring image from an environment file, with no network
+inside the build.
+
+Packages are resolved and downloaded on the HOST, by the host's pip with its own
+configuration (index, proxy, certificates), for the base image's Python version and
+platform, into a folder. The image is then ``FROM <base>`` plus ``COPY`` steps only: that
+folder becomes ``/opt/amldebug-env/site-packages``, a ``.pth`` hook puts it in front of
+the image Python's own site-packages (the way a virtual environment would), and an
+``azmlinfsrv`` script with the image's Python in its shebang goes on PATH.
+
+Images are tagged ``amldebug-env:<hash>`` (hash of the environment, the base image id and
+amldebug's version) and labelled with that hash, so an unchanged environment is found
+again without pip or a Docker build.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Sequence
+
+import docker
+import docker.errors
+
+from . import __version__
+from .container import LABEL_KIND, connect
+from .errors import AmlDebugError, DockerUnavailableError, ImageError, UsageError
+from .inject import cache_root
+
+Progress = Callable[[str], None]
+
+DEFAULT_BASE_IMAGE = "mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cpu-inference:latest"
+DEFAULT_REPOSITORY = "amldebug-env"
+ENV_ROOT = "/opt/amldebug-env"
+SERVER_DIST = "azureml-inference-server-http"
+# Either one brings the scoring server (azureml-defaults depends on it).
+SERVER_PROVIDERS = frozenset({"azureml-inference-server-http", "azureml-defaults"})
+
+LABEL_HASH = "amldebug.env.hash"
+LABEL_BASE = "amldebug.env.base"
+LABEL_BASE_ID = "amldebug.env.base-id"
+LABEL_FILE = "amldebug.env.file"
+LABEL_PYTHON = "amldebug.env.python"
+LABEL_VERSION = "amldebug.version"
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class BuildError(AmlDebugError):
+    """pip could not produce the environment; ``output`` holds pip's full output.
+
+    (Belongs in errors.py next to the other causes; defined here until it moves.)"""
+
+    def __init__(self, message: str, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildResult:
+    tag: str
+    image_id: str
+    built: bool  # False: an image with the same hash existed (no pip, no Docker build)
+    seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Environment:
+    """What an environment file asks for, resolved once (paths absolute, includes inlined)."""
+
+    source: Optional[Path]
+    pip: tuple[str, ...] = ()  # requirement and option lines, as pip reads them
+    conda: tuple[str, ...] = ()  # conda packages, python/pip included
+    channels: tuple[str, ...] = ()
+    inputs: tuple[Path, ...] = ()  # local files the lines name (constraints, wheels), hashed too
+
+    @property
+    def requirement_names(self) -> set[str]:
+        return {name for name in map(requirement_name, self.pip) if name}
+
+    @property
+    def conda_only(self) -> list[str]:
+        """Conda packages other than python and pip (these need conda and its channels)."""
+        return [spec for spec in self.conda if _conda_name(spec) not in ("python", "pip")]
+
+
+# ---------------------------------------------------------------------------------------
+# Reading environment files (pure: no Docker, no network)
+# ---------------------------------------------------------------------------------------
+
+def _requirement_parser():
+    try:
+        from packaging.requirements import InvalidRequirement, Requirement
+    except ImportError:  # packaging is not an amldebug dependency; pip always vendors it
+        try:
+            from pip._vendor.packaging.requirements import InvalidRequirement, Requirement
+        except ImportError:
+            raise AmlDebugError(
+                f"pip is not installed in the Python that runs amldebug ({sys.executable}); "
+                f"install it there: '{sys.executable} -m ensurepip'"
+            ) from None
+    return Requirement, InvalidRequirement
+
+
+def normalize_name(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+_ARCHIVE = re.compile(r"\.(whl|zip|tar\.gz|tgz|tar\.bz2|tbz|tar\.xz|txz|tar)$", re.I)
+_EGG = re.compile(r"[#&]egg=([A-Za-z0-9][A-Za-z0-9._-]*)")
+_DIRECT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*@")  # PEP 508: name @ url
+
+
+def requirement_name(line: str) -> Optional[str]:
+    """The normalized project name of a requirement line, or None (options, bare URLs)."""
+    if line.startswith("-"):
+        return None
+    spec = line.split(" --", 1)[0].strip()
+    direct = _DIRECT.match(spec)
+    if direct:
+        return normalize_name(direct.group(1))
+    egg = _EGG.search(spec)
+    if egg:
+        return normalize_name(egg.group(1))
+    if _ARCHIVE.search(spec.split(";", 1)[0].strip()):
+        base = os.path.basename(spec.split(";", 1)[0].strip())
+        return normalize_name(re.split(r"-\d", base, 1)[0]) if base.endswith(".whl") else None
+    match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)", spec)
+    if not match or "://" in spec.split("@", 1)[0]:
+        return None
+    return normalize_name(match.group(1))
+
+
+def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
+    """pip's reading of a requirements file: join backslash continuations, drop comments."""
+    parts: list[str] = []
+    first = 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        if not parts:
+            first = number
+        line = raw.rstrip()
+        if line.endswith("\\") and not re.match(r"^\s*#", line):
+            parts.append(line[:-1])
+            continue
+        parts.append(line)
+        joined = re.sub(r"(^|\s+)#.*$", "", "".join(parts)).strip()
+        parts = []
+        if joined:
+            yield first, joined
+    if parts:
+        joined = re.sub(r"(^|\s+)#.*$", "", "".join(parts)).strip()
+        if joined:
+            yield first, joined
+
+
+# Options a requirements file may carry, by spelling -> canonical long name.
+_VALUE_OPTIONS = {
+    "-r": "--requirement", "--requirement": "--requirement",
+    "-c": "--constraint", "--constraint": "--constraint",
+    "-e": "--editable", "--editable": "--editable",
+    "-i": "--index-url", "--index-url": "--index-url",
+    "--extra-index-url": "--extra-index-url",
+    "-f": "--find-links", "--find-links": "--find-links",
+    "--trusted-host": "--trusted-host",
+    "--only-binary": "--only-binary",
+    "--no-binary": "--no-binary",
+    "--use-feature": "--use-feature",
+}
+_FLAG_OPTIONS = {"--no-index", "--pre", "--prefer-binary", "--require-hashes"}
+
+
+class _Reader:
+    """Flattens a requirements file (and what it includes) into pip lines."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.inputs: list[Path] = []
+        self.Requirement, self.InvalidRequirement = _requirement_parser()
+
+    def read_file(self, path: Path, chain: tuple[Path, ...] = (), named_at: str = "") -> None:
+        text = _read_text(path, named_at)
+        for number, line in _logical_lines(text):
+            self.line(path, number, line, chain + (path,))
+
+    def line(self, path: Path, number: int, line: str, chain: tuple[Path, ...]) -> None:
+        where = f"{path}:{number}"
+        if line.startswith("-"):
+            self.options(path, where, line, chain)
+        else:
+            self.requirement(path, where, line)
+
+    def options(self, path: Path, where: str, line: str, chain: tuple[Path, ...]) -> None:
+        try:
+            tokens = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"{where}: cannot read '{line}' ({exc}); close the quote") from None
+        i = 0
+        while i < len(tokens):
+            token = tokens[i]
+            i += 1
+            if token in _FLAG_OPTIONS:
+                self.lines.append(token)
+                continue
+            name, value = token, None
+            if token.startswith("--") and "=" in token:
+                name, value = token.split("=", 1)
+            elif token[:2] in _VALUE_OPTIONS and len(token) > 2 and not token.startswith("--"):
+                name, value = token[:2], token[2:]
+            if name not in _VALUE_OPTIONS:
+                raise UsageError(
+                    f"{where}: option '{token}' is not supported in an environment file; "
+                    f"amldebug passes on {', '.join(sorted(set(_VALUE_OPTIONS.values()) | _FLAG_OPTIONS))}"
+                )
+            if value is None:
+                if i >= len(tokens):
+                    raise UsageError(f"{where}: option '{token}' needs a value, e.g. '{token} VALUE'")
+                value = tokens[i]
+                i += 1
+            self.option(path, where, _VALUE_OPTIONS[name], value, chain)
+
+    def option(self, path: Path, where: str, name: str, value: str, chain: tuple[Path, ...]) -> None:
+        if name == "--requirement":
+            included = _relative(path, value)
+            if included in chain:
+                raise UsageError(f"{where}: '-r {value}' includes a file that is already being read "
+                                 f"({' -> '.join(str(p) for p in chain + (included,))}); remove the loop")
+            self.read_file(included, chain, named_at=f"{where}: '-r {value}'")
+        elif name == "--constraint":
+            constraint = _relative(path, value)
+            _read_text(constraint, f"{where}: '-c {value}'")
+            self.inputs.append(constraint)
+            self.lines.append(f"--constraint {shlex.quote(str(constraint))}")
+        elif name == "--editable":
+            raise UsageError(f"{where}: editable installs ('-e {value}') cannot go into an image; "
+                             f"build a wheel ('pip wheel --no-deps {value}') and list the .whl file instead")
+        elif name == "--no-binary":
+            raise UsageError(f"{where}: '--no-binary {value}' asks for a build from source, which the offline "
+                             "build cannot do for the image's platform; remove it (only wheels are installed)")
+        elif name == "--find-links":
+            local = path.parent / value
+            if "://" not in value and local.exists():  # as pip: relative to the file when it exists there
+                value = str(local.resolve())
+            self.lines.append(f"--find-links {shlex.quote(value)}")
+        else:
+            self.lines.append(f"{name} {shlex.quote(value)}")
+
+    def requirement(self, path: Path, where: str, line: str) -> None:
+        tokens = line.split(" ")
+        cut = next((k for k, t in enumerate(tokens) if t.startswith("-")), len(tokens))
+        spec, extra = " ".join(tokens[:cut]).strip(), [t for t in tokens[cut:] if t]
+        for option in extra:
+            if not option.startswith("--hash"):
+                raise UsageError(f"{where}: per-requirement option '{option}' is not supported; "
+                                 "only --hash=ALGO:DIGEST may follow a requirement")
+        target = spec.split(";", 1)[0].strip()
+        if "://" in target and not _DIRECT.match(target):
+            self.lines.append(line)  # a bare URL (git+https://...#egg=name, https://.../x.whl): pip reads it
+            return
+        if not _DIRECT.match(target) and (target.startswith((".", "/", "~")) or os.sep in target
+                                          or _ARCHIVE.search(target)):
+            local = _relative(path, target)
+            if not local.exists():
+                raise UsageError(f"{where}: '{target}' does not exist (looked at '{local}'); "
+                                 "paths are relative to the file that names them")
+            if local.is_dir():
+                raise UsageError(f"{where}: '{target}' is a project folder; the offline build installs wheels "
+                                 f"only: build one ('pip wheel --no-deps {target} -w wheels') and list the .whl")
+            self.inputs.append(local)
+            rest = spec[len(spec.split(";", 1)[0]):]
+            self.lines.append(" ".join([shlex.quote(str(local)) + rest, *extra]))
+            return
+        try:
+            self.Requirement(spec)
+        except self.InvalidRequirement as exc:
+            reason = str(exc).splitlines()[0]
+            raise UsageError(f"{where}: '{line}' is not a valid requirement ({reason}); write it like "
+                             "'name==1.0' or 'name>=1.0; python_version >= \"3.9\"'") from None
+        self.lines.append(" ".join([spec, *extra]))
+
+
+def _read_text(path: Path, named_at: str = "") -> str:
+    if not path.is_file():
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        if named_at:
+            raise UsageError(f"{named_at}: '{path}' {what}; -r and -c paths are relative to the file that names them")
+        raise UsageError(f"environment file '{path}' {what}; pass --env with a pip requirements file or a conda YAML")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read '{path}' ({type(exc).__name__}: {exc}); save it as UTF-8 text") from None
+
+
+def _relative(path: Path, value: str) -> Path:
+    return (path.parent / Path(value).expanduser()).resolve()
+
+
+def parse_requirements(path: str | os.PathLike) -> list[str]:
+    """The lines pip should read for requirements file ``path``: comments and blank lines
+    dropped, continuations joined, ``-r`` files inlined (relative to the file naming
+    them), local paths made absolute. Raises UsageError naming FILE:LINE."""
+    reader = _Reader()
+    reader.read_file(Path(path).expanduser().absolute())
+    return reader.lines
+
+
+# -- conda YAML --------------------------------------------------------------------------
+# A reader for what conda environment files contain (top-level keys; block or flow lists;
+# one nested '- pip:' list), so amldebug needs no YAML library. Other YAML forms are
+# refused with the line number rather than guessed at.
+
+_KEY = re.compile(r"^([A-Za-z_][\w.-]*)\s*:(?:\s+(.*))?$")
+_PIP_ITEM = re.compile(r"^pip\s*:(?:\s+(.*))?$")
+
+
+def _strip_yaml_comment(line: str) -> str:
+    quote = None
+    for k, ch in enumerate(line):
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"" and (k == 0 or line[k - 1] in " -[,:"):
+            quote = ch
+        elif ch == "#" and (k == 0 or line[k - 1] in " \t"):
+            return line[:k]
+    return line
+
+
+def _unquote(text: str, where: str) -> str:
+    text = text.strip()
+    if text[:1] in ("'", '"'):
+        if len(text) < 2 or text[-1] != text[0]:
+            raise UsageError(f"{where}: unterminated quoted string {text}; close the quote")
+        inner = text[1:-1]
+        return inner.replace("''", "'") if text[0] == "'" else inner.replace('\\"', '"').replace("\\\\", "\\")
+    return text
+
+
+def _flow_list(text: str, where: str) -> list[str]:
+    text = text.strip()
+    if not (text.startswith("[") and text.endswith("]")):
+        raise UsageError(f"{where}: expected a list ('- item' lines below, or [a, b]), found '{text}'")
+    inner = text[1:-1].strip()
+    if not inner:
+        return []
+    if "[" in inner or "{" in inner:
+        raise UsageError(f"{where}: nested lists in [...] are not supported; write '- pip:' with '- item' lines")
+    return [_unquote(item, where) for item in inner.split(",") if item.strip()]
+
+
+def _conda_name(spec: str) -> str:
+    spec = spec.split("::", 1)[-1]
+    match = re.match(r"^([A-Za-z0-9_][A-Za-z0-9_.-]*)", spec)
+    return match.group(1).lower() if match else spec.lower()
+
+
+def _read_conda(path: Path) -> tuple[list[str], list[tuple[int, str]], list[str]]:
+    """(conda specs, (line number, pip line) pairs, channels) of a conda environment file."""
+    text = _read_text(path)
+    conda: list[str] = []
+    pip: list[tuple[int, str]] = []
+    channels: list[str] = []
+    key = None
+    item_indent = None  # indentation of the '- ' items of the current key
+    pip_indent = None  # indentation of the '- pip:' item while reading its list
+    seen_dependencies = False
+    for number, raw in enumerate(text.splitlines(), 1):
+        where = f"{path}:{number}"
+        line = _strip_yaml_comment(raw).rstrip()
+        if not line.strip():
+            continue
+        leading = line[:len(line) - len(line.lstrip())]
+        if "\t" in leading:
+            raise UsageError(f"{where}: a tab indents this line; YAML needs spaces")
+        body = line.strip()
+        if body in ("---",) and key is None:
+            continue
+        if body == "...":
+            break
+        indent = len(leading)
+        if indent == 0 and not body.startswith("-"):
+            match = _KEY.match(body)
+            if not match:
+                raise UsageError(f"{where}: expected 'key: value' at the top level, found '{body}'")
+            key, value = match.group(1), (match.group(2) or "").strip()
+            item_indent = pip_indent = None
+            if key in ("dependencies", "channels"):
+                if key == "dependencies":
+                    seen_dependencies = True
+                if value in ("", "[]", "null", "~"):
+                    if value:
+                        key = None
+                    continue
+                for item in _flow_list(value, where):
+                    (channels if key == "channels" else conda).append(item)
+                key = None  # a flow list is complete on its line
+            continue
+        if key is None:
+            raise UsageError(f"{where}: '{body}' belongs to no key; indent it under 'dependencies:'")
+        if key not in ("dependencies", "channels"):
+            continue  # name, prefix, variables...: not needed to build
+        if not (body == "-" or body.startswith("- ")):
+            raise UsageError(f"{where}: expected a list item '- ...' under '{key}:', found '{body}'")
+        item = body[1:].strip()
+        if not item:
+            raise UsageError(f"{where}: empty list item under '{key}:'; write the package on the same line")
+        if pip_indent is not None and indent > pip_indent:
+            if item.startswith("[") or _KEY.match(item) and "://" not in item and "::" not in item:
+                raise UsageError(f"{where}: expected a pip requirement line under '- pip:', found '{item}'")
+            pip.append((number, _unquote(item, where)))
+            continue
+        pip_indent = None
+        if item_indent is None:
+            item_indent = indent
+        elif indent != item_indent:
+            raise UsageError(f"{where}: this item is indented by {indent}, the ones before it by {item_indent}; "
+                             "line the '- ' items up")
+        if key == "channels":
+            channels.append(_unquote(item, where))
+            continue
+        pip_match = _PIP_ITEM.match(item)
+        if pip_match:
+            if pip_match.group(1):
+                pip.extend((number, entry) for entry in _flow_list(pip_match.group(1), where))
+            else:
+                pip_indent = indent
+            continue
+        if re.match(r"^[\w.-]+\s*:(\s|$)", item):
+            raise UsageError(f"{where}: '{item}' is a mapping; under 'dependencies:' only '- pip:' may hold a list")
+        spec = _unquote(item, where)
+        if not re.match(r"^[A-Za-z0-9_]", spec.split("::", 1)[-1]):
+            raise UsageError(f"{where}: '{spec}' is not a conda package spec; write it like 'numpy=1.26'")
+        conda.append(spec)
+    if not seen_dependencies:
+        raise UsageError(f"conda environment file '{path}' has no 'dependencies:' list; list the packages there, "
+                         "with pip packages under '- pip:'")
+    return conda, pip, channels
+
+
+def parse_conda_env(path: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """(conda packages, pip lines) of a conda environment file. Pip lines are read as in a
+    requirements file (``-r`` relative to the YAML file). Raises UsageError naming FILE:LINE."""
+    env = _read_conda_environment(Path(path).expanduser().absolute())
+    return list(env.conda), list(env.pip)
+
+
+def _read_conda_environment(path: Path) -> Environment:
+    conda, pip_items, channels = _read_conda(path)
+    reader = _Reader()
+    for number, line in pip_items:
+        reader.line(path, number, line, (path,))
+    return Environment(path, tuple(reader.lines), tuple(conda), tuple(channels), tuple(reader.inputs))
+
+
+def _is_conda_file(path: Path) -> bool:
+    if path.suffix.lower() in (".yml", ".yaml"):
+        return True
+    if path.suffix.lower() == ".txt":
+        return False
+    text = _read_text(path)
+    return bool(re.search(r"^dependencies\s*:", text, re.M))
+
+
+def read_environment(env_file: str | os.PathLike | None) -> Environment:
+    """The environment a file describes (a requirements file, or a conda YAML by its
+    ``.yml``/``.yaml`` suffix or its top-level ``dependencies:``); None: no packages
+    beyond the scoring server."""
+    if env_file is None:
+        return Environment(None)
+    path = Path(env_file).expanduser().absolute()
+    _read_text(path)
+    if _is_conda_file(path):
+        return _read_conda_environment(path)
+    reader = _Reader()
+    reader.read_file(path)
+    return Environment(path, tuple(reader.lines), inputs=tuple(reader.inputs))
+
+
+# Bump when the image layout below changes, so older images are not reused.
+_LAYOUT_VERSION = "1"
+
+
+def env_hash(env: Environment, base_image_id: str, *, version: str = __version__) -> str:
+    """Hash of what the built image depends on: the environment's meaning (its pip and
+    conda lines, not comments or layout), the bytes of local files it names, the base
+    image's id and amldebug's version. 16 hex digits."""
+    digest = hashlib.sha256()
+    digest.update(f"amldebug {version} layout {_LAYOUT_VERSION}\nbase {base_image_id}\n".encode())
+    for line in env.pip:
+        digest.update(f"pip {line}\n".encode())
+    for spec in env.conda:
+        digest.update(f"conda {spec}\n".encode())
+    for path in env.inputs:
+        digest.update(f"file {path} ".encode())
+        digest.update(_file_digest(path).encode() + b"\n")
+    return digest.hexdigest()[:16]
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError as exc:
+        raise UsageError(f"cannot read '{path}' named by the environment file ({exc})") from None
+    return h.hexdigest()
+
+
+_TAG = re.compile(
+    r"^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"
+)
+
+
+def check_tag(tag: str) -> tuple[str, str]:
+    """(repository, tag) of an image name given with --tag."""
+    if not _TAG.match(tag):
+        raise UsageError(f"--tag '{tag}' is not a valid image name; use lower-case 'name' or 'name:tag', "
+                         "e.g. 'my-env:1'")
+    repo, _, name = tag.rpartition(":") if ":" in tag.rsplit("/", 1)[-1] else (tag, ":", "latest")
+    return repo, name
+
+
+def with_server(env: Environment, server_version: Optional[str]) -> list[str]:
+    """The pip lines plus the scoring server when the environment lacks it: pinned to the
+    base image's version when the base has one, so the image keeps the server it had."""
+    lines = list(env.pip)
+    if env.requirement_names & SERVER_PROVIDERS:
+        return lines
+    if any("--hash" in line or line == "--require-hashes" for line in lines):
+        raise UsageError(f"'{env.source}' pins hashes, so amldebug cannot add {SERVER_DIST} to it; "
+                         f"add {SERVER_DIST} (with its hashes) to the file")
+    lines.append(f"{SERVER_DIST}=={server_version}" if server_version else SERVER_DIST)
+    return lines
+
+
+def check_conda(env: Environment, probe: dict, base_ref: str) -> None:
+    """Refuse what the offline build cannot do with a conda file: another Python than the
+    base image's, and conda packages (they need conda's channels inside the build)."""
+    for spec in env.conda:
+        if _conda_name(spec) != "python":
+            continue
+        match = re.match(r"^python\s*(?:==?|\s)\s*(\d+)\.(\d+)", spec.split("::", 1)[-1].strip(), re.I)
+        if match and f"{match.group(1)}.{match.group(2)}" != probe["version"]:
+            raise UsageError(
+                f"'{env.source}' asks for {spec} but base image '{base_ref}' has Python {probe['version']}; "
+                f"pass --base-image with an image whose Python is {match.group(1)}.{match.group(2)}, "
+                f"or change the python line to python={probe['version']}"
+            )
+    others = env.conda_only
+    if not others:
+        return
+    listed = ", ".join(others)
+    if probe.get("conda"):
+        reason = (f"installing conda packages needs conda's channels, i.e. network inside the build, and "
+                  f"amldebug builds offline (base image '{base_ref}' has conda at {probe['conda']})")
+    else:
+        reason = f"base image '{base_ref}' has no conda to install them with"
+    raise UsageError(
+        f"'{env.source}' lists conda packages that cannot be installed: {listed}; {reason}. Move them under "
+        "'- pip:' (pip names can differ, e.g. pytorch -> torch, py-xgboost -> xgboost)"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Pip on the host, for the image's Python
+# ---------------------------------------------------------------------------------------
+
+def pip_platforms(probe: dict) -> list[str]:
+    """pip --platform values for the image: every manylinux level its glibc supports
+    (pip does not expand manylinux_2_X to lower levels itself), or musllinux."""
+    machine = probe["machine"]
+    libc = probe.get("libc") or ""
+    match = re.match(r"glibc (\d+)\.(\d+)", libc)
+    if match and int(match.group(1)) == 2:
+        minor = int(match.group(2))
+        platforms = [f"manylinux_2_{k}_{machine}" for k in range(minor, 16, -1)]
+        if minor >= 17:
+            platforms.append(f"manylinux2014_{machine}")  # pip adds manylinux2010/1 to this one
+        elif minor >= 12:
+            platforms.append(f"manylinux2010_{machine}")
+        elif minor >= 5:
+            platforms.append(f"manylinux1_{machine}")
+        return platforms
+    if probe.get("musl"):
+        return [f"musllinux_1_2_{machine}", f"musllinux_1_1_{machine}"]
+    raise ImageError(f"cannot tell which C library the base image's Python uses ('{libc or 'unknown'}'); "
+                     "amldebug build needs a glibc (manylinux) or musl image")
+
+
+def platform_text(probe: dict) -> str:
+    return f"CPython {probe['version']} on Linux {probe['machine']} ({probe.get('libc') or 'musl'})"
+
+
+# Runs pip with the image's marker environment: pip evaluates environment markers
+# (python_version < "3.10") against the Python running it, not --python-version
+# (pypa/pip#11010), which would drop or add the wrong packages for another Python.
+_PIP_WRAPPER = r"""
+import json, runpy, sys
+target = json.loads(sys.argv.pop(1))
+try:
+    from pip._vendor.packaging import markers
+    _host = markers.default_environment
+    def _target():
+        env = _host()
+        env.update(target)
+        return env
+    markers.default_environment = _target
+except Exception as exc:
+    print("amldebug: warning: environment markers follow the host's Python (%s)" % exc, file=sys.stderr)
+sys.argv[0] = "pip"
+runpy.run_module("pip", run_name="__main__", alter_sys=True)
+"""
+
+
+def pip_command(requirements: Path, target: Path, probe: dict, cache: Path) -> list[str]:
+    nodot = probe["version"].replace(".", "")
+    cmd = [
+        sys.executable, "-c", _PIP_WRAPPER, json.dumps(probe.get("markers") or {}),
+        "install", "--target", str(target), "--only-binary=:all:",
+        "--implementation", "cp", "--python-version", probe["version"],
+        "--abi", f"cp{nodot}{probe.get('abiflags', '')}",
+    ]
+    for platform in pip_platforms(probe):
+        cmd += ["--platform", platform]
+    cmd += ["--cache-dir", str(cache), "--no-warn-script-location", "--disable-pip-version-check",
+            "--progress-bar", "off", "--no-input"]
+    if probe["version"] != "%d.%d" % sys.version_info[:2]:
+        cmd.append("--no-compile")  # the host would write .pyc files for its own Python version
+    return cmd + ["-r", str(requirements)]
+
+
+_NO_MATCH = re.compile(r"No matching distribution found for (\S+)")
+_FROM_VERSIONS = re.compile(r"Could not find a version that satisfies the requirement (\S+) \(from versions: ([^)]*)\)")
+
+
+def pip_failure(output: str, probe: dict, returncode: int) -> BuildError:
+    """An error that names what pip could not find (parsed from its output) and shows pip's errors."""
+    errors = [line for line in output.splitlines() if line.startswith("ERROR:") or "error:" in line.lower()]
+    shown = "\n".join(errors[-12:] or output.strip().splitlines()[-12:])
+    missing = _NO_MATCH.findall(output)
+    if missing:
+        versions = dict(_FROM_VERSIONS.findall(output))
+        named = ", ".join(f"'{m}'" for m in dict.fromkeys(missing))
+        found = "; ".join(f"{m}: versions with a fitting wheel: {versions.get(m) or 'none'}" for m in missing)
+        return BuildError(
+            f"no wheel of {named} fits the base image's {platform_text(probe)} ({found}); check the name and "
+            "version against your package index, or pass --base-image with a Python that has wheels for it "
+            f"(the build installs wheels only: no compiler, no network inside it)\npip said:\n{shown}",
+            output,
+        )
+    if "ResolutionImpossible" in output or "conflicting dependencies" in output:
+        return BuildError(f"pip found no set of versions that satisfies the environment for {platform_text(probe)}; "
+                          f"loosen the pins it names\npip said:\n{shown}", output)
+    return BuildError(f"pip failed (exit code {returncode}) resolving the environment for {platform_text(probe)}; "
+                      f"fix what it reports (its index/proxy settings are the host's)\npip said:\n{shown}", output)
+
+
+def pip_install(lines: Sequence[str], target: Path, probe: dict, progress: Progress) -> None:
+    """Resolve and install ``lines`` into ``target`` for the image's Python, on the host."""
+    if importlib.util.find_spec("pip") is None:
+        raise AmlDebugError(f"pip is not installed in the Python that runs amldebug ({sys.executable}); "
+                            f"install it there: '{sys.executable} -m ensurepip'")
+    requirements = target.parent / "requirements.txt"
+    requirements.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cache = cache_root() / "pip"
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PIP_USER="0", PIP_REQUIRE_VIRTUALENV="0")
+    for conflicting in ("PIP_TARGET", "PIP_PREFIX", "PIP_ROOT", "PIP_NO_BINARY"):
+        env.pop(conflicting, None)
+    cmd = pip_command(requirements, target, probe, cache)
+    output: list[str] = []
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                errors="replace")
+    except OSError as exc:
+        raise AmlDebugError(f"cannot run pip with {sys.executable}: {exc}") from None
+    with proc:
+        for raw in proc.stdout:
+            line = raw.rstrip()
+            output.append(line)
+            if line.strip():
+                progress(f"  pip: {line}")
+    if proc.returncode != 0:
+        raise pip_failure("\n".join(output), probe, proc.returncode)
+
+
+# ---------------------------------------------------------------------------------------
+# The build context: the installed tree, the console scripts, the .pth hook, a Dockerfile
+# ---------------------------------------------------------------------------------------
+
+_ACTIVATE_MODULE = '''\
+"""Written by 'amldebug build': put {env}/site-packages in front of this Python's own
+site-packages (as a virtual environment would), so the environment's versions win."""
+import os
+import site
+import sys
+
+ENV = "{env}/site-packages"
+
+
+def _activate():
+    if ENV in sys.path or not os.path.isdir(ENV):
+        return
+    before = list(sys.path)
+    site.addsitedir(ENV)  # also runs the .pth files of the installed packages
+    added = [p for p in sys.path if p not in before]
+    here = os.path.dirname(os.path.abspath(__file__))
+    at = before.index(here) if here in before else len(before)
+    sys.path[:] = before[:at] + added + before[at:]
+
+
+_activate()
+'''
+
+
+def _shebang(python: str) -> str:
+    if re.search(r"\s", python):  # a shebang cannot hold spaces: pip's sh trampoline
+        return f"#!/bin/sh\n'''exec' \"{python}\" \"$0\" \"$@\"\n' '''\n"
+    return f"#!{python}\n"
+
+
+def server_script(python: str) -> str:
+    return (_shebang(python) + "# Written by 'amldebug build'.\nimport sys\n"
+            "from azureml_inference_server_http.amlserver import run\n\n"
+            "if __name__ == \"__main__\":\n    sys.exit(run())\n")
+
+
+def retarget_scripts(bin_dir: Path, python: str) -> None:
+    """pip wrote the console scripts with the host's Python in the shebang; use the image's."""
+    for script in sorted(bin_dir.iterdir()) if bin_dir.is_dir() else []:
+        if not script.is_file():
+            continue
+        try:
+            lines = script.read_text(encoding="utf-8").splitlines(keepends=True)
+        except (UnicodeDecodeError, OSError):
+            continue
+        if not lines or not lines[0].startswith("#!"):
+            continue
+        if lines[0].startswith("#!/bin/sh") and len(lines) > 2 and lines[1].startswith("'''exec'"):
+            rest = lines[3:]
+        elif "python" in lines[0]:
+            rest = lines[1:]
+        else:
+            continue
+        script.write_text(_shebang(python) + "".join(rest), encoding="utf-8")
+        script.chmod(0o755)
+
+
+def _quoted(text: str) -> str:
+    """A Dockerfile ENV/LABEL value in double quotes."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
+
+
+def dockerfile(base_id: str, probe: dict, labels: dict) -> str:
+    """COPY steps only: nothing runs inside the build, so it needs neither network nor a shell."""
+    path = f"{ENV_ROOT}/bin:{probe.get('path') or DEFAULT_PATH}"
+    return "\n".join([
+        f"FROM {base_id}",
+        f"COPY [{json.dumps('site-packages/')}, {json.dumps(ENV_ROOT + '/site-packages/')}]",
+        f"COPY [{json.dumps('bin/')}, {json.dumps(ENV_ROOT + '/bin/')}]",
+        f"COPY [{json.dumps('pth/')}, {json.dumps(probe['site'].rstrip('/') + '/')}]",
+        f"ENV PATH={_quoted(path)}",
+        # One LABEL step (the build API's labels= makes one step, and one container, per label).
+        "LABEL " + " ".join(f"{key}={_quoted(value)}" for key, value in sorted(labels.items())),
+        "",
+    ])
+
+
+def _tar_filter(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    # Owned by root and readable by all: Azure ML images run as a non-root user, and the
+    # host's umask must not decide who can import the packages.
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    if info.isdir():
+        info.mode = 0o755
+    elif info.isfile():
+        info.mode = 0o755 if info.mode & 0o111 else 0o644
+    return info
+
+
+def write_context(ctx: Path, out) -> None:
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted(os.listdir(ctx)):
+            tar.add(str(ctx / name), arcname=name, recursive=True, filter=_tar_filter)
+
+
+def prepare_context(ctx: Path, site: Path, base_id: str, probe: dict, labels: dict) -> None:
+    """Lay out ``ctx`` around the installed tree ``site`` (which is moved into it)."""
+    python = probe["python"]
+    shutil.move(str(site), str(ctx / "site-packages"))
+    bin_dir = ctx / "bin"
+    if (ctx / "site-packages" / "bin").is_dir():
+        shutil.move(str(ctx / "site-packages" / "bin"), str(bin_dir))
+    bin_dir.mkdir(exist_ok=True)
+    retarget_scripts(bin_dir, python)
+    (bin_dir / "azmlinfsrv").write_text(server_script(python), encoding="utf-8")
+    (bin_dir / "azmlinfsrv").chmod(0o755)
+    pth = ctx / "pth"
+    pth.mkdir()
+    (pth / "_amldebug_env.py").write_text(_ACTIVATE_MODULE.format(env=ENV_ROOT), encoding="utf-8")
+    (pth / "amldebug-env.pth").write_text("import _amldebug_env\n", encoding="utf-8")
+    (ctx / "Dockerfile").write_text(dockerfile(base_id, probe, labels), encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------
+# Docker: base image, probe, build, tag
+# ---------------------------------------------------------------------------------------
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:300]
+
+
+def get_base_image(client, ref: str, progress: Progress):
+    """The base image, pulled when it is not present locally."""
+    try:
+        return client.images.get(ref)
+    except docker.errors.ImageNotFound:
+        pass
+    except docker.errors.DockerException as exc:
+        raise ImageError(f"cannot read base image '{ref}': {_short(exc)}") from None
+    progress(f"amldebug: base image '{ref}' is not present locally; pulling it")
+    repo, tag = docker.utils.parse_repository_tag(ref)
+    try:
+        client.images.pull(repo, tag=tag or "latest")
+        return client.images.get(ref)
+    except docker.errors.DockerException as exc:
+        raise ImageError(
+            f"base image '{ref}' is not present locally and could not be pulled ({_short(exc)}); pull it where "
+            f"its registry is reachable ('docker pull {ref}'), or pass --base-image with a local image that has "
+            "Python"
+        ) from None
+
+
+def find_built(client, digest: str):
+    """The image built earlier for this hash, or None."""
+    try:
+        found = client.images.list(filters={"label": f"{LABEL_HASH}={digest}"})
+    except docker.errors.DockerException as exc:
+        raise DockerUnavailableError(f"cannot list images: {_short(exc)}") from None
+    return found[0] if found else None
+
+
+# Finds the Python that would run the server (azmlinfsrv's shebang, if the base has one),
+# else python3/python on PATH, and runs the probe code ($1) with it.
+_PROBE_SHELL = r"""
+cand=""
+srv=$(command -v azmlinfsrv 2>/dev/null)
+if [ -n "$srv" ]; then
+  first=$(head -n 1 "$srv" 2>/dev/null | sed -n 's/^#! *//p')
+  case "$first" in
+    */env\ *) cand=$(command -v "${first##* }" 2>/dev/null) ;;
+    */sh|*/bash) cand=$(sed -n "2s/^'''exec' *\"\{0,1\}\([^\" ]*\).*/\1/p" "$srv") ;;
+    *) cand=${first%% *} ;;
+  esac
+fi
+for py in "$cand" $(command -v python3 2>/dev/null) $(command -v python 2>/dev/null); do
+  [ -n "$py" ] && [ -x "$py" ] || continue
+  exec "$py" -c "$1"
+done
+echo "AMLDEBUG-PROBE: no python3 or python on PATH=$PATH"
+exit 12
+"""
+
+# No f-strings: an old Python must get as far as saying it is too old.
+_PROBE_PYTHON = r"""
+import glob, json, os, platform, shutil, site, sys, sysconfig
+if sys.version_info < (3, 7):
+    print("AMLDEBUG-PROBE: %s is Python %s; the scoring server needs Python 3.8 or later"
+          % (sys.executable, platform.python_version()))
+    sys.exit(13)
+impl = sys.implementation
+try:
+    sites = [p for p in site.getsitepackages() if p.endswith("-packages")]
+except AttributeError:
+    sites = []
+purelib = sysconfig.get_paths()["purelib"]
+libc = ""
+try:
+    libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+except (AttributeError, ValueError, OSError):
+    pass
+server = None
+try:
+    from importlib import metadata
+    server = metadata.version("azureml-inference-server-http")
+except Exception:
+    pass
+conda = None
+for cand in (os.environ.get("CONDA_EXE"), shutil.which("conda"), os.path.join(sys.prefix, "bin", "conda"),
+             os.path.join(sys.prefix, "..", "..", "bin", "conda")):
+    if cand and os.path.isfile(cand) and os.access(cand, os.X_OK):
+        conda = os.path.normpath(cand)
+        break
+iv = "%d.%d.%d" % tuple(impl.version[:3])
+if impl.version.releaselevel != "final":
+    iv += impl.version.releaselevel[0] + str(impl.version.serial)
+markers = {
+    "implementation_name": impl.name, "implementation_version": iv, "os_name": os.name,
+    "platform_machine": platform.machine(), "platform_release": platform.release(),
+    "platform_system": platform.system(), "platform_version": platform.version(),
+    "python_full_version": platform.python_version(),
+    "platform_python_implementation": platform.python_implementation(),
+    "python_version": "%d.%d" % sys.version_info[:2], "sys_platform": sys.platform,
+}
+print("AMLDEBUG-PROBE-JSON " + json.dumps({
+    "python": sys.executable, "version": "%d.%d" % sys.version_info[:2], "implementation": impl.name,
+    "abiflags": getattr(sys, "abiflags", ""), "machine": platform.machine(), "libc": libc,
+    "musl": bool(glob.glob("/lib/ld-musl-*.so.1")), "site": (sites or [purelib])[0],
+    "server": server, "conda": conda, "path": os.environ.get("PATH", ""), "markers": markers,
+}))
+"""
+
+
+def probe_python(client, image, ref: str) -> dict:
+    """The base image's Python: version, machine, C library, site-packages (cached by image id)."""
+    cache_file = cache_root() / "build-probes" / (image.id.replace(":", "-") + ".json")
+    if cache_file.is_file():
+        try:
+            return json.loads(cache_file.read_text())
+        except ValueError:
+            pass
+    try:
+        box = client.containers.create(image.id, entrypoint=["/bin/sh", "-c", _PROBE_SHELL, "probe", _PROBE_PYTHON],
+                                       command=[], network_mode="none",
+                                       labels={LABEL_KIND: "probe"})
+    except docker.errors.DockerException as exc:
+        raise ImageError(f"cannot create a container from base image '{ref}' to inspect it: {_short(exc)}") from None
+    try:
+        try:
+            box.start()
+        except docker.errors.APIError as exc:
+            raise ImageError(f"base image '{ref}' cannot run /bin/sh ({_short(exc)}); amldebug build needs a base "
+                             "image with a shell and Python 3, e.g. an Azure ML inference image") from None
+        status = box.wait(timeout=60).get("StatusCode", 1)
+        out = box.logs().decode("utf-8", "replace").strip()
+    except docker.errors.DockerException as exc:
+        raise ImageError(f"base image '{ref}' could not be inspected: {_short(exc)}") from None
+    finally:
+        try:
+            box.remove(force=True)
+        except docker.errors.DockerException:
+            pass
+    result = next((line[len("AMLDEBUG-PROBE-JSON "):] for line in out.splitlines()
+                   if line.startswith("AMLDEBUG-PROBE-JSON ")), None)
+    if status != 0 or result is None:
+        reason = out.splitlines()[-1].replace("AMLDEBUG-PROBE: ", "") if out else f"exit code {status}"
+        if status == 12:
+            raise ImageError(f"base image '{ref}' has no Python ({reason}); pass --base-image with an image that "
+                             "has Python 3, e.g. an Azure ML inference image")
+        raise ImageError(f"base image '{ref}' cannot be used: {reason}; pass --base-image with an image that "
+                         "has Python 3.8 or later")
+    info = json.loads(result)
+    if info["implementation"] != "cpython":
+        raise ImageError(f"base image '{ref}' runs {info['implementation']} {info['version']}; amldebug build "
+                         "installs CPython wheels only: pass --base-image with a CPython image")
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    cache_file.write_text(json.dumps(info))
+    return info
+
+
+def docker_build(client, context: Path, progress: Progress) -> str:
+    """Build (untagged) from ``context`` with no network; return the image id."""
+    image_id = None
+    with tempfile.TemporaryFile(prefix="amldebug-ctx-") as tar:
+        write_context(context, tar)
+        tar.seek(0)
+        try:
+            stream = client.api.build(fileobj=tar, custom_context=True, rm=True, forcerm=True, pull=False,
+                                      network_mode="none", decode=True)
+            for chunk in stream:
+                if "error" in chunk:
+                    detail = chunk.get("error") or chunk.get("errorDetail", {}).get("message", "")
+                    raise ImageError(f"docker build failed: {detail.strip()}")
+                text = chunk.get("stream", "")
+                for line in text.splitlines():
+                    if line.strip():
+                        progress(f"  docker: {line.rstrip()}")
+                found = re.search(r"Successfully built ([0-9a-f]+)", text)
+                if found and not image_id:
+                    image_id = found.group(1)
+                aux = chunk.get("aux") or {}
+                if aux.get("ID"):
+                    image_id = aux["ID"]
+        except docker.errors.DockerException as exc:
+            raise ImageError(f"docker build failed: {_short(exc)}") from None
+    if not image_id:
+        raise ImageError("docker build ended without an image id; run again with --debug and report it")
+    return image_id
+
+
+def tag_image(client, image_id: str, tag: str) -> None:
+    repo, name = check_tag(tag)
+    try:
+        if not client.api.tag(image_id, repo, name, force=True):
+            raise ImageError(f"could not tag image {image_id[:19]} as '{tag}'")
+    except docker.errors.DockerException as exc:
+        raise ImageError(f"could not tag image {image_id[:19]} as '{tag}': {_short(exc)}") from None
+
+
+def _remove_quietly(client, image_id: str) -> None:
+    try:
+        client.images.remove(image_id, force=True)
+    except docker.errors.DockerException:
+        pass
+
+
+def build_image(env_file: Path | None, *, base_image: str | None = None, tag: str | None = None, client=None,
+                progress: Progress = _stderr) -> BuildResult:
+    """Build (or find) the scoring image for ``env_file`` on ``base_image``.
+
+    Without changes to the environment, the base image or amldebug, the image built before
+    is returned at once (``built=False``). ``env_file=None`` adds only the scoring server.
+    Raises UsageError (file problems, with FILE:LINE), ImageError (base image), BuildError
+    (pip could not provide a package: named, with pip's errors)."""
+    started = time.monotonic()
+    env = read_environment(env_file)
+    if tag is not None:
+        check_tag(tag)
+    if client is None:
+        client = connect()
+    base_ref = base_image or DEFAULT_BASE_IMAGE
+    base = get_base_image(client, base_ref, progress)
+    digest = env_hash(env, base.id)
+    wanted = tag or f"{DEFAULT_REPOSITORY}:{digest}"
+
+    existing = find_built(client, digest)
+    if existing is not None:
+        if wanted not in (existing.tags or []):
+            tag_image(client, existing.id, wanted)
+        return BuildResult(wanted, existing.id, False, time.monotonic() - started)
+
+    probe = probe_python(client, base, base_ref)
+    check_conda(env, probe, base_ref)
+    lines = with_server(env, probe.get("server"))
+    progress(f"amldebug: resolving {len(lines)} requirement line(s) with the host's pip for the base image's "
+             f"{platform_text(probe)}")
+    with tempfile.TemporaryDirectory(prefix="amldebug-build-") as work:
+        work_dir = Path(work)
+        site_dir = work_dir / "install" / "site-packages"
+        site_dir.mkdir(parents=True)
+        pip_install(lines, site_dir, probe, progress)
+        labels = {
+            LABEL_HASH: digest, LABEL_BASE: base_ref, LABEL_BASE_ID: base.id, LABEL_VERSION: __version__,
+            LABEL_FILE: str(env.source or ""), LABEL_PYTHON: f"{probe['python']} {probe['version']}",
+        }
+        ctx = work_dir / "context"
+        ctx.mkdir()
+        prepare_context(ctx, site_dir, base.id, probe, labels)
+        progress(f"amldebug: building the image on '{base_ref}' (no network inside the build)")
+        image_id = docker_build(client, ctx, progress)
+    try:
+        tag_image(client, image_id, wanted)
+    except BaseException:
+        _remove_quietly(client, image_id)
+        raise
+    seconds = time.monotonic() - started
+    progress(f"amldebug: built {wanted} in {seconds:.1f} s")
+    return BuildResult(wanted, image_id, True, seconds)

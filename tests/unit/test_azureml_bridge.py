@@ -1,0 +1,206 @@
+"""The azureml-core bridge's pure parts, with azureml-core's real classes (no Docker, no Azure)."""
+
+import os
+import pickle
+import sys
+from base64 import b64encode
+from types import SimpleNamespace
+
+import pytest
+
+from amldebug import azureml_bridge as bridge
+from amldebug.errors import ServiceNotFoundError, UsageError
+from amldebug.spec import resolve_spec
+from amldebug.watch import ReloadLoop
+
+from tests.conftest import require_azureml  # noqa: E402
+
+azureml_core = require_azureml()
+from azureml.core.environment import Environment  # noqa: E402
+from azureml.core.model import InferenceConfig  # noqa: E402
+from azureml.core.webservice import LocalWebservice  # noqa: E402
+
+
+@pytest.fixture
+def sample(workspace):
+    return workspace / "sample"
+
+
+def _environment(**variables):
+    env = Environment("amldebug-test")
+    env.environment_variables = dict(variables)
+    return env
+
+
+def test_inference_config_gives_the_spec_the_flags_give(sample):
+    config = InferenceConfig(entry_script="score.py", source_directory="sample",
+                             environment=_environment(GREETING="hi", MODE="x"))
+
+    spec = bridge.spec_from_inference_config(config, models=["sample/model"], image="img:1", name="svc",
+                                             env={"MODE": "debug"})
+
+    assert spec == resolve_spec("sample", entry_script="score.py", model_dir="sample/model", image="img:1",
+                                name="svc", env={"GREETING": "hi", "MODE": "debug"})
+    assert spec.source_dir == str(sample) and spec.model_name == "model"
+
+
+def test_inference_config_without_source_directory_serves_the_scripts_folder(sample):
+    config = InferenceConfig(entry_script="sample/score.py")
+
+    spec = bridge.spec_from_inference_config(config, name="svc")
+
+    assert (spec.source_dir, spec.entry_script, spec.env, spec.model_dir) == (str(sample), "score.py", (), None)
+
+
+def test_entry_script_in_a_subfolder_of_the_source_directory_stays_relative(sample):
+    (sample / "app").mkdir()
+    (sample / "app" / "main.py").write_text("def init():\n    pass\n\n\ndef run(data):\n    return data\n")
+
+    spec = bridge.spec_from_inference_config(InferenceConfig(entry_script="app/main.py", source_directory="sample"))
+
+    assert (spec.source_dir, spec.entry_script) == (str(sample), "app/main.py")
+
+
+def test_more_than_one_model_or_a_registered_model_is_refused_with_the_fix(sample):
+    config = InferenceConfig(entry_script="score.py", source_directory="sample")
+    with pytest.raises(UsageError, match="put them in one folder"):
+        bridge.spec_from_inference_config(config, models=["sample/model", "sample/mypkg"])
+    with pytest.raises(UsageError, match=r"Model\.download"):
+        bridge.spec_from_inference_config(config, models=[object()])
+    with pytest.raises(UsageError, match="'source_dir' comes from the InferenceConfig"):
+        bridge.spec_from_inference_config(config, source_dir="sample")
+
+
+def test_missing_azureml_core_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "azureml.core.webservice", None)
+
+    with pytest.raises(bridge.AzureMLNotInstalledError) as caught:
+        bridge.find_local_webservice("svc")
+
+    assert str(caught.value) == "azureml-core is not installed; pip install 'amldebug[azureml]'"
+
+
+def test_stand_in_workspace_says_a_workspace_is_needed():
+    with pytest.raises(UsageError, match=r"needs an Azure ML workspace .*'workspace\.subscription_id'"):
+        bridge._NoWorkspace().subscription_id
+    assert not hasattr(bridge._NoWorkspace(), "__wrapped__")
+
+
+def _labels(config, models_local=(), models_remote=(), name="svc"):
+    """The labels LocalWebservice._run_container writes, with azureml-core's own objects."""
+    def enc(value):
+        return b64encode(pickle.dumps(value)).decode()
+
+    return {
+        "amlDeploymentConfig": enc(LocalWebservice.deploy_configuration(port=6789)),
+        "amlImageConfig": enc(None),
+        "amlInferenceConfig": enc(config),
+        "amlIsService": "True",
+        "amlModelPathDir": "model/0",
+        "amlModelsLocal": enc(list(models_local)),
+        "amlModelsRemote": enc(list(models_remote)),
+        "amlServiceName": name,
+        "amlOverrideConfig": enc(None),
+        "containerName": name,
+    }
+
+
+class _Client:
+    """docker.DockerClient's containers.list, enough for the label lookup."""
+
+    def __init__(self, *boxes):
+        self.boxes = boxes
+        self.containers = self
+
+    def list(self, all=False, filters=None):
+        wanted = filters["label"]
+        return [b for b in self.boxes if f"containerName={b.labels.get('containerName')}" == wanted]
+
+
+def _box(labels, env, image_env=("PATH=/usr/bin", "AML_APP_ROOT=/var/azureml-app"), tags=("svc:latest",)):
+    image = SimpleNamespace(tags=list(tags), id="sha256:abc", attrs={"Config": {"Env": list(image_env)}})
+    return SimpleNamespace(labels=labels, image=image, attrs={"Config": {"Env": [*image_env, *env]}})
+
+
+def test_local_webservice_container_gives_a_spec_from_its_labels_and_env(sample):
+    config = InferenceConfig(entry_script="score.py", source_directory="sample", environment=_environment(GREETING="hi"))
+    local = [{"name": "model", "image_path": "model", "local_path": str(sample / "model")}]
+    box = _box(_labels(config, local), ["AZUREML_MODEL_DIR=azureml-models/model/0", "GREETING=hi"])
+
+    spec = bridge.spec_from_local_webservice_container(_Client(box), "svc", port=7001)
+
+    assert spec == resolve_spec(sample, entry_script="score.py", model_dir=sample / "model", image="svc:latest",
+                                name="svc", env={"GREETING": "hi"}, port=7001)
+
+
+def test_local_webservice_container_without_readable_labels_needs_the_source_dir(sample):
+    env = ["AZUREML_ENTRY_SCRIPT=sample/score.py"]
+    box = _box({"containerName": "svc"}, env)
+
+    with pytest.raises(UsageError, match=r"copied to /var/azureml-app/sample; pass the source directory"):
+        bridge.spec_from_local_webservice_container(_Client(box), "svc")
+    spec = bridge.spec_from_local_webservice_container(_Client(box), "svc", source_dir=sample)
+    assert (spec.source_dir, spec.entry_script) == (str(sample), "score.py")
+    assert dict(spec.env) == {"AZUREML_ENTRY_SCRIPT": "sample/score.py"}  # not in the image: set on the container
+
+    with pytest.raises(UsageError, match="whose name is 'other'"):
+        bridge.spec_from_local_webservice_container(
+            _Client(_box({"containerName": "svc"}, ["AZUREML_ENTRY_SCRIPT=other/score.py"])), "svc", source_dir=sample)
+    with pytest.raises(ServiceNotFoundError, match="containerName=nope"):
+        bridge.spec_from_local_webservice_container(_Client(box), "nope")
+
+
+def test_registered_models_on_the_container_ask_for_a_downloaded_copy(sample):
+    config = InferenceConfig(entry_script="score.py", source_directory="sample")
+    box = _box(_labels(config, models_remote=["mymodel:3"]), [])
+
+    with pytest.raises(UsageError, match=r"registered model\(s\) mymodel:3; download one"):
+        bridge.spec_from_local_webservice_container(_Client(box), "svc")
+
+
+def test_label_unpickler_loads_azureml_classes_and_refuses_anything_else(sample):
+    config = InferenceConfig(entry_script="score.py", source_directory="sample")
+
+    loaded = bridge._read_label({"x": b64encode(pickle.dumps(config)).decode()}, "x")
+
+    assert isinstance(loaded, InferenceConfig) and loaded.source_directory == str(sample)
+
+    class Gadget:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    assert bridge._read_label({"x": b64encode(pickle.dumps(Gadget())).decode()}, "x") is None
+
+
+class _FakeLocalWebservice:
+    def __init__(self, source_dir):
+        self.name = "svc"
+        self.scoring_uri = "http://localhost:6789/score"
+        self._inference_config = SimpleNamespace(source_directory=str(source_dir), entry_script="score.py")
+        self.reloads = []
+
+    def reload(self, wait=False):
+        print("Starting Docker container...")  # azureml-core prints to stdout
+        self.reloads.append(wait)
+
+    def get_logs(self, num_lines=5000):
+        return ""
+
+
+def test_target_reloads_through_the_webservice_and_reports_a_restart(sample, capsys):
+    service = _FakeLocalWebservice(sample)
+    target = bridge.LocalWebserviceTarget(service)
+    messages = []
+
+    ReloadLoop(target, report=messages.append).handle([str(sample / "score.py")])
+
+    assert service.reloads == [True]
+    assert (target.spec.source_dir, target.spec.env_file, target.spec.model_dir) == (str(sample), None, None)
+    assert messages == ["amldebug: restarted; re-attach the debugger"]
+    out, err = capsys.readouterr()
+    assert out == "" and "Starting Docker container" in err
+
+
+def test_target_refuses_to_watch_a_folder_reload_does_not_copy(sample, tmp_path):
+    with pytest.raises(UsageError, match=f"copies '{sample}' on reload"):
+        bridge.LocalWebserviceTarget(_FakeLocalWebservice(sample), tmp_path)

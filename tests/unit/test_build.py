@@ -1,0 +1,407 @@
+"""amldebug.build without Docker: reading environment files, the hash, the pip command,
+the image layout. The real builds are in tests/integration/test_build.py."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from amldebug import build
+from amldebug.build import Environment, env_hash, parse_conda_env, parse_requirements, read_environment
+from amldebug.errors import ImageError, UsageError
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "build"
+
+PROBE = {
+    "python": "/usr/bin/python3", "version": "3.11", "implementation": "cpython", "abiflags": "",
+    "machine": "x86_64", "libc": "glibc 2.36", "musl": False, "site": "/usr/local/lib/python3.11/dist-packages",
+    "server": None, "conda": None, "path": "/usr/local/bin:/usr/bin:/bin",
+    "markers": {"python_version": "3.11"},
+}
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+# -- requirements files --------------------------------------------------------------------
+
+def test_requirements_fixture_is_flattened_as_pip_reads_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # -r resolves against the including file, not the working folder
+    assert parse_requirements(FIXTURES / "requirements.txt") == [
+        "--extra-index-url https://pkgs.example.com/simple",
+        "six==1.16.0",
+        "--prefer-binary",
+        "azureml-inference-server-http>=1.0",
+        'numpy>=1.24,<2 ; python_version >= "3.9"',
+        'scikit-learn==1.3.2     ; platform_machine == "x86_64"',
+    ]
+
+
+def test_nested_includes_resolve_against_each_including_file(tmp_path):
+    write(tmp_path / "a" / "b" / "deep.txt", "idna\n")
+    write(tmp_path / "a" / "mid.txt", "-r b/deep.txt\nrequests\n")
+    top = write(tmp_path / "top.txt", "--requirement=a/mid.txt\n-ra/b/deep.txt\n")
+    assert parse_requirements(top) == ["idna", "requests", "idna"]
+
+
+def test_option_spellings_are_normalized(tmp_path):
+    links = tmp_path / "wheels"
+    links.mkdir()
+    req = write(tmp_path / "r.txt", "-i https://a.example/simple\n--index-url=https://b.example/simple\n"
+                                    "--trusted-host a.example --pre\n-f wheels\n--only-binary :all:\n")
+    assert parse_requirements(req) == [
+        "--index-url https://a.example/simple", "--index-url https://b.example/simple",
+        "--trusted-host a.example", "--pre", f"--find-links {links}", "--only-binary :all:",
+    ]
+
+
+def test_comments_blank_lines_and_fragments(tmp_path):
+    req = write(tmp_path / "r.txt", "\n   # only a comment\nsix  # trailing\n"
+                                    "git+https://example.com/repo.git#egg=mypkg\n"
+                                    "other @ https://example.com/other-1.0-py3-none-any.whl ; python_version > '3'\n")
+    assert parse_requirements(req) == [
+        "six", "git+https://example.com/repo.git#egg=mypkg",
+        "other @ https://example.com/other-1.0-py3-none-any.whl ; python_version > '3'",
+    ]
+
+
+def test_hashes_after_a_requirement_are_kept(tmp_path):
+    req = write(tmp_path / "r.txt", "six==1.16.0 \\\n    --hash=sha256:aaaa \\\n    --hash=sha256:bbbb\n")
+    assert parse_requirements(req) == ["six==1.16.0 --hash=sha256:aaaa --hash=sha256:bbbb"]
+
+
+def test_local_wheels_and_constraints_become_absolute_and_are_inputs(tmp_path, monkeypatch):
+    wheel = write(tmp_path / "dist" / "mypkg-1.0-py3-none-any.whl", "not really a zip")
+    constraints = write(tmp_path / "constraints.txt", "six<2\n")
+    req = write(tmp_path / "r.txt", "./dist/mypkg-1.0-py3-none-any.whl\n-c constraints.txt\n")
+    monkeypatch.chdir("/")
+    env = read_environment(req)
+    assert env.pip == (str(wheel), f"--constraint {constraints}")
+    assert env.inputs == (wheel, constraints)
+    assert env.requirement_names == {"mypkg"}
+
+
+@pytest.mark.parametrize("text, line, expected", [
+    ("six\nnumpy>=>1\n", 2, "is not a valid requirement"),
+    ("six\n\n# c\nrequests; python_version >< '3'\n", 4, "is not a valid requirement"),
+    ("--frobnicate\n", 1, "option '--frobnicate' is not supported"),
+    ("six\n-e ./src\n", 2, "editable installs"),
+    ("--no-binary :all:\n", 1, "build from source"),
+    ("--index-url\n", 1, "needs a value"),
+    ("six --install-option=--x\n", 1, "per-requirement option"),
+    ("-r 'unterminated\n", 1, "close the quote"),
+    ("./missing-1.0-py3-none-any.whl\n", 1, "does not exist"),
+])
+def test_malformed_lines_name_file_and_line(tmp_path, text, line, expected):
+    req = write(tmp_path / "requirements.txt", text)
+    with pytest.raises(UsageError) as caught:
+        parse_requirements(req)
+    message = str(caught.value)
+    assert f"{req}:{line}:" in message and expected in message
+
+
+def test_continued_line_error_names_its_first_line(tmp_path):
+    req = write(tmp_path / "r.txt", "six\nnumpy \\\n  >=>1\n")
+    with pytest.raises(UsageError, match=rf"{tmp_path / 'r.txt'}:2: "):
+        parse_requirements(req)
+
+
+def test_missing_include_names_the_line_that_includes_it(tmp_path):
+    req = write(tmp_path / "r.txt", "six\n-r nope.txt\n")
+    with pytest.raises(UsageError) as caught:
+        parse_requirements(req)
+    message = str(caught.value)
+    assert message == (f"{req}:2: '-r nope.txt': '{tmp_path / 'nope.txt'}' does not exist; -r and -c paths are "
+                       "relative to the file that names them")
+
+
+def test_include_loop_is_refused(tmp_path):
+    write(tmp_path / "b.txt", "-r a.txt\n")
+    a = write(tmp_path / "a.txt", "-r b.txt\n")
+    with pytest.raises(UsageError, match="remove the loop"):
+        parse_requirements(a)
+
+
+def test_project_folder_is_refused_with_the_fix(tmp_path):
+    (tmp_path / "src").mkdir()
+    req = write(tmp_path / "r.txt", "./src\n")
+    with pytest.raises(UsageError, match=r"r.txt:1: .*pip wheel --no-deps ./src"):
+        parse_requirements(req)
+
+
+# -- conda files ---------------------------------------------------------------------------
+
+def test_conda_fixture(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    conda, pip = parse_conda_env(FIXTURES / "conda.yml")
+    assert conda == ["python=3.11", "pip=23.2", "conda-forge::numpy=1.26"]
+    assert pip == ["azureml-inference-server-http", "scikit-learn>=1.3", "six==1.16.0", "--prefer-binary"]
+    env = read_environment(FIXTURES / "conda.yml")
+    assert env.channels == ("conda-forge", "defaults")
+    assert env.conda_only == ["conda-forge::numpy=1.26"]
+
+
+def test_conda_flow_lists_unindented_items_and_quotes(tmp_path):
+    path = write(tmp_path / "env.yaml", "---\nchannels: [conda-forge]\ndependencies:\n- python=3.9\n"
+                                        "- 'pip'\n- pip: [\"six>=1\", idna]\n- \"numpy >=1.2\"  # comment\n")
+    assert parse_conda_env(path) == (["python=3.9", "pip", "numpy >=1.2"], ["six>=1", "idna"])
+
+
+def test_conda_file_is_recognized_by_content(tmp_path):
+    path = write(tmp_path / "environment", "name: x\ndependencies:\n  - pip:\n    - six\n")
+    assert read_environment(path).pip == ("six",)
+
+
+@pytest.mark.parametrize("text, line, expected", [
+    ("dependencies:\n\t- six\n", 2, "tab"),
+    ("dependencies:\n  - python\n  - numpy: 1\n", 3, "is a mapping"),
+    ("dependencies:\n  - pip:\n    - six==\n", 3, "is not a valid requirement"),
+    ("dependencies:\n  - python\n    - numpy\n", 3, "line the '- ' items up"),
+    ("dependencies:\n  python: 3\n", 2, "expected a list item"),
+    ("dependencies: python\n", 1, "expected a list"),
+    ("dependencies:\n  - \"numpy\n", 2, "unterminated"),
+    ("  - six\n", 1, "belongs to no key"),
+    ("dependencies:\n  - pip:\n    - a: b\n", 3, "expected a pip requirement"),
+])
+def test_malformed_conda_lines_name_file_and_line(tmp_path, text, line, expected):
+    path = write(tmp_path / "env.yml", text)
+    with pytest.raises(UsageError) as caught:
+        parse_conda_env(path)
+    assert f"{path}:{line}:" in str(caught.value) and expected in str(caught.value)
+
+
+def test_conda_file_without_dependencies(tmp_path):
+    path = write(tmp_path / "env.yml", "name: x\nchannels:\n  - defaults\n")
+    with pytest.raises(UsageError, match="has no 'dependencies:' list"):
+        parse_conda_env(path)
+
+
+def test_conda_packages_are_refused_with_the_reason(tmp_path):
+    env = read_environment(FIXTURES / "conda.yml")
+    with pytest.raises(UsageError) as caught:
+        build.check_conda(env, PROBE, "base:1")
+    message = str(caught.value)
+    assert "conda-forge::numpy=1.26" in message and "has no conda" in message and "'- pip:'" in message
+    with pytest.raises(UsageError, match="network inside the build"):
+        build.check_conda(env, dict(PROBE, conda="/opt/miniconda/bin/conda"), "base:1")
+
+
+def test_conda_python_must_match_the_base_image(tmp_path):
+    path = write(tmp_path / "env.yml", "dependencies:\n  - python=3.8.10\n  - pip\n")
+    with pytest.raises(UsageError, match=r"python=3.8.10 but base image 'b' has Python 3.11; pass --base-image"):
+        build.check_conda(read_environment(path), PROBE, "b")
+    build.check_conda(read_environment(write(tmp_path / "ok.yml", "dependencies:\n  - python=3.11\n")), PROBE, "b")
+
+
+# -- missing files -------------------------------------------------------------------------
+
+def test_missing_environment_file_names_it_and_the_fix(tmp_path):
+    with pytest.raises(UsageError) as caught:
+        read_environment(tmp_path / "nope.txt")
+    assert f"environment file '{tmp_path / 'nope.txt'}' does not exist" in str(caught.value)
+    assert "pass --env with a pip requirements file or a conda YAML" in str(caught.value)
+
+
+def test_folder_instead_of_environment_file(tmp_path):
+    with pytest.raises(UsageError, match="is a folder, not a file"):
+        read_environment(tmp_path)
+
+
+def test_no_environment_file_means_the_server_only():
+    env = read_environment(None)
+    assert env.pip == () and build.with_server(env, None) == ["azureml-inference-server-http"]
+
+
+# -- hash ----------------------------------------------------------------------------------
+
+def test_hash_follows_every_input(tmp_path):
+    wheel = write(tmp_path / "w-1.0-py3-none-any.whl", "one")
+    req = write(tmp_path / "r.txt", "six\n./w-1.0-py3-none-any.whl\n")
+    first = env_hash(read_environment(req), "sha256:base1")
+    assert len(first) == 16 and first == env_hash(read_environment(req), "sha256:base1")
+    assert env_hash(read_environment(req), "sha256:base2") != first
+    assert env_hash(read_environment(req), "sha256:base1", version="9.9.9") != first
+    write(req, "# a comment does not change what is installed\nsix   \n./w-1.0-py3-none-any.whl\n")
+    assert env_hash(read_environment(req), "sha256:base1") == first
+    write(req, "six==1.16.0\n./w-1.0-py3-none-any.whl\n")
+    changed = env_hash(read_environment(req), "sha256:base1")
+    assert changed != first
+    write(wheel, "two")  # the same path with other bytes
+    assert env_hash(read_environment(req), "sha256:base1") != changed
+
+
+def test_hash_follows_included_files(tmp_path):
+    inc = write(tmp_path / "inc.txt", "six\n")
+    req = write(tmp_path / "r.txt", "-r inc.txt\n")
+    before = env_hash(read_environment(req), "b")
+    write(inc, "six\nidna\n")
+    assert env_hash(read_environment(req), "b") != before
+
+
+# -- server, platforms, pip ---------------------------------------------------------------
+
+def test_server_is_added_unless_the_environment_brings_it(tmp_path):
+    plain = Environment(None, ("six",))
+    assert build.with_server(plain, None) == ["six", "azureml-inference-server-http"]
+    assert build.with_server(plain, "1.5.1") == ["six", "azureml-inference-server-http==1.5.1"]
+    for line in ("azureml-defaults==1.55", "Azureml_Inference.Server-HTTP>=1"):
+        assert build.with_server(Environment(None, (line,)), None) == [line]
+
+
+def test_server_cannot_be_added_in_hash_checking_mode(tmp_path):
+    env = Environment(Path("r.txt"), ("six==1 --hash=sha256:aa",))
+    with pytest.raises(UsageError, match="pins hashes.*add azureml-inference-server-http"):
+        build.with_server(env, None)
+
+
+@pytest.mark.parametrize("line, name", [
+    ("Six>=1", "six"), ("zope.interface[x]==5; python_version>'3'", "zope-interface"),
+    ("mypkg @ https://x.example/mypkg.whl", "mypkg"), ("/abs/dist/my_pkg-1.0-py3-none-any.whl", "my-pkg"),
+    ("git+https://x.example/r.git#egg=Foo_Bar", "foo-bar"), ("https://x.example/a/b", None), ("--pre", None),
+])
+def test_requirement_names(line, name):
+    assert build.requirement_name(line) == name
+
+
+def test_platforms_cover_every_manylinux_level_of_the_glibc():
+    assert build.pip_platforms(PROBE) == [f"manylinux_2_{k}_x86_64" for k in range(36, 16, -1)] + [
+        "manylinux2014_x86_64"]
+    assert build.pip_platforms(dict(PROBE, libc="glibc 2.12", machine="i686")) == ["manylinux2010_i686"]
+    assert build.pip_platforms(dict(PROBE, libc="", musl=True, machine="aarch64")) == [
+        "musllinux_1_2_aarch64", "musllinux_1_1_aarch64"]
+    with pytest.raises(ImageError, match="C library"):
+        build.pip_platforms(dict(PROBE, libc=""))
+
+
+def test_pip_command_targets_the_image_python(tmp_path):
+    cmd = build.pip_command(tmp_path / "r.txt", tmp_path / "t", dict(PROBE, version="3.9"), tmp_path / "cache")
+    joined = " ".join(cmd[4:])
+    for part in ("install --target", "--only-binary=:all:", "--implementation cp", "--python-version 3.9",
+                 "--abi cp39", "--platform manylinux_2_17_x86_64", "--platform manylinux2014_x86_64",
+                 f"--cache-dir {tmp_path / 'cache'}", "--no-compile", f"-r {tmp_path / 'r.txt'}"):
+        assert part in joined
+    same = build.pip_command(tmp_path / "r.txt", tmp_path / "t", dict(PROBE, version="%d.%d" % sys.version_info[:2]),
+                             tmp_path / "cache")
+    assert "--no-compile" not in same  # the host's .pyc files fit the image's Python
+
+
+def test_pip_failure_names_the_missing_package():
+    output = ("Looking in indexes: https://pypi.org/simple\n"
+              "ERROR: Could not find a version that satisfies the requirement nosuchpkg==1.0 (from versions: none)\n"
+              "ERROR: No matching distribution found for nosuchpkg==1.0\n")
+    error = build.pip_failure(output, PROBE, 1)
+    message = str(error)
+    assert message.startswith("no wheel of 'nosuchpkg==1.0' fits the base image's CPython 3.11 on Linux x86_64")
+    assert "pass --base-image" in message and "ERROR: No matching distribution found for nosuchpkg==1.0" in message
+    assert error.output == output
+
+
+def test_pip_failure_for_conflicts_and_others():
+    assert "no set of versions" in str(build.pip_failure("ERROR: ResolutionImpossible: x", PROBE, 1))
+    assert "pip failed (exit code 2)" in str(build.pip_failure("ERROR: boom", PROBE, 2))
+
+
+@pytest.mark.parametrize("tag, ok", [
+    ("my-env", True), ("my-env:1", True), ("registry.example:5000/team/env:v1.2", True),
+    ("My-Env:1", False), ("env:", False), ("env:bad tag", False), ("-x", False),
+])
+def test_tags(tag, ok):
+    if ok:
+        build.check_tag(tag)
+    else:
+        with pytest.raises(UsageError, match=f"--tag '{tag}' is not a valid image name"):
+            build.check_tag(tag)
+
+
+def test_check_tag_splits_repository_and_tag():
+    assert build.check_tag("localhost:5000/env") == ("localhost:5000/env", "latest")
+    assert build.check_tag("env:2") == ("env", "2")
+
+
+# -- the image layout ----------------------------------------------------------------------
+
+def test_console_scripts_get_the_image_python(tmp_path):
+    plain = write(tmp_path / "bin" / "flask", "#!/home/me/.venv/bin/python3\nimport sys\nprint(1)\n")
+    tramp = write(tmp_path / "bin" / "gunicorn",
+                  "#!/bin/sh\n'''exec' \"/long path/python\" \"$0\" \"$@\"\n' '''\nimport sys\n")
+    other = write(tmp_path / "bin" / "tool.sh", "#!/bin/bash\necho hi\n")
+    build.retarget_scripts(tmp_path / "bin", "/opt/conda/bin/python")
+    assert plain.read_text() == "#!/opt/conda/bin/python\nimport sys\nprint(1)\n"
+    assert tramp.read_text() == "#!/opt/conda/bin/python\nimport sys\n"
+    assert other.read_text() == "#!/bin/bash\necho hi\n"
+    assert os.access(plain, os.X_OK)
+
+
+def test_server_script_and_dockerfile():
+    assert build.server_script("/usr/bin/python3").startswith("#!/usr/bin/python3\n")
+    assert build.server_script("/opt/my env/python").startswith("#!/bin/sh\n'''exec' \"/opt/my env/python\"")
+    text = build.dockerfile("sha256:abc", PROBE, {"amldebug.env.file": 'C:\\a "b" $HOME', "z": "1"})
+    assert text.splitlines() == [
+        "FROM sha256:abc",
+        'COPY ["site-packages/", "/opt/amldebug-env/site-packages/"]',
+        'COPY ["bin/", "/opt/amldebug-env/bin/"]',
+        'COPY ["pth/", "/usr/local/lib/python3.11/dist-packages/"]',
+        'ENV PATH="/opt/amldebug-env/bin:/usr/local/bin:/usr/bin:/bin"',
+        'LABEL amldebug.env.file="C:\\\\a \\"b\\" \\$HOME" z="1"',
+    ]
+    assert "RUN" not in text  # nothing executes inside the build
+
+
+def test_activation_puts_the_environment_before_site_packages_only(tmp_path):
+    """The .pth hook, run by a real Python: the environment's folder (and the .pth files
+    in it) come before the image's own site-packages, after the standard library."""
+    env_root = tmp_path / "env"
+    write(env_root / "site-packages" / "extra.pth", str(tmp_path / "from-pth") + "\n")
+    site_dir = tmp_path / "site"
+    write(site_dir / "_amldebug_env.py", build._ACTIVATE_MODULE.format(env=env_root))
+    write(site_dir / "amldebug-env.pth", "import _amldebug_env\n")
+    (tmp_path / "from-pth").mkdir()
+    code = f"import site, sys; site.addsitedir({str(site_dir)!r}); print('\\n'.join(sys.path))"
+    path = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True).stdout
+    entries = path.split("\n")
+    ours = entries.index(str(env_root / "site-packages"))
+    assert entries[ours + 1] == str(tmp_path / "from-pth")
+    assert entries[ours + 2] == str(site_dir)
+    assert any(e.endswith("python%d.%d" % sys.version_info[:2]) for e in entries[:ours])  # stdlib first
+
+
+def test_context_files_are_root_owned_and_readable(tmp_path):
+    import io
+    import tarfile
+
+    private = write(tmp_path / "ctx" / "site-packages" / "m.py", "x = 1\n")
+    private.chmod(0o600)
+    exe = write(tmp_path / "ctx" / "bin" / "tool", "#!/bin/sh\n")
+    exe.chmod(0o700)
+    buffer = io.BytesIO()
+    build.write_context(tmp_path / "ctx", buffer)
+    buffer.seek(0)
+    with tarfile.open(fileobj=buffer) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert members["site-packages/m.py"].mode == 0o644 and members["bin/tool"].mode == 0o755
+    assert {(m.uid, m.gid, m.uname) for m in members.values()} == {(0, 0, "root")}
+
+
+class _FakeAPI:
+    def __init__(self):
+        self.kwargs = None
+
+    def build(self, **kwargs):
+        self.kwargs = kwargs
+        return iter([{"stream": "Step 1/1 : FROM x\n"}, {"aux": {"ID": "sha256:feed"}},
+                     {"stream": "Successfully built feed\n"}])
+
+
+def test_docker_build_has_no_network_and_streams_progress(tmp_path):
+    client = type("Client", (), {"api": _FakeAPI()})()
+    write(tmp_path / "Dockerfile", "FROM x\n")
+    seen = []
+    assert build.docker_build(client, tmp_path, seen.append) == "sha256:feed"
+    assert client.api.kwargs["network_mode"] == "none" and client.api.kwargs["pull"] is False
+    assert "tag" not in client.api.kwargs  # tagged only once the build succeeded
+    assert seen == ["  docker: Step 1/1 : FROM x", "  docker: Successfully built feed"]
