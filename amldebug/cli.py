@@ -34,7 +34,7 @@ def note(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors (never with local variables).",
                                show_default=False),
@@ -177,19 +177,29 @@ def _foreground(service, watch: bool, announce) -> None:
     from .watch import ReloadLoop
 
     stop = threading.Event()
+    loop = thread = None
     try:
         announce()
         if watch:
             loop = ReloadLoop(service, report=note, stop=stop)
-            threading.Thread(target=loop.run, daemon=True).start()
+            thread = threading.Thread(target=loop.run, daemon=True)
+            thread.start()
             note(f"amldebug: watching {service.spec.source_dir} - save to reload, Ctrl-C to stop")
-        for line in service.follow_logs():
-            out(line)
-        raise ContainerError(f"the service '{service.name}' stopped", service.get_logs(30))
+        while True:
+            for line in service.follow_logs():
+                out(line)
+            # The log ends when the service stops, or when an update() (a model or
+            # environment change) replaced it: then follow the new one.
+            while loop is not None and loop.busy.is_set():
+                time.sleep(0.1)
+            if service.state != "Running":
+                raise ContainerError(f"the service '{service.name}' stopped", service.get_logs(30))
     except KeyboardInterrupt:
         note(f"amldebug: stopping service '{service.name}'")
     finally:
         stop.set()
+        if thread is not None:  # let an update in flight finish, so nothing it starts is left behind
+            thread.join(150)
         service.delete()
 
 
@@ -411,11 +421,14 @@ def logs(
     if follow:
         seen: set = set()
         lines: list = []
+        next_check = 0.0
         try:
             for line in service.follow_logs(tail=tail):
                 out(line)
                 lines = (lines + [line])[-5000:]
-                _print_findings("\n".join(lines), seen)
+                if time.monotonic() >= next_check:  # diagnosing is not free: at most twice a second
+                    _print_findings("\n".join(lines), seen)
+                    next_check = time.monotonic() + 0.5
         except KeyboardInterrupt:
             pass
         return

@@ -76,8 +76,10 @@ echo "AMLDEBUG-PROBE: no Python next to $srv can import azureml_inference_server
 def probe_image(client: docker.DockerClient, image, payload: Path, cache: Path) -> dict:
     """Learn the image's Python and server (cached by image id)."""
     cache_file = cache / "probes" / (image.id.replace(":", "-") + ".json")
-    if cache_file.is_file():
+    try:
         return json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        pass
     ref = (image.tags or [image.id])[0]
     try:
         container = client.containers.create(
@@ -107,7 +109,9 @@ def probe_image(client: docker.DockerClient, image, payload: Path, cache: Path) 
         )
     info = json.loads(out.splitlines()[-1])
     cache_file.parent.mkdir(parents=True, exist_ok=True)
-    cache_file.write_text(json.dumps(info))
+    tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(info))
+    os.replace(tmp, cache_file)
     return info
 
 
@@ -145,7 +149,7 @@ def start_service(client: docker.DockerClient, spec: ServiceSpec, lay: Layout, c
         f"{DEBUG_PORT_IN_CONTAINER}/tcp": (spec.debug_bind, debug_port),
     }
     try:
-        return client.containers.run(
+        box = client.containers.create(
             spec.image,
             entrypoint=command,
             command=[],
@@ -157,7 +161,13 @@ def start_service(client: docker.DockerClient, spec: ServiceSpec, lay: Layout, c
             ports=ports,
             labels={LABEL_SERVICE: spec.name, LABEL_SPEC: spec.to_label(), LABEL_KIND: "service"},
         )
+    except docker.errors.DockerException as exc:
+        raise ContainerError(f"cannot create service '{spec.name}' from image '{spec.image}': {_short(exc)}") from None
+    try:
+        box.start()
+        return box
     except docker.errors.APIError as exc:
+        remove(box)  # a container that could not start is not left behind
         text = _short(exc)
         if "port is already allocated" in text or "address already in use" in text:
             raise ContainerError(

@@ -41,10 +41,11 @@ def payload_dir() -> Path:
     for f in sorted(PAYLOAD_SOURCE.glob("*.py")):
         digest.update(f.name.encode() + f.read_bytes())
     root = cache_root() / f"payload-{__version__}-{digest.hexdigest()[:12]}"
-    if not (root / "launch.py").is_file():
+    if not (root / ".complete").is_file():  # an interrupted copy is redone
         root.mkdir(parents=True, exist_ok=True)
         for f in PAYLOAD_SOURCE.glob("*.py"):
             shutil.copy2(f, root / f.name)
+        (root / ".complete").touch()
     return root
 
 

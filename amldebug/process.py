@@ -72,6 +72,7 @@ def process_layout(spec: ServiceSpec, state: Path, server: str, payload: Path):
         "AZUREML_ENTRY_SCRIPT": os.path.join(real_source, spec.entry_script),
         "AZUREML_SOURCE_DIRECTORY": real_source,
         "AMLDEBUG_DEBUG_HOST": spec.debug_bind,
+        "AMLDEBUG_SERVER_HOST": "127.0.0.1",
     })
     lay.args[1] = os.path.join(real_source, spec.entry_script)
     return lay

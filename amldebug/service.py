@@ -279,7 +279,7 @@ def start(spec: ServiceSpec, *, client=None, keep_ports: bool = False, progress:
             progress(f"debug port {spec.debug_port} is in use; using {debug_port} instead")
     spec = spec.replace(port=port, debug_port=debug_port)
     state = StateFile(state_folder(spec.name))
-    state.reset()
+    state.reset(shared=spec.runtime == "container")
     if spec.runtime == "process":
         backend = process.start(spec, state.folder, payload, info)
     else:

@@ -12,9 +12,6 @@ from typing import Callable, Optional
 
 from .inject import cache_root
 
-IN_CONTAINER = "/var/run/amldebug"
-
-
 def state_folder(service: str) -> Path:
     return cache_root() / "state" / service
 
@@ -24,10 +21,12 @@ class StateFile:
         self.folder = Path(folder)
         self.path = self.folder / "state.json"
 
-    def reset(self) -> None:
+    def reset(self, *, shared: bool = True) -> None:
+        """Empty the folder. ``shared``: a container's user (root or not) must write here;
+        a local process runs as us, and then nobody else may."""
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.folder.chmod(0o777)  # the container's user (often root, sometimes not) writes here
+        self.folder.chmod(0o777 if shared else 0o700)
 
     def read(self) -> dict:
         try:

@@ -66,6 +66,7 @@ class ReloadLoop:
         self.accept = accept
         self.stop = stop or threading.Event()
         self.reloads = 0
+        self.busy = threading.Event()  # set while a batch is handled (an update swaps the backend)
         self._changes: "queue.Queue[str]" = queue.Queue()
         self._observer = None
 
@@ -95,7 +96,11 @@ class ReloadLoop:
             while not self.stop.is_set():
                 batch = self.next_batch(timeout=0.5)
                 if batch:
-                    self.handle(batch)
+                    self.busy.set()
+                    try:
+                        self.handle(batch)
+                    finally:
+                        self.busy.clear()
         finally:
             self.shutdown()
 

@@ -147,6 +147,16 @@ def preimport():
             pass
 
 
+def bind_scoring_host(host):
+    """The server binds 0.0.0.0 (right inside a container, whose port amldebug publishes on
+    127.0.0.1 only); as a local process it must bind the loopback interface itself."""
+    if not host:
+        return
+    import azureml_inference_server_http.amlserver as amlserver
+
+    amlserver.DEFAULT_HOST = host
+
+
 def main():
     server = os.environ.get("AMLDEBUG_SERVER") or "azmlinfsrv"
     write_state("starting")
@@ -155,6 +165,7 @@ def main():
         start_debugger()
     else:
         preimport()
+    bind_scoring_host(os.environ.get("AMLDEBUG_SERVER_HOST"))
     sys.argv = [server] + sys.argv[1:]
     runpy.run_path(server, run_name="__main__")
 

@@ -83,6 +83,9 @@ def build_base(client: docker.DockerClient) -> None:
 
 
 def _site_packages() -> Path:
+    if sys.version_info[:2] != (3, 11):
+        # Packages are installed with this Python and copied into bookworm's Python 3.11.
+        raise SystemExit(f"the test images need Python 3.11 on the host (this is {sys.version.split()[0]})")
     target = CACHE / ("site-packages-" + _digest(SERVER_REQUIREMENT, sys.version))
     if not target.is_dir():
         _log(f"pip install --target ({SERVER_REQUIREMENT}) on the host")

@@ -151,3 +151,50 @@ def test_demo_serves_until_ctrl_c(tmp_path, test_images, kind):
     assert proc.returncode == 0, err
     assert "stopping service 'amldebug-demo'" in err
     assert "scoring URI: http://localhost:18001/score" in out
+
+
+def _listening_addresses(port: int) -> set:
+    """Local addresses with a socket listening on ``port`` (from /proc/net/tcp)."""
+    found = set()
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if state == "0A" and int(hex_port, 16) == port:
+            found.add(".".join(str(int(address[i:i + 2], 16)) for i in (6, 4, 2, 0)))
+    return found
+
+
+def test_foreground_attach_follows_a_model_change_and_stays_local(workspace, tmp_path):
+    """A model save recreates the service (update()); the foreground command keeps serving
+    and streaming, and the process runtime listens on 127.0.0.1 only."""
+    env = dict(os.environ, AMLDEBUG_CACHE=str(tmp_path / "cache"))
+    proc = subprocess.Popen([sys.executable, "-m", "amldebug", "attach", "sample", "--runtime", "process",
+                             "--model-dir", "sample/model", "--name", "t-foreground", "--no-wait",
+                             "--port", "18101", "--debug-port", "18102"],
+                            cwd=workspace, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        def wait_for(text):
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                line = proc.stderr.readline()
+                if text in line:
+                    return line
+                if not line and proc.poll() is not None:
+                    break
+            pytest.fail(f"never saw {text!r}")
+
+        wait_for("is ready for a debugger")
+        wait_for("save to reload")
+        assert _listening_addresses(18101) == {"127.0.0.1"}
+        assert _listening_addresses(18102) == {"127.0.0.1"}
+        (workspace / "sample" / "model" / "weights.json").write_text('{"scale": 5}')
+        wait_for("service recreated")
+        answer = requests.post("http://127.0.0.1:18101/score", data='{"data": [1]}',
+                               headers={"Content-Type": "application/json"}, timeout=30)
+        assert answer.json()["result"] == [5]
+        assert proc.poll() is None  # still in the foreground, following the new service
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+    assert proc.returncode == 0
+    assert _listening_addresses(18101) == set()

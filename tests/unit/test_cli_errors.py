@@ -108,3 +108,10 @@ def test_diagnose_file(capsys, tmp_path):
     sample = log / "server_init_exception.log"
     code, out, _ = run(capsys, "diagnose", str(sample))
     assert code == 0 and "cause:" in out and "fix:" in out
+
+
+def test_version(capsys):
+    from amldebug import __version__
+
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.strip() == __version__
