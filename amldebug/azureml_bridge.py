@@ -5,8 +5,9 @@ Three ways in for users who already have Azure ML code:
 - ``LocalWebserviceTarget``: let ``amldebug watch`` drive an azureml-core
   ``LocalWebservice`` with its own ``reload()``. That is the literal Azure ML flow: the
   container is recreated, so a debugger attached to it is dropped on every reload.
-- ``spec_from_inference_config``: an ``InferenceConfig`` (plus local model paths) becomes
-  the ServiceSpec the equivalent ``amldebug attach`` flags would give.
+- ``spec_from_inference_config``: an ``InferenceConfig`` (plus a local model path or a
+  ``Model``) becomes the ServiceSpec ``amldebug attach --inference-config`` would give,
+  its environment built into an image.
 - ``spec_from_local_webservice_container``: a container made by LocalWebservice becomes a
   ServiceSpec for a debuggable amldebug service from the same image.
 
@@ -184,56 +185,68 @@ def _azureml_message(exc: BaseException) -> str:
 
 # -- 2. InferenceConfig -> ServiceSpec -----------------------------------------------------
 
-def spec_from_inference_config(inference_config, *, models: Iterable[str | os.PathLike] = (), **options) -> ServiceSpec:
-    """The ServiceSpec that ``amldebug attach`` flags would give for an azureml-core
-    ``InferenceConfig``: its source directory and entry script, its environment's
-    variables (``options['env']`` wins on a clash), and one local model path.
+def spec_from_inference_config(inference_config, *, models: Iterable[Any] = (), base_image: Optional[str] = None,
+                               progress=None, **options) -> ServiceSpec:
+    """The ServiceSpec that ``amldebug attach --inference-config`` gives for an azureml-core
+    ``InferenceConfig``: its source directory and entry script, its environment's variables
+    (``options['env']`` wins on a clash), and its environment's packages, built into an
+    image (or found built) unless ``options['image']`` names one. ``models``: one local
+    path or azureml-core ``Model`` (downloaded with its workspace, placed under its own
+    name and version).
 
     ``options`` are resolve_spec's keyword arguments (image, name, port, ...).
     """
+    from .inference import from_inference_config
+    from .session import apply_inference
+
     for forbidden in ("source_dir", "entry_script", "model_dir"):
         if forbidden in options:
             raise UsageError(f"'{forbidden}' comes from the InferenceConfig/models; do not pass it as well")
-    entry = getattr(inference_config, "entry_script", None)
-    if not entry:
-        raise UsageError("the InferenceConfig has no entry_script; build it with InferenceConfig(entry_script=...)")
-    source = getattr(inference_config, "source_directory", None)
-    if source:
-        source_dir, entry_script = Path(source), entry
-    else:
-        # Without a source directory LocalWebservice copies the script alone; amldebug
-        # serves the folder that holds it.
-        script = Path(entry).expanduser().resolve()
-        source_dir, entry_script = script.parent, script.name
-    env = dict(_environment_variables(getattr(inference_config, "environment", None)))
-    env.update(options.pop("env", None) or {})
-    model_dir = _one_local_model(models)
-    return resolve_spec(source_dir, entry_script=entry_script, model_dir=model_dir, env=env, **options)
+    setup = from_inference_config(inference_config)
+    options.update(place_model(models))
+    spec = resolve_spec(setup.source_dir, entry_script=setup.entry_script, **options)
+    return apply_inference(spec, setup, base_image=base_image, **({"progress": progress} if progress else {}))
 
 
-def _environment_variables(environment) -> dict:
-    if environment is None:
-        return {}
-    # Environment.environment_variables warns that it is deprecated on access; read the field.
-    values = environment.__dict__.get("_environment_variables")
-    if values is None:
-        values = getattr(environment, "environment_variables", None)
-    return {str(k): str(v) for k, v in (values or {}).items()}
-
-
-def _one_local_model(models) -> Optional[str]:
-    if isinstance(models, (str, os.PathLike)):
+def place_model(models) -> dict:
+    """resolve_spec's model options for ``models``: one local path (named after it, version
+    1) or one azureml-core Model (downloaded into amldebug's cache with its workspace's
+    credentials, named and numbered as registered)."""
+    if isinstance(models, (str, os.PathLike)) or _is_registered_model(models):
         models = [models]
-    paths = []
-    for model in models or ():
-        if not isinstance(model, (str, os.PathLike)):
-            raise UsageError(f"model {model!r} is not a local path; amldebug cannot download registered models "
-                             "without a workspace: download it (Model.download) and pass the folder")
-        paths.append(str(model))
-    if len(paths) > 1:
-        raise UsageError(f"{len(paths)} models given; amldebug places one model (AZUREML_MODEL_DIR points at it): "
+    models = list(models or ())
+    if len(models) > 1:
+        raise UsageError(f"{len(models)} models given; amldebug places one model (AZUREML_MODEL_DIR points at it): "
                          "put them in one folder and pass that")
-    return paths[0] if paths else None
+    if not models:
+        return {}
+    model = models[0]
+    if isinstance(model, (str, os.PathLike)):
+        return {"model_dir": str(model)}
+    if not _is_registered_model(model):
+        raise UsageError(f"model {model!r} is neither a local path nor an azureml-core Model; pass the model's "
+                         "folder or file, or Model(workspace, name=...)")
+    return {"model_dir": _download(model), "model_name": model.name, "model_version": str(model.version)}
+
+
+def _is_registered_model(model) -> bool:
+    return all(hasattr(model, attribute) for attribute in ("name", "version", "download")) \
+        and not isinstance(model, (str, os.PathLike))
+
+
+def _download(model) -> str:
+    from .inject import cache_root
+
+    folder = cache_root() / "models" / model.name / str(model.version)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            path = model.download(target_dir=str(folder), exist_ok=True)
+    except Exception as exc:  # azureml-core raises its own errors, and requests' for the network
+        raise AmlDebugError(f"cannot download model {model.name}:{model.version} from its workspace: "
+                            f"{_azureml_message(exc).splitlines()[0]}; download it yourself (Model.download) and "
+                            "pass the folder") from None
+    return str(Path(path).resolve())
 
 
 # -- 3. a LocalWebservice container -> ServiceSpec -----------------------------------------

@@ -89,6 +89,10 @@ class Environment:
     conda: tuple[str, ...] = ()  # conda packages, python/pip included
     channels: tuple[str, ...] = ()
     inputs: tuple[Path, ...] = ()  # local files the lines name (constraints, wheels), hashed too
+    # Inference configurations name their base image, and pin a Python that Azure ML would
+    # create with conda: a different Python in the base image is reported, not refused.
+    base_image: Optional[str] = None
+    strict_python: bool = True
 
     @property
     def requirement_names(self) -> set[str]:
@@ -477,13 +481,22 @@ def _is_conda_file(path: Path) -> bool:
 
 
 def read_environment(env_file: str | os.PathLike | None) -> Environment:
-    """The environment a file describes (a requirements file, or a conda YAML by its
-    ``.yml``/``.yaml`` suffix or its top-level ``dependencies:``); None: no packages
-    beyond the scoring server."""
+    """The environment a file describes (a requirements file, a conda YAML by its
+    ``.yml``/``.yaml`` suffix or its top-level ``dependencies:``, or an Azure ML inference
+    configuration: ``.json``, or YAML with ``entryScript:``); None: no packages beyond
+    the scoring server."""
     if env_file is None:
         return Environment(None)
     path = Path(env_file).expanduser().absolute()
     _read_text(path)
+    from .inference import is_inference_config, read_inference_config
+
+    if is_inference_config(path):
+        setup = read_inference_config(path)
+        if setup.environment is None:
+            raise UsageError(f"'{path}' sets userManagedDependencies: its image ({setup.base_image}) is used as it "
+                             "is and there is nothing to build; pass it to 'amldebug attach --image'")
+        return setup.environment
     if _is_conda_file(path):
         return _read_conda_environment(path)
     reader = _Reader()
@@ -550,14 +563,17 @@ def with_server(env: Environment, server_version: Optional[str]) -> list[str]:
     return lines
 
 
-def check_conda(env: Environment, probe: dict, base_ref: str) -> None:
+def check_conda(env: Environment, probe: dict, base_ref: str, progress: Progress = _stderr) -> None:
     """Refuse what the offline build cannot do with a conda file: another Python than the
     base image's, and conda packages (they need conda's channels inside the build)."""
     for spec in env.conda:
         if _conda_name(spec) != "python":
             continue
         match = re.match(r"^python\s*(?:==?|\s)\s*(\d+)\.(\d+)", spec.split("::", 1)[-1].strip(), re.I)
-        if match and f"{match.group(1)}.{match.group(2)}" != probe["version"]:
+        if match and f"{match.group(1)}.{match.group(2)}" != probe["version"] and not env.strict_python:
+            progress(f"amldebug: the environment pins {spec}; Azure ML would create that Python with conda, the "
+                     f"offline build installs into the base image's Python {probe['version']} instead")
+        elif match and f"{match.group(1)}.{match.group(2)}" != probe["version"]:
             raise UsageError(
                 f"'{env.source}' asks for {spec} but base image '{base_ref}' has Python {probe['version']}; "
                 f"pass --base-image with an image whose Python is {match.group(1)}.{match.group(2)}, "
@@ -1021,21 +1037,23 @@ def _remove_quietly(client, image_id: str) -> None:
         pass
 
 
-def build_image(env_file: Path | None, *, base_image: str | None = None, tag: str | None = None, client=None,
-                progress: Progress = _stderr) -> BuildResult:
-    """Build (or find) the scoring image for ``env_file`` on ``base_image``.
+def build_image(env_file: Path | Environment | None, *, base_image: str | None = None, tag: str | None = None,
+                client=None, progress: Progress = _stderr) -> BuildResult:
+    """Build (or find) the scoring image for ``env_file`` (a file, or an Environment read
+    already) on ``base_image`` (default: the environment's own, then Azure ML's minimal
+    inference image).
 
     Without changes to the environment, the base image or amldebug, the image built before
     is returned at once (``built=False``). ``env_file=None`` adds only the scoring server.
     Raises UsageError (file problems, with FILE:LINE), ImageError (base image), BuildError
     (pip could not provide a package: named, with pip's errors)."""
     started = time.monotonic()
-    env = read_environment(env_file)
+    env = env_file if isinstance(env_file, Environment) else read_environment(env_file)
     if tag is not None:
         check_tag(tag)
     if client is None:
         client = connect()
-    base_ref = base_image or DEFAULT_BASE_IMAGE
+    base_ref = base_image or env.base_image or DEFAULT_BASE_IMAGE
     base = get_base_image(client, base_ref, progress)
     digest = env_hash(env, base.id)
     wanted = tag or f"{DEFAULT_REPOSITORY}:{digest}"
@@ -1047,7 +1065,7 @@ def build_image(env_file: Path | None, *, base_image: str | None = None, tag: st
         return BuildResult(wanted, existing.id, False, time.monotonic() - started)
 
     probe = probe_python(client, base, base_ref)
-    check_conda(env, probe, base_ref)
+    check_conda(env, probe, base_ref, progress)
     lines = with_server(env, probe.get("server"))
     progress(f"amldebug: resolving {len(lines)} requirement line(s) with the host's pip for the base image's "
              f"{platform_text(probe)}")

@@ -125,12 +125,17 @@ def attach(
     base_image: Optional[str] = typer.Option(None, "--base-image", help="With --env: the image to build on."),
     from_service: Optional[str] = typer.Option(
         None, "--service", help="Debug an azureml-core LocalWebservice: same image, code and model (needs amldebug[azureml])."),
+    inference_config: Optional[Path] = typer.Option(
+        None, "--inference-config", help="An Azure ML inference configuration (inferenceconfig.json/.yml): its "
+        "entry script, source directory and environment (built into an image)."),
     detach: bool = typer.Option(False, "--detach", "-d", help="Start, write launch.json, print, and return."),
     watch: bool = typer.Option(True, "--watch/--no-watch", help="Reload on save (foreground only)."),
 ) -> None:
     """Start the scoring container with the debugger inside and write .vscode/launch.json."""
     from .session import attach as do_attach
 
+    if from_service and inference_config is not None:
+        raise UsageError("--service and --inference-config both say where the code comes from; pass one")
     if from_service:
         from . import container as engine
         from .azureml_bridge import spec_from_local_webservice_container
@@ -139,6 +144,19 @@ def attach(
             engine.connect(), from_service, source_dir=None if source_dir == Path(".") else source_dir,
             model_dir=model_dir, port=port, debug_port=debug_port, wait=wait, just_my_code=just_my_code,
             debug_bind=debug_bind).replace(name=name or f"{from_service}-debug")
+    elif inference_config is not None:
+        from .inference import read_inference_config
+        from .session import apply_inference
+
+        for flag, given in (("SOURCE_DIR", source_dir != Path(".")), ("--entry-script", entry_script),
+                            ("--env", env)):
+            if given:
+                raise UsageError(f"{flag} comes from the inference configuration '{inference_config}'; "
+                                 f"drop {flag} or --inference-config")
+        setup = read_inference_config(inference_config)
+        spec = _spec(setup.source_dir, setup.entry_script, image, model_dir, model_name, model_version, port,
+                     debug_port, name, wait, just_my_code, env_var, debug_bind, runtime, python)
+        spec = apply_inference(spec, setup, base_image=base_image, progress=note)
     else:
         spec = _spec(source_dir, entry_script, image, model_dir, model_name, model_version, port, debug_port, name,
                      wait, just_my_code, env_var, debug_bind, runtime, python)
@@ -148,11 +166,9 @@ def attach(
                                  "or conda YAML")
             spec = spec.replace(env_file=str(env.resolve()))
         if spec.runtime == "container" and not image and env is not None:
-            from .build import build_image
+            from .session import with_built_image
 
-            built = build_image(Path(spec.env_file), base_image=base_image, progress=note)
-            note(f"amldebug: {'built' if built.built else 'up to date:'} {built.tag} in {built.seconds:.1f} s")
-            spec = spec.replace(image=built.tag, base_image=base_image)
+            spec = with_built_image(spec, Path(spec.env_file), base_image=base_image, progress=note)
     where = f"image '{spec.image}'" if spec.runtime == "container" else f"Python {spec.python or sys.executable}"
     note(f"amldebug: starting service '{spec.name}' from {where}")
     started = time.monotonic()

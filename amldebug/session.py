@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import scaffold
 from .service import Progress, Service, _stderr, start
 from .spec import ServiceSpec
+
+if TYPE_CHECKING:
+    from .inference import InferenceSetup
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +42,9 @@ def task_command(spec: ServiceSpec) -> list[str]:
         command += ["--entry-script", spec.entry_script]
     if spec.runtime == "process":
         command += ["--runtime", "process"] + (["--python", spec.python] if spec.python else [])
+    elif spec.env_file and spec.image and spec.image.startswith("amldebug-env:"):
+        # Built by amldebug: F5 rebuilds from the environment when it changed since.
+        command += ["--env", rel(spec.env_file)] + (["--base-image", spec.base_image] if spec.base_image else [])
     elif spec.image:
         command += ["--image", spec.image]
     if spec.model_dir:
@@ -84,3 +91,38 @@ def attach(spec: ServiceSpec, *, write_vscode: bool = True, client=None, progres
             service.delete()
             raise
     return Attached(service, written)
+
+
+def with_built_image(spec: ServiceSpec, environment, *, base_image: str | None = None,
+                     progress: Progress = _stderr) -> ServiceSpec:
+    """``spec`` with the image built (or found unchanged) for ``environment``: an
+    environment file, or an Environment read already (amldebug build)."""
+    from .build import build_image
+
+    built = build_image(environment, base_image=base_image, progress=progress)
+    progress(f"amldebug: {'built' if built.built else 'up to date:'} {built.tag} in {built.seconds:.1f} s")
+    return spec.replace(image=built.tag, base_image=base_image)
+
+
+def apply_inference(spec: ServiceSpec, setup: InferenceSetup, *, base_image: str | None = None,
+                    progress: Progress = _stderr) -> ServiceSpec:
+    """What an inference configuration adds to a spec resolved from its code: its
+    environment variables (values given to amldebug win), and its image: the base image as
+    it is (userManagedDependencies), or one built from its packages. An image given to
+    amldebug is used as it is."""
+    for line in setup.notes:
+        progress(f"amldebug: {line}")
+    spec = spec.replace(env=tuple(sorted({**dict(setup.env), **dict(spec.env)}.items())))
+    if spec.runtime != "container":
+        if setup.environment is not None and (setup.environment.pip or setup.environment.conda_only):
+            progress("amldebug: the process runtime runs the Python it is given; the environment's packages "
+                     "are not installed into it")
+        return spec
+    if spec.image:
+        return spec
+    if setup.environment is None:
+        return spec.replace(image=base_image or setup.base_image)
+    origin = Path(setup.origin)
+    if origin.is_file():  # a file: watch it, and rebuild when it changes
+        spec = spec.replace(env_file=str(origin))
+    return with_built_image(spec, setup.environment, base_image=base_image, progress=progress)

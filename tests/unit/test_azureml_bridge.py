@@ -1,5 +1,6 @@
 """The azureml-core bridge's pure parts, with azureml-core's real classes (no Docker, no Azure)."""
 
+import json
 import os
 import pickle
 import sys
@@ -9,7 +10,8 @@ from types import SimpleNamespace
 import pytest
 
 from amldebug import azureml_bridge as bridge
-from amldebug.errors import ServiceNotFoundError, UsageError
+from amldebug import build
+from amldebug.errors import AmlDebugError, ServiceNotFoundError, UsageError
 from amldebug.spec import resolve_spec
 from amldebug.watch import ReloadLoop
 
@@ -47,7 +49,7 @@ def test_inference_config_gives_the_spec_the_flags_give(sample):
 def test_inference_config_without_source_directory_serves_the_scripts_folder(sample):
     config = InferenceConfig(entry_script="sample/score.py")
 
-    spec = bridge.spec_from_inference_config(config, name="svc")
+    spec = bridge.spec_from_inference_config(config, name="svc", image="img:1")
 
     assert (spec.source_dir, spec.entry_script, spec.env, spec.model_dir) == (str(sample), "score.py", (), None)
 
@@ -56,19 +58,69 @@ def test_entry_script_in_a_subfolder_of_the_source_directory_stays_relative(samp
     (sample / "app").mkdir()
     (sample / "app" / "main.py").write_text("def init():\n    pass\n\n\ndef run(data):\n    return data\n")
 
-    spec = bridge.spec_from_inference_config(InferenceConfig(entry_script="app/main.py", source_directory="sample"))
+    spec = bridge.spec_from_inference_config(InferenceConfig(entry_script="app/main.py", source_directory="sample"),
+                                             image="img:1")
 
     assert (spec.source_dir, spec.entry_script) == (str(sample), "app/main.py")
 
 
-def test_more_than_one_model_or_a_registered_model_is_refused_with_the_fix(sample):
+def test_user_managed_environment_runs_its_base_image_as_it_is(sample):
+    env = _environment(GREETING="hi")
+    env.python.user_managed_dependencies = True
+    env.docker.base_image = "myregistry.azurecr.io/scoring:7"
+    messages = []
+
+    spec = bridge.spec_from_inference_config(InferenceConfig(entry_script="score.py", source_directory="sample",
+                                                             environment=env), progress=messages.append)
+
+    assert (spec.image, spec.env_file, dict(spec.env)) == ("myregistry.azurecr.io/scoring:7", None, {"GREETING": "hi"})
+    assert messages == []
+
+
+def test_more_than_one_model_or_an_unknown_model_is_refused_with_the_fix(sample):
     config = InferenceConfig(entry_script="score.py", source_directory="sample")
     with pytest.raises(UsageError, match="put them in one folder"):
-        bridge.spec_from_inference_config(config, models=["sample/model", "sample/mypkg"])
-    with pytest.raises(UsageError, match=r"Model\.download"):
-        bridge.spec_from_inference_config(config, models=[object()])
+        bridge.spec_from_inference_config(config, models=["sample/model", "sample/mypkg"], image="img:1")
+    with pytest.raises(UsageError, match=r"neither a local path nor an azureml-core Model"):
+        bridge.spec_from_inference_config(config, models=[object()], image="img:1")
     with pytest.raises(UsageError, match="'source_dir' comes from the InferenceConfig"):
         bridge.spec_from_inference_config(config, source_dir="sample")
+
+
+class _RegisteredModel:
+    """What amldebug uses of azureml.core.Model: name, version and download(). There is no
+    workspace here to download from, so download writes the file a real one would."""
+
+    name, version = "clf", 4
+
+    def __init__(self, fail=None):
+        self.fail = fail
+        self.calls = []
+
+    def download(self, target_dir=".", exist_ok=False):
+        self.calls.append((target_dir, exist_ok))
+        if self.fail:
+            raise self.fail
+        path = os.path.join(target_dir, "clf.pkl")
+        with open(path, "w") as f:
+            f.write("weights")
+        return path
+
+
+def test_a_registered_model_is_downloaded_into_the_cache_and_placed_by_its_name_and_version(sample, tmp_path):
+    model = _RegisteredModel()
+
+    spec = bridge.spec_from_inference_config(InferenceConfig(entry_script="score.py", source_directory="sample"),
+                                             models=model, image="img:1")
+
+    target = os.environ["AMLDEBUG_CACHE"] + "/models/clf/4"
+    assert model.calls == [(target, True)]
+    assert (spec.model_dir, spec.model_name, spec.model_version) == (target + "/clf.pkl", "clf", "4")
+
+    failing = _RegisteredModel(fail=RuntimeError("AuthenticationException: token expired\nmore"))
+    with pytest.raises(AmlDebugError, match=r"cannot download model clf:4 from its workspace: "
+                                            r"AuthenticationException: token expired; download it yourself"):
+        bridge.place_model([failing])
 
 
 def test_missing_azureml_core_names_the_extra(monkeypatch):
@@ -204,3 +256,23 @@ def test_target_reloads_through_the_webservice_and_reports_a_restart(sample, cap
 def test_target_refuses_to_watch_a_folder_reload_does_not_copy(sample, tmp_path):
     with pytest.raises(UsageError, match=f"copies '{sample}' on reload"):
         bridge.LocalWebserviceTarget(_FakeLocalWebservice(sample), tmp_path)
+
+
+def test_an_inference_config_object_and_its_file_read_the_same(sample, workspace):
+    from amldebug.inference import from_inference_config, read_inference_config
+
+    (workspace / "requirements.txt").write_text("scikit-learn==1.5.0\nazureml-defaults\n")
+    env = Environment.from_pip_requirements("amldebug-test", str(workspace / "requirements.txt"))
+    env.environment_variables = {"GREETING": "hi"}
+    config = InferenceConfig(entry_script="score.py", source_directory="sample", environment=env)
+    path = workspace / "inferenceconfig.json"
+    path.write_text(json.dumps({"entryScript": "score.py", "sourceDirectory": "sample",
+                                "environment": Environment._serialize_to_dict(env)}))
+
+    from_object, from_file = from_inference_config(config), read_inference_config(path)
+
+    assert from_object.environment.pip == ("scikit-learn==1.5.0", "azureml-defaults")
+    assert build.env_hash(from_object.environment, "base") == build.env_hash(from_file.environment, "base")
+    assert (from_object.source_dir, from_object.entry_script, dict(from_object.env), from_object.base_image) == \
+        (from_file.source_dir, from_file.entry_script, dict(from_file.env), from_file.base_image) == \
+        (sample, "score.py", {"GREETING": "hi"}, env.docker.base_image)

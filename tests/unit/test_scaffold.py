@@ -483,3 +483,18 @@ def test_vscode_config_readme_covers_both_extension_types_and_the_bind_address()
     for needle in ('"debugpy"', '"python"', "pathMappings", "justMyCode", "preLaunchTask", "127.0.0.1",
                    BEGINS_PATTERN, ENDS_PATTERN):
         assert needle in readme, needle
+
+
+def test_the_f5_task_rebuilds_an_amldebug_built_image_from_its_environment(workspace):
+    from amldebug.session import task_command
+    from amldebug.spec import resolve_spec
+
+    (workspace / "sample" / "requirements.txt").write_text("six\n")
+    spec = resolve_spec("sample", env_file="sample/requirements.txt", workspace=workspace).replace(
+        image="amldebug-env:0123456789abcdef", base_image="base:1")
+
+    command = task_command(spec)
+
+    assert command[command.index("--env") + 1] == "sample/requirements.txt"
+    assert command[command.index("--base-image") + 1] == "base:1" and "--image" not in command
+    assert "--image" in task_command(spec.replace(image="scoring:1"))  # an image the user named stays named

@@ -1,0 +1,331 @@
+"""Azure ML inference configurations: what ``az ml model deploy --ic FILE`` reads, and
+azureml-core's ``InferenceConfig``, turned into what ``amldebug attach`` needs.
+
+Both ways in share one reading: an ``InferenceConfig`` object is turned into the same
+dictionary a file holds (its ``Environment`` serialised by azureml-core itself), so a file
+and the object that wrote it give the same service. Pure: no Docker, no azureml-core import.
+
+Paths follow Azure ML's rules with one choice of ours: ``entryScript`` and ``condaFile`` are
+relative to ``sourceDirectory`` (as in azureml-core); ``sourceDirectory`` itself, a
+``condaDependenciesFile`` and the entry script of a config without a source directory are
+relative to the file's folder (azureml-core takes them from the current directory, which
+differs between a terminal and a VS Code task).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path, PurePosixPath
+from typing import Any, Mapping, Optional
+
+from .build import Environment, _read_conda_environment, _Reader
+from .errors import UsageError
+
+# Keys of the file, as azureml-core's InferenceConfig names them in JSON.
+_ENVIRONMENT_KEYS = ("entryScript", "sourceDirectory", "environment", "description")
+_LEGACY_KEYS = ("runtime", "condaFile", "extraDockerfileSteps", "enableGpu", "baseImage", "baseImageRegistry",
+                "cudaVersion", "schemaFile", "dependencies")
+_SNAKE = {"entry_script": "entryScript", "source_directory": "sourceDirectory", "conda_file": "condaFile",
+          "base_image": "baseImage", "extra_docker_file_steps": "extraDockerfileSteps"}
+
+
+@dataclasses.dataclass(frozen=True)
+class InferenceSetup:
+    """What an inference configuration asks for, with paths resolved."""
+
+    origin: str  # the file, or "InferenceConfig" for an object: named in messages
+    source_dir: Path
+    entry_script: str  # relative to source_dir, POSIX separators
+    env: Mapping[str, str]
+    # Packages to build an image with; None: the base image is used as it is
+    # (userManagedDependencies), so it must already hold the scoring server.
+    environment: Optional[Environment]
+    base_image: Optional[str]
+    notes: tuple[str, ...] = ()  # where amldebug does other than Azure ML would, to print
+
+
+def is_inference_config(path: Path) -> bool:
+    """A JSON file, or a YAML file with a top-level ``entryScript:``."""
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return True
+    if suffix in (".yml", ".yaml"):
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError):
+            return False
+        return bool(re.search(r"^entryScript\s*:", text, re.M))
+    return False
+
+
+def read_inference_config(path: str | Path) -> InferenceSetup:
+    """Read an inference configuration file (JSON, or YAML by its suffix).
+    Raises UsageError naming the file, the line or key, and the fix."""
+    file = Path(path).expanduser().absolute()
+    if not file.is_file():
+        what = "is a folder, not a file" if file.is_dir() else "does not exist"
+        raise UsageError(f"inference configuration '{path}' {what}; pass --inference-config with the JSON or YAML "
+                         "file 'az ml model deploy --ic' takes")
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read '{file}' ({type(exc).__name__}: {exc}); save it as UTF-8 text") from None
+    data = _load(file, text)
+    return from_dict(data, origin=str(file), base_dir=file.parent, text=text)
+
+
+def _load(file: Path, text: str) -> Any:
+    if file.suffix.lower() in (".yml", ".yaml"):
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{file}:{mark.line + 1}" if mark is not None else str(file)
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise UsageError(f"{where}: not valid YAML ({problem}); fix that line") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{file}:{exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno}); fix that line "
+                         "(a YAML file needs a .yml or .yaml name)") from None
+
+
+def from_dict(data: Any, *, origin: str, base_dir: Path, text: str = "") -> InferenceSetup:
+    """An inference configuration as a dictionary (a file's content, or an InferenceConfig
+    serialised the same way). ``base_dir``: what relative paths start from."""
+    reader = _ConfigReader(origin, base_dir, text)
+    return reader.read(data)
+
+
+class _ConfigReader:
+    def __init__(self, origin: str, base_dir: Path, text: str) -> None:
+        self.origin = origin
+        self.base_dir = base_dir
+        self.text = text
+        self.notes: list[str] = []
+
+    def where(self, key: str, value: Any = None) -> str:
+        """'file:line' for the line that holds ``value`` (found by its JSON spelling, so
+        JSON and plain YAML both work), else 'file: key'."""
+        if value is not None and self.text:
+            for needle in (json.dumps(value), str(value)):
+                found = self.text.find(needle)
+                if found >= 0:
+                    return f"{self.origin}:{self.text.count(chr(10), 0, found) + 1}"
+        return f"{self.origin}: {key}"
+
+    def fail(self, key: str, message: str, value: Any = None) -> UsageError:
+        return UsageError(f"{self.where(key, value)}: {message}")
+
+    def read(self, data: Any) -> InferenceSetup:
+        if not isinstance(data, dict):
+            raise UsageError(f"{self.origin}: an inference configuration is a mapping with 'entryScript' (and "
+                             f"'sourceDirectory', 'environment'), not {type(data).__name__}")
+        for snake, camel in _SNAKE.items():
+            if snake in data and camel not in data:
+                raise self.fail(snake, f"'{snake}' is spelled '{camel}' in an inference configuration file")
+        unknown = sorted(set(data) - set(_ENVIRONMENT_KEYS) - set(_LEGACY_KEYS))
+        if unknown:
+            self.notes.append(f"{self.origin}: ignored key(s) {', '.join(unknown)} (amldebug reads "
+                              f"{', '.join(_ENVIRONMENT_KEYS + _LEGACY_KEYS)})")
+        source_dir, entry_script = self.code(data)
+        environment_data = data.get("environment")
+        legacy = {k: data[k] for k in _LEGACY_KEYS if data.get(k) not in (None, "", [], {}, False)}
+        if environment_data is not None and legacy:
+            raise self.fail(next(iter(legacy)), f"'{', '.join(legacy)}' cannot be given with 'environment' "
+                            "(Azure ML refuses that too); move them into the environment or drop 'environment'")
+        if environment_data is not None:
+            env, environment, base_image = self.environment(environment_data)
+        else:
+            env, environment, base_image = self.legacy(legacy, source_dir)
+        return InferenceSetup(self.origin, source_dir, entry_script, env, environment, base_image, tuple(self.notes))
+
+    # -- the code ----------------------------------------------------------------------
+
+    def code(self, data: dict) -> tuple[Path, str]:
+        entry = data.get("entryScript")
+        if not isinstance(entry, str) or not entry.strip():
+            raise self.fail("entryScript", "'entryScript' is missing; name the scoring script, e.g. "
+                            '"entryScript": "score.py"', entry if isinstance(entry, str) else None)
+        source = data.get("sourceDirectory")
+        if source is not None and not isinstance(source, str):
+            raise self.fail("sourceDirectory", f"'sourceDirectory' must be a folder path, not {source!r}")
+        if source:
+            folder = (self.base_dir / Path(source).expanduser()).resolve()
+            if not folder.is_dir():
+                raise self.fail("sourceDirectory", f"source directory '{source}' does not exist (looked at "
+                                f"'{folder}'); it is relative to the configuration's folder", source)
+            relative = PurePosixPath(Path(entry).as_posix())
+            if relative.is_absolute() or ".." in relative.parts:
+                raise self.fail("entryScript", f"entry script '{entry}' must be a path inside the source "
+                                f"directory '{folder}', relative to it", entry)
+            script = folder / relative
+            entry_script = str(relative)
+        else:
+            script = (self.base_dir / Path(entry).expanduser()).resolve()
+            folder, entry_script = script.parent, script.name
+        if not script.is_file():
+            raise self.fail("entryScript", f"entry script '{entry}' does not exist (looked at '{script}')", entry)
+        if script.suffix != ".py":
+            raise self.fail("entryScript", f"entry script '{entry}' is not a .py file; Azure ML runs Python "
+                            "entry scripts only", entry)
+        return folder, entry_script
+
+    # -- an Azure ML environment (the 'environment' key) --------------------------------
+
+    def environment(self, data: Any) -> tuple[dict, Optional[Environment], Optional[str]]:
+        if not isinstance(data, dict):
+            raise self.fail("environment", "'environment' must be a mapping (an Azure ML environment definition "
+                            "with 'python', 'docker', 'environmentVariables')")
+        env = self.variables(data.get("environmentVariables"))
+        docker = data.get("docker") or {}
+        if not isinstance(docker, dict):
+            raise self.fail("environment.docker", "'environment.docker' must be a mapping")
+        if docker.get("baseDockerfile"):
+            raise self.fail("environment.docker.baseDockerfile",
+                            "amldebug builds on an image, not a Dockerfile; build it first ('docker build -t my-base "
+                            "-f Dockerfile .') and pass --base-image my-base")
+        if docker.get("buildContext"):
+            raise self.fail("environment.docker.buildContext",
+                            "amldebug builds on an image, not a build context; build it first ('docker build -t "
+                            "my-base CONTEXT') and pass --base-image my-base")
+        base_image = self.image(docker.get("baseImage"), docker.get("baseImageRegistry"),
+                                "environment.docker.baseImage")
+        python = data.get("python") or {}
+        if not isinstance(python, dict):
+            raise self.fail("environment.python", "'environment.python' must be a mapping")
+        if python.get("userManagedDependencies"):
+            if not base_image:
+                raise self.fail("environment.python.userManagedDependencies",
+                                "userManagedDependencies is true but 'environment.docker.baseImage' is empty; name "
+                                "the image that already has the packages (and azureml-inference-server-http)")
+            return env, None, base_image
+        if python.get("condaDependenciesFile"):
+            file = python["condaDependenciesFile"]
+            environment = _read_conda_environment((self.base_dir / Path(file).expanduser()).absolute())
+        elif python.get("condaDependencies"):
+            environment = self.conda(python["condaDependencies"], "environment.python.condaDependencies")
+        else:
+            # Azure ML would install its default packages (azureml-defaults); amldebug
+            # adds the scoring server, which is what serving needs.
+            environment = Environment(Path(self.origin) if self.origin != "InferenceConfig" else None)
+        return env, self.advisory(environment, base_image), base_image
+
+    def variables(self, values: Any) -> dict:
+        if values in (None, {}):
+            return {}
+        if not isinstance(values, dict):
+            raise self.fail("environment.environmentVariables",
+                            "'environmentVariables' must be a mapping of NAME: value")
+        env = {}
+        for key, value in values.items():
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", str(key)):
+                raise self.fail("environment.environmentVariables",
+                                f"'{key}' is not a valid environment variable name", key)
+            env[str(key)] = "" if value is None else str(value)
+        return env
+
+    def image(self, name: Any, registry: Any, key: str) -> Optional[str]:
+        if not name:
+            return None
+        if not isinstance(name, str):
+            raise self.fail(key, f"'{key}' must be an image name, not {name!r}")
+        address = registry.get("address") if isinstance(registry, dict) else None
+        first = name.split("/", 1)[0] if "/" in name else ""
+        if address and not ("." in first or ":" in first or first == "localhost"):  # no registry named yet
+            name = f"{address.rstrip('/')}/{name}"
+        return name
+
+    def conda(self, data: Any, key: str) -> Environment:
+        """An inline conda specification (what azureml-core's CondaDependencies writes)."""
+        if not isinstance(data, dict):
+            raise self.fail(key, f"'{key}' must be a mapping with 'dependencies'")
+        dependencies = data.get("dependencies") or []
+        channels = data.get("channels") or []
+        if not isinstance(dependencies, list) or not isinstance(channels, list):
+            raise self.fail(key, f"'{key}.dependencies' and '.channels' must be lists")
+        origin = Path(self.origin) if self.origin != "InferenceConfig" else self.base_dir / "InferenceConfig"
+        reader = _Reader()
+        conda: list[str] = []
+        for item in dependencies:
+            if isinstance(item, str):
+                conda.append(item.strip())
+            elif isinstance(item, dict) and set(item) == {"pip"} and isinstance(item["pip"], list):
+                for line in item["pip"]:
+                    if not isinstance(line, str):
+                        raise self.fail(f"{key}.dependencies.pip", f"pip entry {line!r} is not a requirement line")
+                    where = self.where(f"{key}.dependencies.pip", line)
+                    line = line.strip()
+                    if line.startswith("-"):
+                        reader.options(origin, where, line, (origin,))
+                    elif line:
+                        reader.requirement(origin, where, line)
+            else:
+                raise self.fail(f"{key}.dependencies", f"dependency {item!r} is neither a conda package nor "
+                                "{'pip': [...]}")
+        return Environment(origin if self.origin != "InferenceConfig" else None, tuple(reader.lines), tuple(conda),
+                           tuple(str(c) for c in channels), tuple(reader.inputs))
+
+    def advisory(self, environment: Environment, base_image: Optional[str]) -> Environment:
+        # azureml-core pins a Python in every environment it writes (python=3.8.13 in its
+        # template, 3.10.18 by default), and Azure ML creates that Python with conda. The
+        # offline build installs into the base image's Python instead: say so, do not refuse.
+        return dataclasses.replace(environment, strict_python=False, base_image=base_image)
+
+    # -- the keys before environments (runtime, condaFile, baseImage) -------------------
+
+    def legacy(self, legacy: dict, source_dir: Path) -> tuple[dict, Optional[Environment], Optional[str]]:
+        runtime = legacy.get("runtime")
+        if runtime and str(runtime).lower() != "python":
+            raise self.fail("runtime", f"runtime '{runtime}' is not supported; amldebug runs the 'python' runtime",
+                            runtime)
+        if legacy.get("extraDockerfileSteps"):
+            raise self.fail("extraDockerfileSteps", "amldebug cannot run extra Dockerfile steps (it builds with no "
+                            "network and copies packages only); build an image with them and pass --base-image",
+                            legacy["extraDockerfileSteps"])
+        if legacy.get("enableGpu") or legacy.get("cudaVersion"):
+            self.notes.append(f"{self.origin}: enableGpu/cudaVersion ignored (the debug service runs on the CPU)")
+        base_image = self.image(legacy.get("baseImage"), legacy.get("baseImageRegistry"), "baseImage")
+        conda_file = legacy.get("condaFile")
+        if conda_file:
+            # azureml-core reads condaFile relative to the source directory.
+            environment = _read_conda_environment((source_dir / Path(conda_file).expanduser()).absolute())
+        else:
+            environment = Environment(Path(self.origin) if self.origin != "InferenceConfig" else None)
+        return {}, self.advisory(environment, base_image), base_image
+
+
+def config_dict(inference_config) -> tuple[dict, Path]:
+    """An azureml-core InferenceConfig as the dictionary its file would hold, and the folder
+    its relative paths start from (the current directory, as in azureml-core)."""
+    data: dict = {"entryScript": inference_config.entry_script,
+                  "sourceDirectory": getattr(inference_config, "source_directory", None)}
+    environment = getattr(inference_config, "environment", None)
+    if environment is not None:
+        serialise = getattr(type(environment), "_serialize_to_dict", None)
+        if serialise is None:
+            raise UsageError(f"{type(environment).__name__} is not an azureml-core Environment this amldebug can "
+                             "read; pass an azureml.core.Environment")
+        data["environment"] = serialise(environment)
+    for attribute, key in (("runtime", "runtime"), ("conda_file", "condaFile"),
+                           ("extra_docker_file_steps", "extraDockerfileSteps"), ("enable_gpu", "enableGpu"),
+                           ("cuda_version", "cudaVersion"), ("base_image", "baseImage")):
+        value = getattr(inference_config, attribute, None)
+        if value:
+            data[key] = value
+    registry = getattr(inference_config, "base_image_registry", None)
+    if data.get("baseImage") and getattr(registry, "address", None):
+        data["baseImageRegistry"] = {"address": registry.address}
+    return data, Path.cwd()
+
+
+def from_inference_config(inference_config) -> InferenceSetup:
+    """An azureml-core InferenceConfig (or anything with its attributes)."""
+    if not getattr(inference_config, "entry_script", None):
+        raise UsageError("the InferenceConfig has no entry_script; build it with InferenceConfig(entry_script=...)")
+    data, base_dir = config_dict(inference_config)
+    return from_dict(data, origin="InferenceConfig", base_dir=base_dir)
