@@ -10,6 +10,7 @@ Python API (the CLI is a thin layer over it)::
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from .errors import UsageError
 
@@ -18,48 +19,47 @@ __version__ = "0.1.0"
 __all__ = ["attach", "get_service", "list_services", "Service", "__version__"]
 
 
-def attach(source_dir=".", *, write_vscode: bool = True, inference_config=None, models=(), env_file=None,
-           base_image=None, **options):
+def attach(source_dir=".", *, write_vscode: bool = True, inference_config=None, environment=None, models=(),
+           env_file=None, base_image=None, **options):
     """Start (or replace) a debug service and return it (a LocalWebservice-shaped object).
 
     ``options`` are those of ``amldebug attach`` in Python form: image, entry_script,
     model_dir, model_name, model_version, port, debug_port, name, wait, just_my_code, env
     (a dict), debug_bind, runtime, python, workspace.
 
-    ``env_file``: an environment file to build the image from (with ``base_image``), as
-    ``--env``. ``inference_config``: an azureml-core ``InferenceConfig`` or the path of an
-    inference configuration file, as ``--inference-config`` (it gives the code and the
-    environment); ``models``: a local path or an azureml-core ``Model`` to place.
+    The image can come from an environment, built (or found built) on ``base_image``:
+    ``env_file`` (a requirements file, conda YAML, or Azure ML environment definition, as
+    ``--env``) or ``environment`` (an azureml-core ``Environment``). ``inference_config``
+    (an azureml-core ``InferenceConfig``, or the path of its file, as ``--inference-config``)
+    gives the code and the environment. ``models``: a local path or an azureml-core
+    ``Model`` to place.
     """
-    from pathlib import Path
-
-    from .session import attach as _attach
+    from . import inference
+    from .azureml_bridge import place_model
+    from .session import apply_setup, attach as _attach, with_built_image
     from .spec import resolve_spec
 
+    options.update(place_model(models))
     if inference_config is not None:
-        from .azureml_bridge import place_model, spec_from_inference_config
-        from .inference import read_inference_config
-        from .session import apply_inference
-
-        if source_dir != "." or "entry_script" in options or env_file is not None:
-            raise UsageError("source_dir, entry_script and env_file come from the inference configuration; "
+        if source_dir != "." or "entry_script" in options or env_file is not None or environment is not None:
+            raise UsageError("source_dir, entry_script and the environment come from the inference configuration; "
                              "do not pass them as well")
         if isinstance(inference_config, (str, os.PathLike)):
-            setup = read_inference_config(inference_config)
-            options.update(place_model(models))
-            spec = apply_inference(resolve_spec(setup.source_dir, entry_script=setup.entry_script, **options), setup,
-                                   base_image=base_image)
+            setup = inference.read_inference_config(inference_config)
         else:
-            spec = spec_from_inference_config(inference_config, models=models, base_image=base_image, **options)
+            setup = inference.from_inference_config(inference_config)
+        spec = resolve_spec(setup.source_dir, entry_script=setup.entry_script, **options)
+        spec = apply_setup(spec, setup, base_image=base_image)
+    elif environment is not None:
+        if env_file is not None:
+            raise UsageError("pass env_file or environment, not both")
+        spec = apply_setup(resolve_spec(source_dir, **options), inference.from_environment(environment),
+                           base_image=base_image)
     else:
-        if models:
-            from .azureml_bridge import place_model
-
-            options.update(place_model(models))
         spec = resolve_spec(source_dir, env_file=env_file, **options)
-        if env_file is not None and spec.runtime == "container" and not spec.image:
-            from .session import with_built_image
-
+        if env_file is not None and inference.file_kind(Path(spec.env_file)):
+            spec = apply_setup(spec, inference.read_setup(spec.env_file), base_image=base_image)
+        elif env_file is not None and spec.runtime == "container" and not spec.image:
             spec = with_built_image(spec, Path(spec.env_file), base_image=base_image)
     return _attach(spec, write_vscode=write_vscode).service
 

@@ -197,7 +197,7 @@ def spec_from_inference_config(inference_config, *, models: Iterable[Any] = (), 
     ``options`` are resolve_spec's keyword arguments (image, name, port, ...).
     """
     from .inference import from_inference_config
-    from .session import apply_inference
+    from .session import apply_setup
 
     for forbidden in ("source_dir", "entry_script", "model_dir"):
         if forbidden in options:
@@ -205,7 +205,7 @@ def spec_from_inference_config(inference_config, *, models: Iterable[Any] = (), 
     setup = from_inference_config(inference_config)
     options.update(place_model(models))
     spec = resolve_spec(setup.source_dir, entry_script=setup.entry_script, **options)
-    return apply_inference(spec, setup, base_image=base_image, **({"progress": progress} if progress else {}))
+    return apply_setup(spec, setup, base_image=base_image, **({"progress": progress} if progress else {}))
 
 
 def place_model(models) -> dict:

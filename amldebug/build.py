@@ -482,17 +482,17 @@ def _is_conda_file(path: Path) -> bool:
 
 def read_environment(env_file: str | os.PathLike | None) -> Environment:
     """The environment a file describes (a requirements file, a conda YAML by its
-    ``.yml``/``.yaml`` suffix or its top-level ``dependencies:``, or an Azure ML inference
-    configuration: ``.json``, or YAML with ``entryScript:``); None: no packages beyond
-    the scoring server."""
+    ``.yml``/``.yaml`` suffix or its top-level ``dependencies:``, or an Azure ML
+    environment definition or inference configuration in JSON or YAML); None: no packages
+    beyond the scoring server."""
     if env_file is None:
         return Environment(None)
     path = Path(env_file).expanduser().absolute()
     _read_text(path)
-    from .inference import is_inference_config, read_inference_config
+    from .inference import file_kind, read_setup
 
-    if is_inference_config(path):
-        setup = read_inference_config(path)
+    if file_kind(path):
+        setup = read_setup(path)
         if setup.environment is None:
             raise UsageError(f"'{path}' sets userManagedDependencies: its image ({setup.base_image}) is used as it "
                              "is and there is nothing to build; pass it to 'amldebug attach --image'")

@@ -121,7 +121,9 @@ def attach(
     debug_bind: str = DebugBindOpt,
     runtime: str = RuntimeOpt,
     python: Optional[str] = PythonOpt,
-    env: Optional[Path] = typer.Option(None, "--env", help="Environment file: build (or reuse) an image from it."),
+    env: Optional[Path] = typer.Option(
+        None, "--env", help="Environment file (requirements.txt, conda YAML, Azure ML environment JSON/YAML): build "
+        "(or reuse) an image from it."),
     base_image: Optional[str] = typer.Option(None, "--base-image", help="With --env: the image to build on."),
     from_service: Optional[str] = typer.Option(
         None, "--service", help="Debug an azureml-core LocalWebservice: same image, code and model (needs amldebug[azureml])."),
@@ -146,7 +148,7 @@ def attach(
             debug_bind=debug_bind).replace(name=name or f"{from_service}-debug")
     elif inference_config is not None:
         from .inference import read_inference_config
-        from .session import apply_inference
+        from .session import apply_setup
 
         for flag, given in (("SOURCE_DIR", source_dir != Path(".")), ("--entry-script", entry_script),
                             ("--env", env)):
@@ -156,7 +158,7 @@ def attach(
         setup = read_inference_config(inference_config)
         spec = _spec(setup.source_dir, setup.entry_script, image, model_dir, model_name, model_version, port,
                      debug_port, name, wait, just_my_code, env_var, debug_bind, runtime, python)
-        spec = apply_inference(spec, setup, base_image=base_image, progress=note)
+        spec = apply_setup(spec, setup, base_image=base_image, progress=note)
     else:
         spec = _spec(source_dir, entry_script, image, model_dir, model_name, model_version, port, debug_port, name,
                      wait, just_my_code, env_var, debug_bind, runtime, python)
@@ -165,10 +167,14 @@ def attach(
                 raise UsageError(f"environment file '{env}' does not exist; pass --env with a requirements.txt "
                                  "or conda YAML")
             spec = spec.replace(env_file=str(env.resolve()))
-        if spec.runtime == "container" and not image and env is not None:
-            from .session import with_built_image
+        if env is not None:
+            from .inference import file_kind, read_setup
+            from .session import apply_setup, with_built_image
 
-            spec = with_built_image(spec, Path(spec.env_file), base_image=base_image, progress=note)
+            if file_kind(env):  # Azure ML's own files: their variables and base image count too
+                spec = apply_setup(spec, read_setup(env), base_image=base_image, progress=note)
+            elif spec.runtime == "container" and not image:
+                spec = with_built_image(spec, Path(spec.env_file), base_image=base_image, progress=note)
     where = f"image '{spec.image}'" if spec.runtime == "container" else f"Python {spec.python or sys.executable}"
     note(f"amldebug: starting service '{spec.name}' from {where}")
     started = time.monotonic()

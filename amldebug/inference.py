@@ -27,6 +27,7 @@ from .errors import UsageError
 _ENVIRONMENT_KEYS = ("entryScript", "sourceDirectory", "environment", "description")
 _LEGACY_KEYS = ("runtime", "condaFile", "extraDockerfileSteps", "enableGpu", "baseImage", "baseImageRegistry",
                 "cudaVersion", "schemaFile", "dependencies")
+CONDA_FILE_BESIDE = "conda_dependencies.yml"
 _SNAKE = {"entry_script": "entryScript", "source_directory": "sourceDirectory", "conda_file": "condaFile",
           "base_image": "baseImage", "extra_docker_file_steps": "extraDockerfileSteps"}
 
@@ -46,34 +47,75 @@ class InferenceSetup:
     notes: tuple[str, ...] = ()  # where amldebug does other than Azure ML would, to print
 
 
-def is_inference_config(path: Path) -> bool:
-    """A JSON file, or a YAML file with a top-level ``entryScript:``."""
+@dataclasses.dataclass(frozen=True)
+class EnvironmentSetup:
+    """What an Azure ML environment definition asks for (azureml_environment.json, or an
+    ``Environment`` object): the same fields as an InferenceSetup, without the code."""
+
+    origin: str
+    env: Mapping[str, str]
+    environment: Optional[Environment]
+    base_image: Optional[str]
+    notes: tuple[str, ...] = ()
+
+
+def file_kind(path: Path) -> Optional[str]:
+    """'inference' (an inference configuration: ``entryScript``), 'environment' (an Azure
+    ML environment definition: ``python``/``docker``/``environmentVariables``), or None
+    (a requirements file or conda YAML). JSON by its suffix, YAML by its top-level keys."""
     suffix = path.suffix.lower()
+    if suffix not in (".json", ".yml", ".yaml"):
+        return None
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return "inference" if suffix == ".json" else None
     if suffix == ".json":
-        return True
-    if suffix in (".yml", ".yaml"):
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError):
-            return False
-        return bool(re.search(r"^entryScript\s*:", text, re.M))
-    return False
+        return "inference" if '"entryScript"' in text else "environment"
+    if re.search(r"^entryScript\s*:", text, re.M):
+        return "inference"
+    if re.search(r"^(python|docker|environmentVariables)\s*:", text, re.M):
+        return "environment"
+    return None
 
 
 def read_inference_config(path: str | Path) -> InferenceSetup:
     """Read an inference configuration file (JSON, or YAML by its suffix).
     Raises UsageError naming the file, the line or key, and the fix."""
+    file, text = _read(path, "inference configuration", "--inference-config")
+    return from_dict(_load(file, text), origin=str(file), base_dir=file.parent, text=text)
+
+
+def read_environment_definition(path: str | Path) -> EnvironmentSetup:
+    """Read an Azure ML environment definition file (what Environment.save_to_directory and
+    'az ml environment scaffold' write)."""
+    file, text = _read(path, "environment definition", "--env")
+    data = _load(file, text)
+    reader = _ConfigReader(str(file), file.parent, text)
+    # Environment.save_to_directory writes the packages beside the definition, and
+    # load_from_directory takes them from there.
+    beside = file.parent / CONDA_FILE_BESIDE
+    env, environment, base_image = reader.environment(data, beside if beside.is_file() else None)
+    return EnvironmentSetup(str(file), env, environment, base_image, tuple(reader.notes))
+
+
+def read_setup(path: str | Path) -> EnvironmentSetup | InferenceSetup:
+    """The environment of an Azure ML file given as --env: an environment definition, or
+    the environment of an inference configuration (its code is not used)."""
+    if file_kind(Path(path).expanduser()) == "inference":
+        return read_inference_config(path)
+    return read_environment_definition(path)
+
+
+def _read(path: str | Path, what: str, flag: str) -> tuple[Path, str]:
     file = Path(path).expanduser().absolute()
     if not file.is_file():
-        what = "is a folder, not a file" if file.is_dir() else "does not exist"
-        raise UsageError(f"inference configuration '{path}' {what}; pass --inference-config with the JSON or YAML "
-                         "file 'az ml model deploy --ic' takes")
+        state = "is a folder, not a file" if file.is_dir() else "does not exist"
+        raise UsageError(f"{what} '{path}' {state}; pass {flag} with the JSON or YAML file Azure ML reads")
     try:
-        text = file.read_text(encoding="utf-8-sig")
+        return file, file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read '{file}' ({type(exc).__name__}: {exc}); save it as UTF-8 text") from None
-    data = _load(file, text)
-    return from_dict(data, origin=str(file), base_dir=file.parent, text=text)
 
 
 def _load(file: Path, text: str) -> Any:
@@ -107,6 +149,7 @@ class _ConfigReader:
         self.base_dir = base_dir
         self.text = text
         self.notes: list[str] = []
+        self.from_object = origin in ("InferenceConfig", "Environment")
 
     def where(self, key: str, value: Any = None) -> str:
         """'file:line' for the line that holds ``value`` (found by its JSON spelling, so
@@ -177,7 +220,8 @@ class _ConfigReader:
 
     # -- an Azure ML environment (the 'environment' key) --------------------------------
 
-    def environment(self, data: Any) -> tuple[dict, Optional[Environment], Optional[str]]:
+    def environment(self, data: Any, conda_file: Optional[Path] = None) -> tuple[dict, Optional[Environment],
+                                                                               Optional[str]]:
         if not isinstance(data, dict):
             raise self.fail("environment", "'environment' must be a mapping (an Azure ML environment definition "
                             "with 'python', 'docker', 'environmentVariables')")
@@ -204,7 +248,9 @@ class _ConfigReader:
                                 "userManagedDependencies is true but 'environment.docker.baseImage' is empty; name "
                                 "the image that already has the packages (and azureml-inference-server-http)")
             return env, None, base_image
-        if python.get("condaDependenciesFile"):
+        if conda_file is not None:
+            environment = _read_conda_environment(conda_file)
+        elif python.get("condaDependenciesFile"):
             file = python["condaDependenciesFile"]
             environment = _read_conda_environment((self.base_dir / Path(file).expanduser()).absolute())
         elif python.get("condaDependencies"):
@@ -212,7 +258,7 @@ class _ConfigReader:
         else:
             # Azure ML would install its default packages (azureml-defaults); amldebug
             # adds the scoring server, which is what serving needs.
-            environment = Environment(Path(self.origin) if self.origin != "InferenceConfig" else None)
+            environment = Environment(Path(self.origin) if not self.from_object else None)
         return env, self.advisory(environment, base_image), base_image
 
     def variables(self, values: Any) -> dict:
@@ -248,7 +294,7 @@ class _ConfigReader:
         channels = data.get("channels") or []
         if not isinstance(dependencies, list) or not isinstance(channels, list):
             raise self.fail(key, f"'{key}.dependencies' and '.channels' must be lists")
-        origin = Path(self.origin) if self.origin != "InferenceConfig" else self.base_dir / "InferenceConfig"
+        origin = self.base_dir / self.origin if self.from_object else Path(self.origin)
         reader = _Reader()
         conda: list[str] = []
         for item in dependencies:
@@ -267,7 +313,7 @@ class _ConfigReader:
             else:
                 raise self.fail(f"{key}.dependencies", f"dependency {item!r} is neither a conda package nor "
                                 "{'pip': [...]}")
-        return Environment(origin if self.origin != "InferenceConfig" else None, tuple(reader.lines), tuple(conda),
+        return Environment(origin if not self.from_object else None, tuple(reader.lines), tuple(conda),
                            tuple(str(c) for c in channels), tuple(reader.inputs))
 
     def advisory(self, environment: Environment, base_image: Optional[str]) -> Environment:
@@ -295,7 +341,7 @@ class _ConfigReader:
             # azureml-core reads condaFile relative to the source directory.
             environment = _read_conda_environment((source_dir / Path(conda_file).expanduser()).absolute())
         else:
-            environment = Environment(Path(self.origin) if self.origin != "InferenceConfig" else None)
+            environment = Environment(Path(self.origin) if not self.from_object else None)
         return {}, self.advisory(environment, base_image), base_image
 
 
@@ -329,3 +375,14 @@ def from_inference_config(inference_config) -> InferenceSetup:
         raise UsageError("the InferenceConfig has no entry_script; build it with InferenceConfig(entry_script=...)")
     data, base_dir = config_dict(inference_config)
     return from_dict(data, origin="InferenceConfig", base_dir=base_dir)
+
+
+def from_environment(environment) -> EnvironmentSetup:
+    """An azureml-core Environment object, serialised by azureml-core itself."""
+    serialise = getattr(type(environment), "_serialize_to_dict", None)
+    if serialise is None:
+        raise UsageError(f"{type(environment).__name__} is not an azureml-core Environment this amldebug can read; "
+                         "pass an azureml.core.Environment")
+    reader = _ConfigReader("Environment", Path.cwd(), "")
+    env, setup_environment, base_image = reader.environment(serialise(environment))
+    return EnvironmentSetup("Environment", env, setup_environment, base_image, tuple(reader.notes))

@@ -13,7 +13,7 @@ from .service import Progress, Service, _stderr, start
 from .spec import ServiceSpec
 
 if TYPE_CHECKING:
-    from .inference import InferenceSetup
+    from .inference import EnvironmentSetup, InferenceSetup
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,12 +104,12 @@ def with_built_image(spec: ServiceSpec, environment, *, base_image: str | None =
     return spec.replace(image=built.tag, base_image=base_image)
 
 
-def apply_inference(spec: ServiceSpec, setup: InferenceSetup, *, base_image: str | None = None,
-                    progress: Progress = _stderr) -> ServiceSpec:
-    """What an inference configuration adds to a spec resolved from its code: its
-    environment variables (values given to amldebug win), and its image: the base image as
-    it is (userManagedDependencies), or one built from its packages. An image given to
-    amldebug is used as it is."""
+def apply_setup(spec: ServiceSpec, setup: InferenceSetup | EnvironmentSetup, *, base_image: str | None = None,
+                progress: Progress = _stderr) -> ServiceSpec:
+    """What an Azure ML environment (of an inference configuration, or on its own) adds to
+    a spec: its environment variables (values given to amldebug win), and its image: the
+    base image as it is (userManagedDependencies), or one built from its packages. An
+    image given to amldebug is used as it is."""
     for line in setup.notes:
         progress(f"amldebug: {line}")
     spec = spec.replace(env=tuple(sorted({**dict(setup.env), **dict(spec.env)}.items())))

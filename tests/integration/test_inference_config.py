@@ -158,5 +158,18 @@ def test_the_same_project_as_a_file_reuses_the_image_and_serves_the_same(
     assert "offline build installs into the base image's Python" not in err  # nothing was built
     uri = next(line.split()[-1] for line in out.splitlines() if line.startswith("scoring URI:"))
     assert requests.post(uri, json={"data": [1]}, timeout=30).json()["greeting"] == "from-the-flag"
+
+    # The environment on its own, as Environment.save_to_directory writes it, given to --env
+    # with the code as flags: the same image again, and the environment's variables.
+    environment.save_to_directory(str(project / "env"), overwrite=True)
+    code, out, err = run_cli(capsys, "attach", "project", "--env", project / "env" / "azureml_environment.json",
+                             "--base-image", BASE_IMAGE, "--model-dir", "models/clf.json", "--model-version", "3",
+                             "--name", service_name, "--detach", "--no-wait")
+    assert code == 0, err
+    assert "amldebug: up to date: amldebug-env:" in err
+    uri = next(line.split()[-1] for line in out.splitlines() if line.startswith("scoring URI:"))
+    assert requests.post(uri, json={"data": [2]}, timeout=30).json() == {
+        "result": [10], "model_path": "/var/azureml-app/azureml-models/clf/3/clf.json", "cwd": "/var/azureml-app",
+        "greeting": "from-the-environment"}
     code, _, err = run_cli(capsys, "down", "--name", service_name)
     assert code == 0, err

@@ -276,3 +276,21 @@ def test_an_inference_config_object_and_its_file_read_the_same(sample, workspace
     assert (from_object.source_dir, from_object.entry_script, dict(from_object.env), from_object.base_image) == \
         (from_file.source_dir, from_file.entry_script, dict(from_file.env), from_file.base_image) == \
         (sample, "score.py", {"GREETING": "hi"}, env.docker.base_image)
+
+
+def test_an_environment_saved_to_a_directory_reads_like_the_object(workspace):
+    from amldebug.inference import from_environment, read_environment_definition
+
+    (workspace / "requirements.txt").write_text("six==1.16.0\n")
+    env = Environment.from_pip_requirements("amldebug-test", str(workspace / "requirements.txt"))
+    env.environment_variables = {"GREETING": "hi"}
+    env.save_to_directory(str(workspace / "env"), overwrite=True)  # the JSON, and conda_dependencies.yml beside it
+
+    saved = read_environment_definition(workspace / "env" / "azureml_environment.json")
+    live = from_environment(env)
+
+    assert saved.environment.pip == live.environment.pip == ("six==1.16.0",)
+    assert build.env_hash(saved.environment, "base") == build.env_hash(live.environment, "base")
+    assert (dict(saved.env), saved.base_image) == (dict(live.env), live.base_image) == ({"GREETING": "hi"},
+                                                                                        env.docker.base_image)
+    assert build.read_environment(workspace / "env" / "azureml_environment.json").pip == ("six==1.16.0",)

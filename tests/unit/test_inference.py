@@ -210,3 +210,22 @@ def test_cli_refuses_conflicting_flags_before_anything_starts(capsys, workspace)
     code, _, err = amldebug(capsys, "attach", "--inference-config", workspace / "nope.json")
     assert code == 2 and "inference configuration" in err and "nope.json' does not exist" in err
     assert not (workspace / ".vscode").exists()
+
+
+def test_file_kinds(workspace):
+    kinds = {
+        "inferenceconfig.json": '{"entryScript": "score.py"}',
+        "ic.yml": "entryScript: score.py\n",
+        "azureml_environment.json": '{"python": {}}',
+        "env.yaml": "python:\n  userManagedDependencies: false\n",
+        "conda.yml": "dependencies:\n  - pip\n",
+        "requirements.txt": "six\n",
+    }
+    for name, text in kinds.items():
+        (workspace / name).write_text(text)
+
+    from amldebug.inference import file_kind
+
+    assert {name: file_kind(workspace / name) for name in kinds} == {
+        "inferenceconfig.json": "inference", "ic.yml": "inference", "azureml_environment.json": "environment",
+        "env.yaml": "environment", "conda.yml": None, "requirements.txt": None}
