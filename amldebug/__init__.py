@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 __all__ = ["attach", "get_service", "list_services", "Service", "__version__"]
 
 
-def attach(source_dir=".", *, write_vscode: bool = True, inference_config=None, environment=None, models=(),
+def attach(source_dir=None, *, write_vscode: bool = True, inference_config=None, environment=None, models=(),
            env_file=None, base_image=None, **options):
     """Start (or replace) a debug service and return it (a LocalWebservice-shaped object).
 
@@ -39,11 +39,18 @@ def attach(source_dir=".", *, write_vscode: bool = True, inference_config=None, 
     from .session import apply_setup, attach as _attach, with_built_image
     from .spec import resolve_spec
 
-    options.update(place_model(models))
+    if inference_config is not None and (source_dir is not None or "entry_script" in options
+                                         or env_file is not None or environment is not None):
+        raise UsageError("source_dir, entry_script and the environment come from the inference configuration; "
+                         "do not pass them as well")
+    if environment is not None and env_file is not None:
+        raise UsageError("pass env_file or environment, not both")
+    if models and ("model_dir" in options or "model_name" in options):
+        raise UsageError("pass models or model_dir/model_name, not both")
+    source_dir = "." if source_dir is None else source_dir
+    if models:  # last: a registered model is downloaded
+        options.update(place_model(models))
     if inference_config is not None:
-        if source_dir != "." or "entry_script" in options or env_file is not None or environment is not None:
-            raise UsageError("source_dir, entry_script and the environment come from the inference configuration; "
-                             "do not pass them as well")
         if isinstance(inference_config, (str, os.PathLike)):
             setup = inference.read_inference_config(inference_config)
         else:
@@ -51,8 +58,6 @@ def attach(source_dir=".", *, write_vscode: bool = True, inference_config=None, 
         spec = resolve_spec(setup.source_dir, entry_script=setup.entry_script, **options)
         spec = apply_setup(spec, setup, base_image=base_image)
     elif environment is not None:
-        if env_file is not None:
-            raise UsageError("pass env_file or environment, not both")
         spec = apply_setup(resolve_spec(source_dir, **options), inference.from_environment(environment),
                            base_image=base_image)
     else:

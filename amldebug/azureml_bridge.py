@@ -22,6 +22,7 @@ import dataclasses
 import io
 import os
 import pickle
+import shutil
 import sys
 import time
 from base64 import b64decode
@@ -238,15 +239,22 @@ def _download(model) -> str:
     from .inject import cache_root
 
     folder = cache_root() / "models" / model.name / str(model.version)
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder.is_dir() and len(list(folder.iterdir())) == 1:  # a registered version does not change
+        return str(next(folder.iterdir()).resolve())
+    partial = folder.with_name(f".{folder.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
     try:
         with contextlib.redirect_stdout(sys.stderr):
-            path = model.download(target_dir=str(folder), exist_ok=True)
+            path = Path(model.download(target_dir=str(partial), exist_ok=True))
     except Exception as exc:  # azureml-core raises its own errors, and requests' for the network
+        shutil.rmtree(partial, ignore_errors=True)
         raise AmlDebugError(f"cannot download model {model.name}:{model.version} from its workspace: "
                             f"{_azureml_message(exc).splitlines()[0]}; download it yourself (Model.download) and "
                             "pass the folder") from None
-    return str(Path(path).resolve())
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+    return str((folder / path.resolve().relative_to(partial.resolve())).resolve())
 
 
 # -- 3. a LocalWebservice container -> ServiceSpec -----------------------------------------

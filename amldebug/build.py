@@ -95,6 +95,13 @@ class Environment:
     strict_python: bool = True
 
     @property
+    def label(self) -> str:
+        """How messages name it: the quoted file, or what it came from (an object)."""
+        if self.source is None:
+            return "the environment"
+        return f"'{self.source}'" if self.source.is_absolute() else str(self.source)
+
+    @property
     def requirement_names(self) -> set[str]:
         return {name for name in map(requirement_name, self.pip) if name}
 
@@ -557,7 +564,7 @@ def with_server(env: Environment, server_version: Optional[str]) -> list[str]:
     if env.requirement_names & SERVER_PROVIDERS:
         return lines
     if any("--hash" in line or line == "--require-hashes" for line in lines):
-        raise UsageError(f"'{env.source}' pins hashes, so amldebug cannot add {SERVER_DIST} to it; "
+        raise UsageError(f"{env.label} pins hashes, so amldebug cannot add {SERVER_DIST} to it; "
                          f"add {SERVER_DIST} (with its hashes) to the file")
     lines.append(f"{SERVER_DIST}=={server_version}" if server_version else SERVER_DIST)
     return lines
@@ -575,7 +582,7 @@ def check_conda(env: Environment, probe: dict, base_ref: str, progress: Progress
                      f"offline build installs into the base image's Python {probe['version']} instead")
         elif match and f"{match.group(1)}.{match.group(2)}" != probe["version"]:
             raise UsageError(
-                f"'{env.source}' asks for {spec} but base image '{base_ref}' has Python {probe['version']}; "
+                f"{env.label} asks for {spec} but base image '{base_ref}' has Python {probe['version']}; "
                 f"pass --base-image with an image whose Python is {match.group(1)}.{match.group(2)}, "
                 f"or change the python line to python={probe['version']}"
             )
@@ -589,7 +596,7 @@ def check_conda(env: Environment, probe: dict, base_ref: str, progress: Progress
     else:
         reason = f"base image '{base_ref}' has no conda to install them with"
     raise UsageError(
-        f"'{env.source}' lists conda packages that cannot be installed: {listed}; {reason}. Move them under "
+        f"{env.label} lists conda packages that cannot be installed: {listed}; {reason}. Move them under "
         "'- pip:' (pip names can differ, e.g. pytorch -> torch, py-xgboost -> xgboost)"
     )
 

@@ -55,10 +55,24 @@ def server_requirement(lines: list[str]) -> Optional[tuple[str, str]]:
 def check_environment(path: Path) -> Check:
     if not path.is_file():
         return Check("environment", False, f"{path} does not exist", "pass --env with a requirements.txt or conda YAML")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        return Check("environment", False, f"cannot read {path}: {exc}", "save it as UTF-8 text")
+    from .inference import file_kind, read_setup
+
+    if file_kind(path):  # an Azure ML environment definition or inference configuration
+        from .errors import UsageError
+
+        try:
+            setup = read_setup(path)
+        except UsageError as exc:
+            return Check("environment", False, str(exc), "fix the file as the message says")
+        if setup.environment is None:
+            return Check("environment", True, f"{path} uses {setup.base_image} as it is (userManagedDependencies); "
+                         "it must have azmlinfsrv")
+        lines = list(setup.environment.pip)
+    else:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            return Check("environment", False, f"cannot read {path}: {exc}", "save it as UTF-8 text")
     found = server_requirement(lines)
     if not found:
         return Check("environment", False, f"{path} lists neither azureml-inference-server-http nor azureml-defaults",

@@ -150,12 +150,13 @@ def attach(
         from .inference import read_inference_config
         from .session import apply_setup
 
-        for flag, given in (("SOURCE_DIR", source_dir != Path(".")), ("--entry-script", entry_script),
-                            ("--env", env)):
-            if given:
+        setup = read_inference_config(inference_config)
+        for flag, differs in (("SOURCE_DIR", source_dir != Path(".") and source_dir.resolve() != setup.source_dir),
+                              ("--entry-script", entry_script and entry_script != setup.entry_script),
+                              ("--env", env is not None)):
+            if differs:
                 raise UsageError(f"{flag} comes from the inference configuration '{inference_config}'; "
                                  f"drop {flag} or --inference-config")
-        setup = read_inference_config(inference_config)
         spec = _spec(setup.source_dir, setup.entry_script, image, model_dir, model_name, model_version, port,
                      debug_port, name, wait, just_my_code, env_var, debug_bind, runtime, python)
         spec = apply_setup(spec, setup, base_image=base_image, progress=note)

@@ -28,6 +28,11 @@ _ENVIRONMENT_KEYS = ("entryScript", "sourceDirectory", "environment", "descripti
 _LEGACY_KEYS = ("runtime", "condaFile", "extraDockerfileSteps", "enableGpu", "baseImage", "baseImageRegistry",
                 "cudaVersion", "schemaFile", "dependencies")
 CONDA_FILE_BESIDE = "conda_dependencies.yml"
+# azureml-core's DEFAULT_CPU_IMAGE/DEFAULT_GPU_IMAGE families, and the older intelmpi base.
+_AZUREML_DEFAULT_IMAGE = re.compile(r"^mcr\.microsoft\.com/azureml/(?:openmpi|intelmpi|base:intelmpi|base-gpu:)")
+_ENVIRONMENT_DEFINITION_KEYS = ("python", "docker", "environmentVariables")
+# What else Environment._serialize_to_dict writes; none of it matters to a local service.
+_ENVIRONMENT_OTHER_KEYS = {"name", "version", "spark", "databricks", "r", "inferencingStackVersion", "assetId"}
 _SNAKE = {"entry_script": "entryScript", "source_directory": "sourceDirectory", "conda_file": "condaFile",
           "base_image": "baseImage", "extra_docker_file_steps": "extraDockerfileSteps"}
 
@@ -71,10 +76,11 @@ def file_kind(path: Path) -> Optional[str]:
     except (OSError, UnicodeDecodeError):
         return "inference" if suffix == ".json" else None
     if suffix == ".json":
+        # Any other JSON is read as an environment definition, which names what it lacks.
         return "inference" if '"entryScript"' in text else "environment"
     if re.search(r"^entryScript\s*:", text, re.M):
         return "inference"
-    if re.search(r"^(python|docker|environmentVariables)\s*:", text, re.M):
+    if re.search(rf"^({'|'.join(_ENVIRONMENT_DEFINITION_KEYS)})\s*:", text, re.M):
         return "environment"
     return None
 
@@ -91,7 +97,14 @@ def read_environment_definition(path: str | Path) -> EnvironmentSetup:
     'az ml environment scaffold' write)."""
     file, text = _read(path, "environment definition", "--env")
     data = _load(file, text)
+    if not isinstance(data, dict) or not set(data) & set(_ENVIRONMENT_DEFINITION_KEYS):
+        raise UsageError(f"'{file}' is neither an Azure ML environment definition (it has none of "
+                         f"{', '.join(_ENVIRONMENT_DEFINITION_KEYS)}) nor an inference configuration (no entryScript); "
+                         "pass --env with a requirements.txt, a conda YAML or azureml_environment.json")
     reader = _ConfigReader(str(file), file.parent, text)
+    unknown = sorted(set(data) - set(_ENVIRONMENT_DEFINITION_KEYS) - _ENVIRONMENT_OTHER_KEYS)
+    if unknown:
+        reader.notes.append(f"{file}: ignored key(s) {', '.join(unknown)}")
     # Environment.save_to_directory writes the packages beside the definition, and
     # load_from_directory takes them from there.
     beside = file.parent / CONDA_FILE_BESIDE
@@ -110,7 +123,8 @@ def read_setup(path: str | Path) -> EnvironmentSetup | InferenceSetup:
 def _read(path: str | Path, what: str, flag: str) -> tuple[Path, str]:
     file = Path(path).expanduser().absolute()
     if not file.is_file():
-        state = "is a folder, not a file" if file.is_dir() else "does not exist"
+        state = ("is a folder, not a file" if file.is_dir() else "is not a regular file" if file.exists()
+                 else "does not exist")
         raise UsageError(f"{what} '{path}' {state}; pass {flag} with the JSON or YAML file Azure ML reads")
     try:
         return file, file.read_text(encoding="utf-8-sig")
@@ -123,12 +137,15 @@ def _load(file: Path, text: str) -> Any:
         import yaml
 
         try:
-            return yaml.safe_load(text)
+            data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{file}:{mark.line + 1}" if mark is not None else str(file)
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
             raise UsageError(f"{where}: not valid YAML ({problem}); fix that line") from None
+        if data is None:
+            raise UsageError(f"'{file}' is empty; write the configuration in it")
+        return data
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -150,19 +167,42 @@ class _ConfigReader:
         self.text = text
         self.notes: list[str] = []
         self.from_object = origin in ("InferenceConfig", "Environment")
+        self.prefix = ""  # 'environment.' while reading that key of an inference configuration
 
     def where(self, key: str, value: Any = None) -> str:
-        """'file:line' for the line that holds ``value`` (found by its JSON spelling, so
-        JSON and plain YAML both work), else 'file: key'."""
+        """'file:line' for the line that holds ``value`` under ``key`` (``key: value`` in
+        JSON or YAML, else a YAML list item ``- value``, else a JSON string "value"), or
+        'file: key' when no such line is found."""
         if value is not None and self.text:
-            for needle in (json.dumps(value), str(value)):
-                found = self.text.find(needle)
-                if found >= 0:
-                    return f"{self.origin}:{self.text.count(chr(10), 0, found) + 1}"
-        return f"{self.origin}: {key}"
+            leaf, text = re.escape(key.rsplit(".", 1)[-1]), re.escape(str(value))
+            for pattern in (rf"""["']?{leaf}["']?\s*:\s*["']?{text}["']?\s*(?:[,#}}]|$)""",
+                            rf"""^\s*-\s+["']?{text}["']?\s*(?:#.*)?$""",
+                            rf'"{re.escape(json.dumps(str(value))[1:-1])}"'):
+                found = re.search(pattern, self.text, re.M)
+                if found:
+                    return f"{self.origin}:{self.text.count(chr(10), 0, found.start()) + 1}"
+        return f"{self.origin}: {self.prefix}{key}"
 
     def fail(self, key: str, message: str, value: Any = None) -> UsageError:
         return UsageError(f"{self.where(key, value)}: {message}")
+
+    @property
+    def source(self) -> Path:
+        """What build's messages call the environment: the file, or the object's kind."""
+        return Path(self.origin) if not self.from_object else Path(f"the {self.origin} object")
+
+    def path(self, value: str) -> Path:
+        """A path as the file spells it; configurations written on Windows use backslashes."""
+        return Path(value.replace("\\", "/")).expanduser()
+
+    def conda_file(self, key: str, value: Any, folder: Path, relative_to: str) -> Environment:
+        if not isinstance(value, str):
+            raise self.fail(key, f"'{key}' must be a file path, not {value!r}")
+        file = (folder / self.path(value)).absolute()
+        if not file.is_file():
+            raise self.fail(key, f"conda file '{value}' does not exist (looked at '{file}'); it is relative to "
+                            f"{relative_to}", value)
+        return _read_conda_environment(file)
 
     def read(self, data: Any) -> InferenceSetup:
         if not isinstance(data, dict):
@@ -182,9 +222,12 @@ class _ConfigReader:
             raise self.fail(next(iter(legacy)), f"'{', '.join(legacy)}' cannot be given with 'environment' "
                             "(Azure ML refuses that too); move them into the environment or drop 'environment'")
         if environment_data is not None:
+            self.prefix = "environment."
             env, environment, base_image = self.environment(environment_data)
         else:
-            env, environment, base_image = self.legacy(legacy, source_dir)
+            # azureml-core joins condaFile to sourceDirectory when there is one.
+            folder = source_dir if data.get("sourceDirectory") else self.base_dir
+            env, environment, base_image = self.legacy(legacy, folder)
         return InferenceSetup(self.origin, source_dir, entry_script, env, environment, base_image, tuple(self.notes))
 
     # -- the code ----------------------------------------------------------------------
@@ -198,18 +241,18 @@ class _ConfigReader:
         if source is not None and not isinstance(source, str):
             raise self.fail("sourceDirectory", f"'sourceDirectory' must be a folder path, not {source!r}")
         if source:
-            folder = (self.base_dir / Path(source).expanduser()).resolve()
+            folder = (self.base_dir / self.path(source)).resolve()
             if not folder.is_dir():
                 raise self.fail("sourceDirectory", f"source directory '{source}' does not exist (looked at "
                                 f"'{folder}'); it is relative to the configuration's folder", source)
-            relative = PurePosixPath(Path(entry).as_posix())
+            relative = PurePosixPath(self.path(entry).as_posix())
             if relative.is_absolute() or ".." in relative.parts:
                 raise self.fail("entryScript", f"entry script '{entry}' must be a path inside the source "
                                 f"directory '{folder}', relative to it", entry)
             script = folder / relative
             entry_script = str(relative)
         else:
-            script = (self.base_dir / Path(entry).expanduser()).resolve()
+            script = (self.base_dir / self.path(entry)).resolve()
             folder, entry_script = script.parent, script.name
         if not script.is_file():
             raise self.fail("entryScript", f"entry script '{entry}' does not exist (looked at '{script}')", entry)
@@ -223,54 +266,68 @@ class _ConfigReader:
     def environment(self, data: Any, conda_file: Optional[Path] = None) -> tuple[dict, Optional[Environment],
                                                                                Optional[str]]:
         if not isinstance(data, dict):
-            raise self.fail("environment", "'environment' must be a mapping (an Azure ML environment definition "
-                            "with 'python', 'docker', 'environmentVariables')")
+            raise self.fail("environment", "an Azure ML environment is a mapping with 'python', 'docker', "
+                            f"'environmentVariables', not {type(data).__name__}")
         env = self.variables(data.get("environmentVariables"))
         docker = data.get("docker") or {}
         if not isinstance(docker, dict):
-            raise self.fail("environment.docker", "'environment.docker' must be a mapping")
+            raise self.fail("docker", f"'{self.prefix}docker' must be a mapping")
         if docker.get("baseDockerfile"):
-            raise self.fail("environment.docker.baseDockerfile",
+            raise self.fail("docker.baseDockerfile",
                             "amldebug builds on an image, not a Dockerfile; build it first ('docker build -t my-base "
                             "-f Dockerfile .') and pass --base-image my-base")
         if docker.get("buildContext"):
-            raise self.fail("environment.docker.buildContext",
+            raise self.fail("docker.buildContext",
                             "amldebug builds on an image, not a build context; build it first ('docker build -t "
                             "my-base CONTEXT') and pass --base-image my-base")
-        base_image = self.image(docker.get("baseImage"), docker.get("baseImageRegistry"),
-                                "environment.docker.baseImage")
+        base_image = self.image(docker.get("baseImage"), docker.get("baseImageRegistry"), "docker.baseImage")
         python = data.get("python") or {}
         if not isinstance(python, dict):
-            raise self.fail("environment.python", "'environment.python' must be a mapping")
+            raise self.fail("python", f"'{self.prefix}python' must be a mapping")
         if python.get("userManagedDependencies"):
             if not base_image:
-                raise self.fail("environment.python.userManagedDependencies",
-                                "userManagedDependencies is true but 'environment.docker.baseImage' is empty; name "
+                raise self.fail("python.userManagedDependencies",
+                                f"userManagedDependencies is true but '{self.prefix}docker.baseImage' is empty; name "
                                 "the image that already has the packages (and azureml-inference-server-http)")
             return env, None, base_image
+        base_image = self.serving_image(base_image)
+        inline, named = python.get("condaDependencies"), python.get("condaDependenciesFile")
         if conda_file is not None:
             environment = _read_conda_environment(conda_file)
-        elif python.get("condaDependenciesFile"):
-            file = python["condaDependenciesFile"]
-            environment = _read_conda_environment((self.base_dir / Path(file).expanduser()).absolute())
-        elif python.get("condaDependencies"):
-            environment = self.conda(python["condaDependencies"], "environment.python.condaDependencies")
+        elif inline:
+            if named:
+                self.notes.append(f"{self.origin}: condaDependenciesFile ignored; condaDependencies are given too, "
+                                  "and Azure ML builds from those")
+            environment = self.conda(inline, "python.condaDependencies")
+        elif named:
+            environment = self.conda_file("python.condaDependenciesFile", named, self.base_dir,
+                                          "the configuration's folder")
         else:
             # Azure ML would install its default packages (azureml-defaults); amldebug
             # adds the scoring server, which is what serving needs.
-            environment = Environment(Path(self.origin) if not self.from_object else None)
+            environment = Environment(self.source)
         return env, self.advisory(environment, base_image), base_image
+
+    def serving_image(self, base_image: Optional[str]) -> Optional[str]:
+        """azureml-core gives every Environment its default TRAINING image (several GB, no
+        scoring server). Unless a user chose it, build on amldebug's default instead."""
+        if base_image and _AZUREML_DEFAULT_IMAGE.match(base_image):
+            self.notes.append(f"{self.origin}: the base image {base_image} is azureml-core's default training "
+                              "image; amldebug builds on Azure ML's minimal inference image instead (pass "
+                              f"--base-image {base_image} to use it)")
+            return None
+        return base_image
 
     def variables(self, values: Any) -> dict:
         if values in (None, {}):
             return {}
         if not isinstance(values, dict):
-            raise self.fail("environment.environmentVariables",
+            raise self.fail("environmentVariables",
                             "'environmentVariables' must be a mapping of NAME: value")
         env = {}
         for key, value in values.items():
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", str(key)):
-                raise self.fail("environment.environmentVariables",
+                raise self.fail("environmentVariables",
                                 f"'{key}' is not a valid environment variable name", key)
             env[str(key)] = "" if value is None else str(value)
         return env
@@ -289,11 +346,11 @@ class _ConfigReader:
     def conda(self, data: Any, key: str) -> Environment:
         """An inline conda specification (what azureml-core's CondaDependencies writes)."""
         if not isinstance(data, dict):
-            raise self.fail(key, f"'{key}' must be a mapping with 'dependencies'")
+            raise self.fail(key, f"'{self.prefix}{key}' must be a mapping with 'dependencies'")
         dependencies = data.get("dependencies") or []
         channels = data.get("channels") or []
         if not isinstance(dependencies, list) or not isinstance(channels, list):
-            raise self.fail(key, f"'{key}.dependencies' and '.channels' must be lists")
+            raise self.fail(key, f"'{self.prefix}{key}.dependencies' and '.channels' must be lists")
         origin = self.base_dir / self.origin if self.from_object else Path(self.origin)
         reader = _Reader()
         conda: list[str] = []
@@ -313,8 +370,8 @@ class _ConfigReader:
             else:
                 raise self.fail(f"{key}.dependencies", f"dependency {item!r} is neither a conda package nor "
                                 "{'pip': [...]}")
-        return Environment(origin if not self.from_object else None, tuple(reader.lines), tuple(conda),
-                           tuple(str(c) for c in channels), tuple(reader.inputs))
+        return Environment(self.source, tuple(reader.lines), tuple(conda), tuple(str(c) for c in channels),
+                           tuple(reader.inputs))
 
     def advisory(self, environment: Environment, base_image: Optional[str]) -> Environment:
         # azureml-core pins a Python in every environment it writes (python=3.8.13 in its
@@ -324,7 +381,7 @@ class _ConfigReader:
 
     # -- the keys before environments (runtime, condaFile, baseImage) -------------------
 
-    def legacy(self, legacy: dict, source_dir: Path) -> tuple[dict, Optional[Environment], Optional[str]]:
+    def legacy(self, legacy: dict, folder: Path) -> tuple[dict, Optional[Environment], Optional[str]]:
         runtime = legacy.get("runtime")
         if runtime and str(runtime).lower() != "python":
             raise self.fail("runtime", f"runtime '{runtime}' is not supported; amldebug runs the 'python' runtime",
@@ -336,12 +393,11 @@ class _ConfigReader:
         if legacy.get("enableGpu") or legacy.get("cudaVersion"):
             self.notes.append(f"{self.origin}: enableGpu/cudaVersion ignored (the debug service runs on the CPU)")
         base_image = self.image(legacy.get("baseImage"), legacy.get("baseImageRegistry"), "baseImage")
-        conda_file = legacy.get("condaFile")
-        if conda_file:
-            # azureml-core reads condaFile relative to the source directory.
-            environment = _read_conda_environment((source_dir / Path(conda_file).expanduser()).absolute())
+        if legacy.get("condaFile"):
+            environment = self.conda_file("condaFile", legacy["condaFile"], folder,
+                                          "sourceDirectory" if folder != self.base_dir else "the configuration's folder")
         else:
-            environment = Environment(Path(self.origin) if not self.from_object else None)
+            environment = Environment(self.source)
         return {}, self.advisory(environment, base_image), base_image
 
 

@@ -42,17 +42,25 @@ def task_command(spec: ServiceSpec) -> list[str]:
         command += ["--entry-script", spec.entry_script]
     if spec.runtime == "process":
         command += ["--runtime", "process"] + (["--python", spec.python] if spec.python else [])
-    elif spec.env_file and spec.image and spec.image.startswith("amldebug-env:"):
-        # Built by amldebug: F5 rebuilds from the environment when it changed since.
-        command += ["--env", rel(spec.env_file)] + (["--base-image", spec.base_image] if spec.base_image else [])
-    elif spec.image:
-        command += ["--image", spec.image]
+    else:
+        built = bool(spec.image and spec.image.startswith("amldebug-env:"))
+        # An image amldebug built is built again from its environment by F5 (found at once
+        # when nothing changed); the file's variables are read from it again too.
+        if spec.inference_config:
+            command += ["--inference-config", rel(spec.inference_config)]
+        elif built and spec.env_file:
+            command += ["--env", rel(spec.env_file)]
+        if built and spec.base_image:
+            command += ["--base-image", spec.base_image]
+        elif spec.image and not built:
+            command += ["--image", spec.image]
     if spec.model_dir:
         command += ["--model-dir", rel(spec.model_dir), "--model-name", spec.model_name,
                     "--model-version", spec.model_version]
     command += ["--port", str(spec.port)]
     for key, value in spec.env:
-        command += ["-e", f"{key}={value}"]
+        if key not in spec.file_env:
+            command += ["-e", f"{key}={value}"]
     if not spec.just_my_code:
         command.append("--no-just-my-code")
     if not spec.wait:
@@ -112,7 +120,11 @@ def apply_setup(spec: ServiceSpec, setup: InferenceSetup | EnvironmentSetup, *, 
     image given to amldebug is used as it is."""
     for line in setup.notes:
         progress(f"amldebug: {line}")
-    spec = spec.replace(env=tuple(sorted({**dict(setup.env), **dict(spec.env)}.items())))
+    given = dict(spec.env)
+    spec = spec.replace(env=tuple(sorted({**dict(setup.env), **given}.items())),
+                        file_env=tuple(sorted(set(setup.env) - set(given))))
+    if hasattr(setup, "entry_script") and Path(setup.origin).is_file():
+        spec = spec.replace(inference_config=setup.origin)
     if spec.runtime != "container":
         if setup.environment is not None and (setup.environment.pip or setup.environment.conda_only):
             progress("amldebug: the process runtime runs the Python it is given; the environment's packages "

@@ -56,6 +56,8 @@ class ServiceSpec:
     runtime: str = "container"
     python: Optional[str] = None  # process runtime: the Python that runs azmlinfsrv
     base_image: Optional[str] = None  # set when the image is built from env_file ('amldebug build')
+    inference_config: Optional[str] = None  # the Azure ML inference configuration file the code came from
+    file_env: tuple[str, ...] = ()  # keys of env whose values an Azure ML file gave (not -e)
 
     def to_label(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -64,6 +66,7 @@ class ServiceSpec:
     def from_label(cls, text: str) -> "ServiceSpec":
         data = json.loads(text)
         data["env"] = tuple(tuple(pair) for pair in data.get("env", ()))
+        data["file_env"] = tuple(data.get("file_env", ()))
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 

@@ -42,7 +42,7 @@ def test_inference_config_gives_the_spec_the_flags_give(sample):
                                              env={"MODE": "debug"})
 
     assert spec == resolve_spec("sample", entry_script="score.py", model_dir="sample/model", image="img:1",
-                                name="svc", env={"GREETING": "hi", "MODE": "debug"})
+                                name="svc", env={"GREETING": "hi", "MODE": "debug"}).replace(file_env=("GREETING",))
     assert spec.source_dir == str(sample) and spec.model_name == "model"
 
 
@@ -114,13 +114,16 @@ def test_a_registered_model_is_downloaded_into_the_cache_and_placed_by_its_name_
                                              models=model, image="img:1")
 
     target = os.environ["AMLDEBUG_CACHE"] + "/models/clf/4"
-    assert model.calls == [(target, True)]
+    assert [call[1] for call in model.calls] == [True]
     assert (spec.model_dir, spec.model_name, spec.model_version) == (target + "/clf.pkl", "clf", "4")
+    assert bridge.place_model(model)["model_dir"] == target + "/clf.pkl" and len(model.calls) == 1  # cached
 
     failing = _RegisteredModel(fail=RuntimeError("AuthenticationException: token expired\nmore"))
-    with pytest.raises(AmlDebugError, match=r"cannot download model clf:4 from its workspace: "
+    failing.version = 5
+    with pytest.raises(AmlDebugError, match=r"cannot download model clf:5 from its workspace: "
                                             r"AuthenticationException: token expired; download it yourself"):
         bridge.place_model([failing])
+    assert sorted(os.listdir(os.environ["AMLDEBUG_CACHE"] + "/models/clf")) == ["4"]  # nothing half-downloaded
 
 
 def test_missing_azureml_core_names_the_extra(monkeypatch):
@@ -275,7 +278,10 @@ def test_an_inference_config_object_and_its_file_read_the_same(sample, workspace
     assert build.env_hash(from_object.environment, "base") == build.env_hash(from_file.environment, "base")
     assert (from_object.source_dir, from_object.entry_script, dict(from_object.env), from_object.base_image) == \
         (from_file.source_dir, from_file.entry_script, dict(from_file.env), from_file.base_image) == \
-        (sample, "score.py", {"GREETING": "hi"}, env.docker.base_image)
+        (sample, "score.py", {"GREETING": "hi"}, None)
+    # azureml-core's default training image is not taken as the user's choice, and it says so.
+    assert any(f"the base image {env.docker.base_image} is azureml-core's default training image" in note
+               for note in from_object.notes)
 
 
 def test_an_environment_saved_to_a_directory_reads_like_the_object(workspace):
@@ -291,6 +297,18 @@ def test_an_environment_saved_to_a_directory_reads_like_the_object(workspace):
 
     assert saved.environment.pip == live.environment.pip == ("six==1.16.0",)
     assert build.env_hash(saved.environment, "base") == build.env_hash(live.environment, "base")
-    assert (dict(saved.env), saved.base_image) == (dict(live.env), live.base_image) == ({"GREETING": "hi"},
-                                                                                        env.docker.base_image)
+    assert (dict(saved.env), saved.base_image) == (dict(live.env), live.base_image) == ({"GREETING": "hi"}, None)
+    assert saved.notes[-1].endswith(f"(pass --base-image {env.docker.base_image} to use it)")
     assert build.read_environment(workspace / "env" / "azureml_environment.json").pip == ("six==1.16.0",)
+
+
+def test_api_refuses_conflicting_arguments_before_downloading_anything(sample):
+    import amldebug
+
+    model = _RegisteredModel()
+    config = InferenceConfig(entry_script="score.py", source_directory="sample")
+    with pytest.raises(UsageError, match="source_dir, entry_script and the environment come from"):
+        amldebug.attach("sample", inference_config=config, models=model)
+    with pytest.raises(UsageError, match="pass models or model_dir/model_name, not both"):
+        amldebug.attach("sample", image="img:1", model_dir="sample/model", models=model)
+    assert model.calls == []

@@ -229,3 +229,88 @@ def test_file_kinds(workspace):
     assert {name: file_kind(workspace / name) for name in kinds} == {
         "inferenceconfig.json": "inference", "ic.yml": "inference", "azureml_environment.json": "environment",
         "env.yaml": "environment", "conda.yml": None, "requirements.txt": None}
+
+
+def test_lines_are_found_by_key_not_by_the_first_mention(workspace):
+    path = workspace / "ic.yml"
+    path.write_text("description: runs scor.py\nentryScript: scor.py\nsourceDirectory: sample\n")
+
+    with pytest.raises(UsageError) as caught:
+        read_inference_config(path)
+
+    assert str(caught.value).startswith(f"{path}:2: entry script 'scor.py' does not exist")
+
+
+def test_conda_files_missing_or_placed_are_looked_for_where_azure_ml_looks(workspace):
+    (workspace / "env.yml").write_text("dependencies:\n  - pip:\n    - six\n")
+    setup = read_inference_config(_write(workspace, {"entryScript": "sample/score.py", "condaFile": "env.yml"}))
+    assert setup.environment.pip == ("six",)  # no sourceDirectory: next to the configuration
+
+    message = _error(workspace, {"entryScript": "score.py", "sourceDirectory": "sample", "condaFile": "env.yml"})
+    assert message.endswith(f": conda file 'env.yml' does not exist (looked at '{workspace}/sample/env.yml'); "
+                            "it is relative to sourceDirectory")
+    message = _error(workspace, {"entryScript": "score.py", "sourceDirectory": "sample",
+                                 "environment": {"python": {"condaDependenciesFile": "nope.yml"}}})
+    assert ":6: conda file 'nope.yml' does not exist" in message and "relative to the configuration's folder" in message
+
+
+def test_inline_conda_dependencies_win_over_a_named_file_as_in_azure_ml(workspace):
+    data = {"entryScript": "score.py", "sourceDirectory": "sample",
+            "environment": {"python": {"condaDependencies": {"dependencies": [{"pip": ["six"]}]},
+                                       "condaDependenciesFile": "elsewhere.yml"}}}
+    setup = read_inference_config(_write(workspace, data))
+
+    assert setup.environment.pip == ("six",)
+    assert "condaDependenciesFile ignored; condaDependencies are given too" in setup.notes[0]
+
+
+def test_windows_paths_and_odd_files(workspace):
+    setup = read_inference_config(_write(workspace, {"entryScript": "score.py", "sourceDirectory": ".\\sample"}))
+    assert setup.source_dir == workspace / "sample"
+
+    (workspace / "empty.yml").write_text("# nothing yet\n")
+    with pytest.raises(UsageError, match="empty.yml' is empty; write the configuration in it"):
+        read_inference_config(workspace / "empty.yml")
+    with pytest.raises(UsageError, match="inference configuration '/dev/null' is not a regular file"):
+        read_inference_config("/dev/null")
+
+
+def test_json_that_is_no_azure_ml_file_is_refused_as_an_environment(workspace):
+    from amldebug.inference import read_environment_definition
+
+    path = workspace / "sample" / "sample-request.json"
+    with pytest.raises(UsageError, match="is neither an Azure ML environment definition .* nor an inference "
+                                         "configuration"):
+        build.read_environment(path)
+    definition = workspace / "env.json"
+    definition.write_text('{"name": "x", "python": {}, "extra": 1}')
+    assert read_environment_definition(definition).notes == (f"{definition}: ignored key(s) extra",)
+
+
+def test_the_f5_task_of_an_inference_configuration_reads_it_again(workspace):
+    from amldebug.session import apply_setup, task_command
+    from amldebug.spec import resolve_spec
+
+    path = _write(workspace, {"entryScript": "score.py", "sourceDirectory": "sample",
+                              "environment": {"environmentVariables": {"SECRET": "s3cr3t", "MODE": "file"},
+                                              "python": {"userManagedDependencies": True},
+                                              "docker": {"baseImage": "scoring:2"}}})
+    setup = read_inference_config(path)
+    spec = apply_setup(resolve_spec(setup.source_dir, entry_script=setup.entry_script, env={"MODE": "flag"}),
+                       setup, progress=lambda _: None)
+
+    command = task_command(spec)
+
+    assert dict(spec.env) == {"SECRET": "s3cr3t", "MODE": "flag"} and spec.image == "scoring:2"
+    assert command[command.index("--inference-config") + 1] == "inferenceconfig.json"
+    assert "MODE=flag" in command and not any("SECRET" in arg for arg in command)  # the file's values stay in it
+    assert command[command.index("attach") + 1] == "sample"
+
+
+def test_check_reads_the_packages_of_azure_ml_files(workspace):
+    from amldebug.check import check_environment
+
+    result = check_environment(_write(workspace, DOC_EXAMPLE))
+    assert result.ok and result.detail.endswith("lists azureml-defaults")
+    bad = check_environment(_write(workspace, {"entryScript": "nope.py", "sourceDirectory": "sample"}))
+    assert not bad.ok and "entry script 'nope.py' does not exist" in bad.detail
