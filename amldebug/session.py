@@ -108,7 +108,8 @@ def with_built_image(spec: ServiceSpec, environment, *, base_image: str | None =
     from .build import build_image
 
     built = build_image(environment, base_image=base_image, progress=progress)
-    progress(f"amldebug: {'built' if built.built else 'up to date:'} {built.tag} in {built.seconds:.1f} s")
+    if not built.built:  # build_image reports a build itself
+        progress(f"amldebug: up to date: {built.tag} in {built.seconds:.1f} s")
     return spec.replace(image=built.tag, base_image=base_image)
 
 
