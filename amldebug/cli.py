@@ -132,6 +132,8 @@ def attach(
         "entry script, source directory and environment (built into an image)."),
     detach: bool = typer.Option(False, "--detach", "-d", help="Start, write launch.json, print, and return."),
     watch: bool = typer.Option(True, "--watch/--no-watch", help="Reload on save (foreground only)."),
+    exact_ports: bool = typer.Option(
+        False, "--exact-ports", help="Fail when a port is taken instead of moving on (the F5 task uses it)."),
 ) -> None:
     """Start the scoring container with the debugger inside and write .vscode/launch.json."""
     from .session import attach as do_attach
@@ -179,7 +181,7 @@ def attach(
     where = f"image '{spec.image}'" if spec.runtime == "container" else f"Python {spec.python or sys.executable}"
     note(f"amldebug: starting service '{spec.name}' from {where}")
     started = time.monotonic()
-    result = do_attach(spec, progress=note)
+    result = do_attach(spec, exact_ports=exact_ports, progress=note)
     service = result.service
 
     def announce() -> None:

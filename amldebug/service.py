@@ -22,7 +22,8 @@ import requests
 
 from . import container as engine
 from . import inject, ports, process, vscode
-from .errors import ContainerError, DockerUnavailableError, ReloadError, ScoringError, ServiceNotFoundError, UsageError
+from .errors import (AmlDebugError, ContainerError, DockerUnavailableError, ReloadError, ScoringError,
+                     ServiceNotFoundError, UsageError)
 from .scriptcheck import check_entry_script, syntax_error
 from .spec import PAYLOAD_ROOT, ServiceSpec, launcher_command, layout
 from .statefile import StateFile, state_folder
@@ -249,8 +250,8 @@ class Service:
             raise ContainerError(f"could not resolve model '{model}' in service '{self.name}'", output) from None
 
 
-def start(spec: ServiceSpec, *, client=None, keep_ports: bool = False, progress: Progress = _stderr,
-          ready_timeout: float = 120) -> Service:
+def start(spec: ServiceSpec, *, client=None, keep_ports: bool = False, exact_ports: bool = False,
+          progress: Progress = _stderr, ready_timeout: float = 120) -> Service:
     """Start (or replace) the service described by ``spec`` and wait until it is attachable
     (with spec.wait) or serving (without). Raises, leaving nothing running, on failure."""
     check_entry_script(spec.entry_path)
@@ -272,6 +273,11 @@ def start(spec: ServiceSpec, *, client=None, keep_ports: bool = False, progress:
     ports.wait_free(released & {spec.port, spec.debug_port}, timeout=3)
     port = ports.pick(spec.port)
     debug_port = ports.pick(spec.debug_port, avoid={port}, host="127.0.0.1")
+    if exact_ports:  # VS Code attaches to the port launch.json named before the task ran
+        for flag, wanted, got in (("--port", spec.port, port), ("--debug-port", spec.debug_port, debug_port)):
+            if got != wanted:
+                raise UsageError(f"{flag} {wanted} is in use{_holder(wanted, client)}; stop what holds it, or give "
+                                 f"this service another port ('amldebug vscode {flag} N' rewrites the F5 files)")
     if not keep_ports:
         if port != spec.port:
             progress(f"port {spec.port} is in use; serving on {port} instead")
@@ -293,6 +299,15 @@ def start(spec: ServiceSpec, *, client=None, keep_ports: bool = False, progress:
         backend.remove()
         raise
     return Service(spec, backend, client)
+
+
+def _holder(port: int, client) -> str:
+    """' by amldebug service NAME (...)' when one of ours holds ``port``."""
+    try:
+        holders = [s.name for s in list_services(client=client) if port in (s.spec.port, s.spec.debug_port)]
+    except AmlDebugError:
+        return ""
+    return f" by amldebug service '{holders[0]}' ('amldebug down --name {holders[0]}' stops it)" if holders else ""
 
 
 def _existing(name: str, client) -> list[Service]:

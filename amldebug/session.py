@@ -57,7 +57,7 @@ def task_command(spec: ServiceSpec) -> list[str]:
     if spec.model_dir:
         command += ["--model-dir", rel(spec.model_dir), "--model-name", spec.model_name,
                     "--model-version", spec.model_version]
-    command += ["--port", str(spec.port)]
+    command += ["--port", str(spec.port), "--exact-ports"]
     for key, value in spec.env:
         if key not in spec.file_env:
             command += ["-e", f"{key}={value}"]
@@ -86,11 +86,13 @@ def write_vscode_files(spec: ServiceSpec, *, post_debug_task: bool | None = None
     return launch_json_path(spec)
 
 
-def attach(spec: ServiceSpec, *, write_vscode: bool = True, client=None, progress: Progress = _stderr) -> Attached:
-    """Start (or replace) the service and point VS Code at it."""
+def attach(spec: ServiceSpec, *, write_vscode: bool = True, client=None, exact_ports: bool = False,
+           progress: Progress = _stderr) -> Attached:
+    """Start (or replace) the service and point VS Code at it. ``exact_ports``: fail rather
+    than move to the next free port (F5: VS Code attaches where launch.json said)."""
     if write_vscode:
         check_vscode_files(spec)
-    service = start(spec, client=client, progress=progress)
+    service = start(spec, client=client, exact_ports=exact_ports, progress=progress)
     written = None
     if write_vscode:
         try:

@@ -96,3 +96,34 @@ def test_replacing_a_service_keeps_one_container_and_one_launch_entry(capsys, do
     assert len(_containers(docker_client, service_name)) == 1
     launch = json.loads((workspace / ".vscode" / "launch.json").read_text())
     assert [c["name"] for c in launch["configurations"]] == [f"amldebug: {service_name}"]
+
+
+def test_exact_ports_fail_when_taken_and_name_the_amldebug_service_holding_them(capsys, docker_client, server_image,
+                                                                                 workspace, service_name):
+    # What the F5 task runs: VS Code will attach to the port launch.json names, so moving on
+    # to another port would attach it to whatever holds this one.
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        code, out, err = amldebug(capsys, "attach", "sample", "--image", server_image, "--name", service_name,
+                                  "--model-dir", "sample/model", "--detach", "--debug-port", taken,
+                                  "--port", taken + 1, "--exact-ports")
+    assert (code, out) == (2, "")
+    assert f"--debug-port {taken} is in use; stop what holds it, or give this service another port" in err
+    assert _containers(docker_client, service_name) == [] and not (workspace / ".vscode" / "launch.json").exists()
+
+    other = service_name + "-other"
+    try:
+        code, _, err = amldebug(capsys, "attach", "sample", "--image", server_image, "--name", other, "--model-dir",
+                                "sample/model", "--detach", "--no-wait", "--port", taken + 2, "--debug-port", taken + 3)
+        assert code == 0, err
+        code, _, err = amldebug(capsys, "attach", "sample", "--image", server_image, "--name", service_name,
+                                "--model-dir", "sample/model", "--detach", "--no-wait", "--port", taken + 2,
+                                "--debug-port", taken + 4, "--exact-ports")
+        assert code == 2
+        assert (f"--port {taken + 2} is in use by amldebug service '{other}' "
+                f"('amldebug down --name {other}' stops it)") in err
+        assert _containers(docker_client, service_name) == []
+    finally:
+        amldebug(capsys, "down", "--name", other)
