@@ -125,5 +125,11 @@ def test_exact_ports_fail_when_taken_and_name_the_amldebug_service_holding_them(
         assert (f"--port {taken + 2} is in use by amldebug service '{other}' "
                 f"('amldebug down --name {other}' stops it)") in err
         assert _containers(docker_client, service_name) == []
+        # F5 again on the service that holds them: it is replaced, its ports are its own.
+        code, _, err = amldebug(capsys, "attach", "sample", "--image", server_image, "--name", other, "--model-dir",
+                                "sample/model", "--detach", "--no-wait", "--port", taken + 2, "--debug-port", taken + 3,
+                                "--exact-ports")
+        assert code == 0, err
+        assert len(_containers(docker_client, other)) == 1
     finally:
         amldebug(capsys, "down", "--name", other)
