@@ -35,7 +35,7 @@ import docker
 import docker.errors
 
 from . import __version__
-from .container import LABEL_KIND, connect
+from .container import connect, run_once
 from .errors import AmlDebugError, DockerUnavailableError, ImageError, UsageError
 from .inject import cache_root
 
@@ -959,27 +959,11 @@ def probe_python(client, image, ref: str) -> dict:
             return json.loads(cache_file.read_text())
         except ValueError:
             pass
-    try:
-        box = client.containers.create(image.id, entrypoint=["/bin/sh", "-c", _PROBE_SHELL, "probe", _PROBE_PYTHON],
-                                       command=[], network_mode="none",
-                                       labels={LABEL_KIND: "probe"})
-    except docker.errors.DockerException as exc:
-        raise ImageError(f"cannot create a container from base image '{ref}' to inspect it: {_short(exc)}") from None
-    try:
-        try:
-            box.start()
-        except docker.errors.APIError as exc:
-            raise ImageError(f"base image '{ref}' cannot run /bin/sh ({_short(exc)}); amldebug build needs a base "
-                             "image with a shell and Python 3, e.g. an Azure ML inference image") from None
-        status = box.wait(timeout=60).get("StatusCode", 1)
-        out = box.logs().decode("utf-8", "replace").strip()
-    except docker.errors.DockerException as exc:
-        raise ImageError(f"base image '{ref}' could not be inspected: {_short(exc)}") from None
-    finally:
-        try:
-            box.remove(force=True)
-        except docker.errors.DockerException:
-            pass
+    status, out = run_once(client, image.id, ["/bin/sh", "-c", _PROBE_SHELL, "probe", _PROBE_PYTHON], ref=ref,
+                           what="base image", kind="probe", timeout=60,
+                           hint="amldebug build needs a base image with a shell and Python 3, e.g. an Azure ML "
+                                "inference image")
+    out = out.strip()
     result = next((line[len("AMLDEBUG-PROBE-JSON "):] for line in out.splitlines()
                    if line.startswith("AMLDEBUG-PROBE-JSON ")), None)
     if status != 0 or result is None:

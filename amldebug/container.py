@@ -81,25 +81,10 @@ def probe_image(client: docker.DockerClient, image, payload: Path, cache: Path) 
     except (OSError, ValueError):
         pass
     ref = (image.tags or [image.id])[0]
-    try:
-        container = client.containers.create(
-            image.id,
-            entrypoint=["/bin/sh", "-c", _PROBE_SCRIPT],
-            command=[],
-            labels={LABEL_KIND: "probe"},
-            volumes={str(payload): {"bind": PAYLOAD_ROOT, "mode": "ro"}},
-            network_mode="none",
-        )
-    except docker.errors.DockerException as exc:
-        raise ImageError(f"cannot start image '{ref}' to inspect it: {_short(exc)}") from None
-    try:
-        container.start()
-        status = container.wait(timeout=60).get("StatusCode", 1)
-        out = container.logs().decode("utf-8", "replace").strip()
-    except docker.errors.DockerException as exc:
-        raise ImageError(f"image '{ref}' could not be inspected: {_short(exc)}; it needs /bin/sh") from None
-    finally:
-        remove(container)
+    status, out = run_once(client, image.id, ["/bin/sh", "-c", _PROBE_SCRIPT], ref=ref, kind="probe", timeout=60,
+                           volumes={str(payload): {"bind": PAYLOAD_ROOT, "mode": "ro"}},
+                           hint="amldebug needs an image with /bin/sh and Python")
+    out = out.strip()
     if status != 0:
         reason = out.splitlines()[-1] if out else f"exit code {status}"
         raise ImageError(
@@ -230,21 +215,29 @@ def exec_run(container, cmd: list) -> tuple[int, str]:
     return result.exit_code, (result.output or b"").decode("utf-8", "replace")
 
 
-def run_once(client: docker.DockerClient, image: str, command: list, *, volumes: dict, environment: dict,
-             working_dir: str, timeout: float = 120) -> tuple[int, str]:
-    """Run a throwaway container (no network) and return (exit code, output)."""
+def run_once(client: docker.DockerClient, image: str, command: list, *, ref: str | None = None,
+             what: str = "image", hint: str = "", volumes: dict | None = None, environment: dict | None = None,
+             working_dir: str | None = None, kind: str = "check", timeout: float = 120) -> tuple[int, str]:
+    """Run ``command`` in a throwaway container of ``image`` (no network, removed after)
+    and return (exit code, output). ``ref``/``what`` name the image in messages
+    ("base image 'x'"), ``hint`` says what the image needs. Raises ImageError when the
+    image cannot run the command at all."""
+    named = f"{what} '{ref or image}'"
     try:
-        box = client.containers.create(image, entrypoint=command, command=[], volumes=volumes,
-                                       environment=environment, working_dir=working_dir,
-                                       labels={LABEL_KIND: "check"}, network_mode="none")
+        box = client.containers.create(image, entrypoint=command, command=[], volumes=volumes or {},
+                                       environment=environment or {}, working_dir=working_dir,
+                                       labels={LABEL_KIND: kind}, network_mode="none")
     except docker.errors.DockerException as exc:
-        raise ImageError(f"cannot start image '{image}': {_short(exc)}") from None
+        raise ImageError(f"cannot create a container from {named}: {_short(exc)}") from None
     try:
-        box.start()
+        try:
+            box.start()
+        except docker.errors.APIError as exc:
+            raise ImageError(f"{named} cannot run {command[0]} ({_short(exc)}){'; ' + hint if hint else ''}") from None
         status = box.wait(timeout=timeout).get("StatusCode", 1)
         return status, box.logs().decode("utf-8", "replace")
     except docker.errors.DockerException as exc:
-        raise ContainerError(f"the check in image '{image}' failed: {_short(exc)}") from None
+        raise ContainerError(f"a throwaway container of {named} failed: {_short(exc)}") from None
     finally:
         remove(box)
 
