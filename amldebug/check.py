@@ -122,7 +122,7 @@ def check_image(client, spec) -> list[Check]:
     if spec.model_dir:
         volumes[spec.model_dir] = {"bind": lay.model_target, "mode": "ro"}
     env = {k: v for k, v in lay.env.items() if not k.startswith("AMLDEBUG_")}
-    code, output = engine.run_once(client, image.id, [info["python"], f"{PAYLOAD_ROOT}/importcheck.py"],
+    code, output = engine.run_once(client, image.id, [info["python"], f"{PAYLOAD_ROOT}/importcheck.py"], ref=spec.image,
                                    volumes=volumes, environment=env, working_dir=lay.app_root)
     if code == 0 and "AMLDEBUG-IMPORT-OK" in output:
         checks.append(Check("import in image", True, f"{spec.entry_script} imports in {spec.image}"))

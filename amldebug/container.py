@@ -13,6 +13,7 @@ from typing import Iterator, Optional
 
 import docker
 import docker.errors
+import requests
 
 from .errors import ContainerError, DockerUnavailableError, ImageError
 from .spec import DEBUG_PORT_IN_CONTAINER, PAYLOAD_ROOT, SCORING_PORT_IN_CONTAINER, Layout, ServiceSpec
@@ -236,10 +237,17 @@ def run_once(client: docker.DockerClient, image: str, command: list, *, ref: str
             raise ImageError(f"{named} cannot run {command[0]} ({_short(exc)}){'; ' + hint if hint else ''}") from None
         status = box.wait(timeout=timeout).get("StatusCode", 1)
         return status, box.logs().decode("utf-8", "replace")
+    except requests.RequestException:  # docker-py's wait() timing out
+        raise ContainerError(f"{named} did not finish '{' '.join(command)[:60]}' within {timeout:.0f} s; "
+                             "check that the Docker engine is not overloaded ('docker stats')") from None
     except docker.errors.DockerException as exc:
-        raise ContainerError(f"a throwaway container of {named} failed: {_short(exc)}") from None
+        raise ContainerError(f"{named} could not run '{' '.join(command)[:60]}' ({_short(exc)}); check the Docker "
+                             "engine with 'docker info'") from None
     finally:
-        remove(box)
+        try:
+            remove(box)
+        except ContainerError:  # a leftover throwaway container must not hide the result
+            pass
 
 
 class ContainerBackend:

@@ -138,7 +138,9 @@ def attach_command(project: Path, *, service: str, debug_port: int = DEFAULT_DEB
         source = Path(os.path.relpath(project, workspace)).as_posix()
     except ValueError:  # another drive on Windows
         source = str(project)
-    return [python, "-m", "amldebug", "attach", source, "--name", service, "--debug-port", str(debug_port)]
+    # --exact-ports: VS Code attaches to the port launch.json names, so the task must not move.
+    return [python, "-m", "amldebug", "attach", source, "--name", service, "--debug-port", str(debug_port),
+            "--exact-ports"]
 
 
 def _down_command(command: Sequence[str], service: str) -> list[str]:

@@ -22,8 +22,7 @@ import requests
 
 from . import container as engine
 from . import inject, ports, process, vscode
-from .errors import (AmlDebugError, ContainerError, DockerUnavailableError, ReloadError, ScoringError,
-                     ServiceNotFoundError, UsageError)
+from .errors import ContainerError, DockerUnavailableError, ReloadError, ScoringError, ServiceNotFoundError, UsageError
 from .scriptcheck import check_entry_script, syntax_error
 from .spec import PAYLOAD_ROOT, ServiceSpec, launcher_command, layout
 from .statefile import StateFile, state_folder
@@ -275,9 +274,13 @@ def start(spec: ServiceSpec, *, client=None, keep_ports: bool = False, exact_por
     debug_port = ports.pick(spec.debug_port, avoid={port}, host="127.0.0.1")
     if exact_ports:  # VS Code attaches to the port launch.json named before the task ran
         for flag, wanted, got in (("--port", spec.port, port), ("--debug-port", spec.debug_port, debug_port)):
-            if got != wanted:
-                raise UsageError(f"{flag} {wanted} is in use{_holder(wanted, client)}; stop what holds it, or give "
-                                 f"this service another port ('amldebug vscode {flag} N' rewrites the F5 files)")
+            if got == wanted:
+                continue
+            if wanted in released:
+                raise UsageError(f"{flag} {wanted} is still held by the service '{spec.name}' this one replaces; "
+                                 "start it again in a moment (press F5 again)")
+            raise UsageError(f"{flag} {wanted} is in use{_holder(wanted, client)}; stop what holds it, or run this "
+                             f"'amldebug attach' once with another {flag} (it rewrites launch.json and tasks.json)")
     if not keep_ports:
         if port != spec.port:
             progress(f"port {spec.port} is in use; serving on {port} instead")
@@ -304,8 +307,9 @@ def start(spec: ServiceSpec, *, client=None, keep_ports: bool = False, exact_por
 def _holder(port: int, client) -> str:
     """' by amldebug service NAME (...)' when one of ours holds ``port``."""
     try:
-        holders = [s.name for s in list_services(client=client) if port in (s.spec.port, s.spec.debug_port)]
-    except AmlDebugError:
+        holders = [s.name for s in list_services(client=client)
+                   if port in (s.spec.port, s.spec.debug_port) and s.state == "Running"]
+    except Exception:  # only a better message is at stake: never let it replace the real one
         return ""
     return f" by amldebug service '{holders[0]}' ('amldebug down --name {holders[0]}' stops it)" if holders else ""
 

@@ -57,7 +57,7 @@ def task_command(spec: ServiceSpec) -> list[str]:
     if spec.model_dir:
         command += ["--model-dir", rel(spec.model_dir), "--model-name", spec.model_name,
                     "--model-version", spec.model_version]
-    command += ["--port", str(spec.port), "--exact-ports"]
+    command += ["--port", str(spec.port)]
     for key, value in spec.env:
         if key not in spec.file_env:
             command += ["-e", f"{key}={value}"]

@@ -110,7 +110,7 @@ def test_exact_ports_fail_when_taken_and_name_the_amldebug_service_holding_them(
                                   "--model-dir", "sample/model", "--detach", "--debug-port", taken,
                                   "--port", taken + 1, "--exact-ports")
     assert (code, out) == (2, "")
-    assert f"--debug-port {taken} is in use; stop what holds it, or give this service another port" in err
+    assert f"--debug-port {taken} is in use; stop what holds it, or run this 'amldebug attach' once with another --debug-port" in err
     assert _containers(docker_client, service_name) == [] and not (workspace / ".vscode" / "launch.json").exists()
 
     other = service_name + "-other"

@@ -290,7 +290,7 @@ def test_f5_runs_the_attach_task_then_attaches_to_the_scaffolded_service(project
     assert task["problemMatcher"]["background"]["endsPattern"] == ENDS_PATTERN
     argv = [task["command"], *task["args"]]
     assert argv == [sys.executable, "-m", "amldebug", "attach", ".", "--name", service, "--debug-port",
-                    str(config["connect"]["port"])]
+                    str(config["connect"]["port"]), "--exact-ports"]
     command_parses(argv)
     # The mapping names the folder where attach mounts this project.
     spec = resolve_spec(project, name=service)
@@ -356,7 +356,8 @@ def test_vscode_files_for_a_project_below_the_workspace(tmp_path):
     entries = vscode_files(project, service="svc", debug_port=6001, command=command, workspace=workspace,
                            just_my_code=False, post_debug_task=True)
 
-    assert command == ["py", "-m", "amldebug", "attach", "src", "--name", "svc", "--debug-port", "6001"]
+    assert command == ["py", "-m", "amldebug", "attach", "src", "--name", "svc", "--debug-port", "6001",
+                       "--exact-ports"]
     [config] = entries["launch"]
     assert config["connect"]["port"] == 6001
     assert config["justMyCode"] is False
@@ -498,3 +499,11 @@ def test_the_f5_task_rebuilds_an_amldebug_built_image_from_its_environment(works
     assert command[command.index("--env") + 1] == "sample/requirements.txt"
     assert command[command.index("--base-image") + 1] == "base:1" and "--image" not in command
     assert "--image" in task_command(spec.replace(image="scoring:1"))  # an image the user named stays named
+
+
+def test_the_f5_task_of_a_new_project_does_not_move_ports(project):
+    tasks = read_jsonc(project / ".vscode" / "tasks.json")
+    args = next(t for t in tasks["tasks"] if "attach" in t["args"])["args"]
+
+    assert args.count("--exact-ports") == 1
+    command_parses(["python", *args])
