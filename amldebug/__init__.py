@@ -10,7 +10,6 @@ Python API (the CLI is a thin layer over it)::
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from .errors import UsageError
 
@@ -36,7 +35,7 @@ def attach(source_dir=None, *, write_vscode: bool = True, inference_config=None,
     """
     from . import inference
     from .azureml_bridge import place_model
-    from .session import apply_setup, attach as _attach, with_built_image
+    from .session import apply_env_file, apply_setup, attach as _attach
     from .spec import resolve_spec
 
     if inference_config is not None and (source_dir is not None or "entry_script" in options
@@ -62,10 +61,8 @@ def attach(source_dir=None, *, write_vscode: bool = True, inference_config=None,
                            base_image=base_image)
     else:
         spec = resolve_spec(source_dir, env_file=env_file, **options)
-        if env_file is not None and inference.file_kind(Path(spec.env_file)):
-            spec = apply_setup(spec, inference.read_setup(spec.env_file), base_image=base_image)
-        elif env_file is not None and spec.runtime == "container" and not spec.image:
-            spec = with_built_image(spec, Path(spec.env_file), base_image=base_image)
+        if env_file is not None:
+            spec = apply_env_file(spec, image_given=bool(spec.image), base_image=base_image)
     return _attach(spec, write_vscode=write_vscode).service
 
 

@@ -35,7 +35,7 @@ import docker
 import docker.errors
 
 from . import __version__
-from .container import connect, run_once
+from .container import SERVER_PYTHON_SH, connect, run_once
 from .errors import AmlDebugError, DockerUnavailableError, ImageError, UsageError
 from .inject import cache_root
 
@@ -880,19 +880,9 @@ def find_built(client, digest: str):
     return found[0] if found else None
 
 
-# Finds the Python that would run the server (azmlinfsrv's shebang, if the base has one),
-# else python3/python on PATH, and runs the probe code ($1) with it.
-_PROBE_SHELL = r"""
-cand=""
-srv=$(command -v azmlinfsrv 2>/dev/null)
-if [ -n "$srv" ]; then
-  first=$(head -n 1 "$srv" 2>/dev/null | sed -n 's/^#! *//p')
-  case "$first" in
-    */env\ *) cand=$(command -v "${first##* }" 2>/dev/null) ;;
-    */sh|*/bash) cand=$(sed -n "2s/^'''exec' *\"\{0,1\}\([^\" ]*\).*/\1/p" "$srv") ;;
-    *) cand=${first%% *} ;;
-  esac
-fi
+# The Python that would run the server (azmlinfsrv's shebang, if the base has one), else
+# python3/python on PATH, runs the probe code ($1).
+_PROBE_SHELL = SERVER_PYTHON_SH + r"""
 for py in "$cand" $(command -v python3 2>/dev/null) $(command -v python 2>/dev/null); do
   [ -n "$py" ] && [ -x "$py" ] || continue
   exec "$py" -c "$1"

@@ -171,13 +171,9 @@ def attach(
                                  "or conda YAML")
             spec = spec.replace(env_file=str(env.resolve()))
         if env is not None:
-            from .inference import file_kind, read_setup
-            from .session import apply_setup, with_built_image
+            from .session import apply_env_file
 
-            if file_kind(env):  # Azure ML's own files: their variables and base image count too
-                spec = apply_setup(spec, read_setup(env), base_image=base_image, progress=note)
-            elif spec.runtime == "container" and not image:
-                spec = with_built_image(spec, Path(spec.env_file), base_image=base_image, progress=note)
+            spec = apply_env_file(spec, image_given=bool(image), base_image=base_image, progress=note)
     where = f"image '{spec.image}'" if spec.runtime == "container" else f"Python {spec.python or sys.executable}"
     note(f"amldebug: starting service '{spec.name}' from {where}")
     started = time.monotonic()

@@ -53,17 +53,24 @@ def get_image(client: docker.DockerClient, ref: str):
         raise ImageError(f"cannot read image '{ref}': {_short(exc)}") from None
 
 
-# Finds the Python that runs the image's azmlinfsrv (its shebang, conda's sh-exec
-# trampoline, or a python on PATH that can import the server) and runs probe.py with it.
-_PROBE_SCRIPT = r"""
+# Sets $srv (azmlinfsrv on PATH, or empty) and $cand (the Python its shebang names, conda's
+# sh-exec trampoline included). Shared with amldebug build's probe of a base image.
+SERVER_PYTHON_SH = r"""
 srv=$(command -v azmlinfsrv 2>/dev/null)
+cand=""
+if [ -n "$srv" ]; then
+  first=$(head -n 1 "$srv" 2>/dev/null | sed -n 's/^#! *//p')
+  case "$first" in
+    */env\ *) cand=$(command -v "${first##* }" 2>/dev/null) ;;
+    */sh|*/bash) cand=$(sed -n "2s/^'''exec' *\"\{0,1\}\([^\" ]*\).*/\1/p" "$srv") ;;
+    *) cand=${first%% *} ;;
+  esac
+fi
+"""
+
+# Runs probe.py with the Python next to azmlinfsrv (or a python on PATH that can import the server).
+_PROBE_SCRIPT = SERVER_PYTHON_SH + r"""
 if [ -z "$srv" ]; then echo "AMLDEBUG-PROBE: no azmlinfsrv on PATH=$PATH"; exit 12; fi
-first=$(head -n 1 "$srv" | sed -n 's/^#! *//p')
-case "$first" in
-  */env\ *) cand=$(command -v "${first##* }" 2>/dev/null) ;;
-  */sh|*/bash) cand=$(sed -n "2s/^'''exec' *\"\{0,1\}\([^\" ]*\).*/\1/p" "$srv") ;;
-  *) cand=${first%% *} ;;
-esac
 for py in "$cand" $(command -v python3 2>/dev/null) $(command -v python 2>/dev/null); do
   [ -n "$py" ] && [ -x "$py" ] || continue
   if "$py" -c "import azureml_inference_server_http" 2>/dev/null; then

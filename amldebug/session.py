@@ -126,7 +126,9 @@ def apply_setup(spec: ServiceSpec, setup: InferenceSetup | EnvironmentSetup, *, 
     given = dict(spec.env)
     spec = spec.replace(env=tuple(sorted({**dict(setup.env), **given}.items())),
                         file_env=tuple(sorted(set(setup.env) - set(given))))
-    if hasattr(setup, "entry_script") and Path(setup.origin).is_file():
+    from .inference import InferenceSetup  # noqa: F811 (the class itself, at run time)
+
+    if isinstance(setup, InferenceSetup) and Path(setup.origin).is_file():
         spec = spec.replace(inference_config=setup.origin)
     if spec.runtime != "container":
         if setup.environment is not None and (setup.environment.pip or setup.environment.conda_only):
@@ -141,3 +143,18 @@ def apply_setup(spec: ServiceSpec, setup: InferenceSetup | EnvironmentSetup, *, 
     if origin.is_file():  # a file: watch it, and rebuild when it changes
         spec = spec.replace(env_file=str(origin))
     return with_built_image(spec, setup.environment, base_image=base_image, progress=progress)
+
+
+def apply_env_file(spec: ServiceSpec, *, image_given: bool, base_image: str | None = None,
+                   progress: Progress = _stderr) -> ServiceSpec:
+    """``--env FILE`` (spec.env_file): an Azure ML environment definition or inference
+    configuration counts with its variables and base image too; any other environment file
+    is built into an image unless one was given."""
+    from .inference import file_kind, read_setup
+
+    path = Path(spec.env_file)
+    if file_kind(path):
+        return apply_setup(spec, read_setup(path), base_image=base_image, progress=progress)
+    if spec.runtime == "container" and not image_given:
+        return with_built_image(spec, path, base_image=base_image, progress=progress)
+    return spec

@@ -1,6 +1,7 @@
 """`amldebug attach` end to end: real engine, real image, real debugpy, a DAP client that
 attaches with the generated launch.json, breakpoints on the LOCAL files."""
 
+import contextlib
 import json
 import socket
 
@@ -12,6 +13,15 @@ from tests.conftest import marker_line
 from tests.integration.helpers import Request, amldebug, client_from_launch_json
 
 pytestmark = pytest.mark.docker
+
+
+@contextlib.contextmanager
+def held_port():
+    """A port on 127.0.0.1 that something else listens on, for the duration."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
 
 
 def _containers(client, name):
@@ -73,10 +83,7 @@ def test_status_and_down(capsys, docker_client, server_image, workspace, service
 
 
 def test_taken_ports_move_to_the_next_free_one(capsys, docker_client, server_image, workspace, service_name):
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        taken = holder.getsockname()[1]
+    with held_port() as taken:
         code, out, err = amldebug(capsys, "attach", "sample", "--image", server_image, "--name", service_name,
                                   "--model-dir", "sample/model", "--detach", "--debug-port", taken,
                                   "--port", taken + 1)
@@ -102,10 +109,7 @@ def test_exact_ports_fail_when_taken_and_name_the_amldebug_service_holding_them(
                                                                                  workspace, service_name):
     # What the F5 task runs: VS Code will attach to the port launch.json names, so moving on
     # to another port would attach it to whatever holds this one.
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        taken = holder.getsockname()[1]
+    with held_port() as taken:
         code, out, err = amldebug(capsys, "attach", "sample", "--image", server_image, "--name", service_name,
                                   "--model-dir", "sample/model", "--detach", "--debug-port", taken,
                                   "--port", taken + 1, "--exact-ports")
