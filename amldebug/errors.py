@@ -40,6 +40,10 @@ class ConfigFileError(AmlDebugError):
     """A JSON-with-comments file (launch.json, tasks.json) cannot be parsed or written."""
 
 
+class ConfigLockError(ConfigFileError):
+    """Another amldebug run kept the lock on a workspace's launch.json and tasks.json too long."""
+
+
 class DockerUnavailableError(AmlDebugError):
     """No Docker engine answers."""
 

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path, PurePosixPath
 from typing import Mapping, Sequence
 
-from . import vscode
-from .errors import AmlDebugError, ConfigFileError, UsageError
+from . import inject, vscode
+from .errors import AmlDebugError, UsageError
 from .resources import resource_dir
 from .service import launch_config
 from .spec import DEFAULT_DEBUG_PORT, ServiceSpec, service_name_from
@@ -192,37 +192,34 @@ def _vscode_path(workspace: Path, kind: str) -> Path:
 
 
 def check_vscode(workspace: Path) -> None:
-    """Raise ``ConfigFileError`` if an existing launch.json or tasks.json of ``workspace`` does not parse."""
-    for kind in ("tasks", "launch"):
+    """Raise ``ConfigFileError`` if the launch.json or tasks.json of ``workspace`` cannot be merged into:
+    it does not parse, cannot be read, or is a symlink to nothing (writing would create a file elsewhere)."""
+    for kind in vscode.KINDS:
         path = _vscode_path(workspace, kind)
-        try:
-            text = path.read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue  # missing, or write_config_file reports it with the reason
-        vscode.parse_jsonc(text, str(path))
+        text = vscode.read_config_file(path)
+        if text is not None:
+            vscode.parse_jsonc(text, str(path))
+
+
+def _lock_dir() -> Path:
+    # Under amldebug's cache, not in .vscode: nothing for the user to see, commit or clean up.
+    return inject.cache_root() / "locks"
 
 
 def write_vscode(workspace: Path, entries: Mapping[str, Sequence[dict]]) -> list[Path]:
-    """Merge :func:`vscode_files` entries into ``workspace/.vscode``; returns the files written."""
-    written = []
-    # tasks.json first: a launch configuration must never name a task that is not there.
-    for kind in ("tasks", "launch"):
-        for entry in entries.get(kind, ()):
-            path = vscode.write_config_file(_vscode_path(workspace, kind), entry, kind=kind)
-            if path not in written:
-                written.append(path)
-    return written
+    """Merge :func:`vscode_files` entries into ``workspace/.vscode``; returns the files written.
+
+    One lock per workspace is held over both files, so concurrent runs keep each other's entries.
+    """
+    return vscode.write_config_files(Path(workspace) / ".vscode", entries, lock_dir=_lock_dir())
 
 
 def task_labels(workspace: Path) -> set[str]:
     """Labels of the tasks in ``workspace/.vscode/tasks.json`` (empty when there is none)."""
     path = _vscode_path(workspace, "tasks")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
+    text = vscode.read_config_file(path)
+    if text is None:
         return set()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigFileError(f"{path}: cannot be read ({exc}); fix the file or move it aside") from exc
     parsed = vscode.parse_jsonc(text, str(path))
     tasks = parsed.get("tasks") if isinstance(parsed, dict) else None
     if not isinstance(tasks, list):

@@ -2,22 +2,34 @@
 
 Users keep their own configurations and comments in these JSON-with-comments files, so an
 entry is spliced into the text at offsets a small parser records, never by re-serialising
-the file: everything amldebug does not own stays byte for byte as the user wrote it.
+the file: everything amldebug does not own stays byte for byte as the user wrote it. An entry
+amldebug wrote before is updated key by key, so keys a user added to it (and comments between
+them) stay too. Concurrent amldebug runs on one workspace take turns under an advisory lock
+held from the first read to the last write of both files.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import json
 import os
 import re
 import secrets
 import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, NoReturn
+from typing import Callable, Iterator, Mapping, NoReturn, Sequence
 
-from amldebug.errors import ConfigFileError
+from amldebug.errors import ConfigFileError, ConfigLockError
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+    import msvcrt
 
 _FIX = "fix the file or move it aside and run again"
 _WS = " \t\r\n"
@@ -29,10 +41,18 @@ _TRIVIA = re.compile(r"(?:[ \t\r\n]+|//[^\r\n]*|/\*.*?\*/)*", re.DOTALL)
 _BLANKS = re.compile(r"[ \t]*")
 _PROBLEM_REGEXP = "^(.*):(\\d+):\\s+(error|warning):\\s+(.*)$"
 _WORDS = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+LOCK_TIMEOUT = 30.0  # seconds to wait for another amldebug run to finish writing
+_LOCK_POLL = 0.05
+# The keys amldebug writes into its own entries. One of these that the new entry lacks goes
+# (e.g. postDebugTask after 'vscode' without --post-debug-task); any other key is the user's.
+_TASK_REFS = ("preLaunchTask", "postDebugTask")
+_LAUNCH_KEYS = ("name", "type", "request", "connect", "pathMappings", "justMyCode", *_TASK_REFS)
+_TASK_KEYS = ("label", "type", "command", "args", "isBackground", "options", "problemMatcher")
 _KINDS = {
-    "launch": ("configurations", "name", {"version": "0.2.0", "configurations": []}),
-    "tasks": ("tasks", "label", {"version": "2.0.0", "tasks": []}),
+    "launch": ("configurations", "name", {"version": "0.2.0", "configurations": []}, _LAUNCH_KEYS),
+    "tasks": ("tasks", "label", {"version": "2.0.0", "tasks": []}, _TASK_KEYS),
 }
+KINDS = ("tasks", "launch")  # the write order: a launch configuration never names a missing task
 # O_BINARY: on Windows a descriptor from os.open is in text mode and would turn \n into \r\n.
 _TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
@@ -45,6 +65,7 @@ class _Node:
     items: list[_Node] = field(default_factory=list)
     key: str | None = None
     comma: int | None = None  # offset of the comma after this item, if any
+    value_start: int = -1  # where the value itself starts (after the key, for an object member)
 
 
 def _fail(text: str, source: str, pos: int, message: str) -> NoReturn:
@@ -129,7 +150,7 @@ class _Parser:
                 self.pos += 1
                 self.skip()
             item = self.value(depth + 1)
-            item.start, item.key = member_start, key
+            item.value_start, item.start, item.key = item.start, member_start, key
             node.items.append(item)
             self.skip()
             if text.startswith(",", self.pos):
@@ -249,12 +270,98 @@ def _check(result: str, source: str, array_key: str, ok: Callable[[list], bool])
     raise ConfigFileError(f'{source}: amldebug could not update "{array_key}" safely; edit the file by hand')
 
 
+def _same(old: object, new: object) -> bool:
+    # Equality as JSON sees it: in Python True == 1, in launch.json they differ.
+    return json.dumps(old, sort_keys=True) == json.dumps(new, sort_keys=True)
+
+
+def _holds(actual: object, expected: object) -> bool:
+    """``actual`` has every key of ``expected`` (recursively, for objects) with its value; more keys may be there."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return all(key in actual and _holds(actual[key], value) for key, value in expected.items())
+    return _same(actual, expected)
+
+
+def _member(node: _Node, key: str) -> _Node | None:
+    # The last duplicate key wins, as in json.loads and VS Code.
+    return next((it for it in reversed(node.items) if it.key == key), None)
+
+
+def _cut(text: str, node: _Node, index: int) -> str:
+    """Return ``text`` without item ``index`` of the object or array ``node``, nor its comma."""
+    item = node.items[index]
+    previous = node.items[index - 1].comma if index > 0 else None
+    start, end = item.start, (item.comma + 1 if item.comma is not None else item.end)
+    line_start, line_end = text.rfind("\n", 0, start) + 1, text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    if item.comma is None and previous is not None and not text[previous + 1 : start].strip(_WS):
+        start, previous = previous, None  # the separating comma and the item go as one piece
+    elif not text[line_start:start].strip(" \t") and not text[end:line_end].strip(" \t\r"):
+        start, end = line_start, min(line_end + 1, len(text))
+    elif item.comma is not None:
+        end = _BLANKS.match(text, end).end()
+    result = text[:start] + text[end:]
+    if item.comma is None and previous is not None:
+        result = result[:previous] + result[previous + 1 :]
+    return result
+
+
+def _update_object(
+    text: str, source: str, locate: Callable[[_Node], _Node], entry: dict, nl: str,
+    drop: Callable[[str, object], bool] | None = None,
+) -> str:
+    """Give the object that ``locate`` finds in the parsed text the keys and values of ``entry``.
+
+    A member whose value is unchanged keeps its text; an object value is updated the same way
+    (so ``options.env`` in a task survives); other values are re-rendered; missing keys are
+    appended. Members ``entry`` lacks stay, unless ``drop(key, value)`` says they go. The text is
+    parsed again after each edit, so offsets are never stale (the files are a few KB).
+    """
+
+    def find() -> _Node:
+        return locate(_Parser(text, source).document())
+
+    while drop is not None:
+        node = find()
+        gone = next((i for i, it in enumerate(node.items) if it.key not in entry and drop(it.key, it.value)), None)
+        if gone is None:
+            break
+        text = _cut(text, node, gone)
+    for key, value in entry.items():
+        node = find()
+        member, inline = _member(node, key), "\n" not in text[node.start : node.end]
+        if member is None and inline:  # an object on one line stays on one line
+            last = node.items[-1] if node.items else None
+            piece = f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}"
+            if last is None:
+                text = text[: node.end - 1] + piece + text[node.end - 1 :]
+            elif last.comma is None:
+                text = text[: last.end] + ", " + piece + text[last.end :]
+            else:
+                text = text[: last.comma + 1] + " " + piece + "," + text[last.comma + 1 :]
+        elif member is None:
+            text = _append(text, node, lambda ind: f"{json.dumps(key)}: {_render(value, ind, nl)}", nl)
+        elif _same(member.value, value):
+            continue
+        elif isinstance(member.value, dict) and isinstance(value, dict):
+            text = _update_object(text, source, lambda root, k=key: _member(locate(root), k), value, nl)
+        else:
+            rendered = (json.dumps(value, ensure_ascii=False) if inline
+                        else _render(value, _indent(text, member.start)[0], nl))
+            text = text[: member.value_start] + rendered + text[member.end :]
+    return text
+
+
 def merge_entry(
-    text: str | None, entry: dict, *, array_key: str, id_key: str, skeleton: dict, source: str = "<text>"
+    text: str | None, entry: dict, *, array_key: str, id_key: str, skeleton: dict, source: str = "<text>",
+    owned: Sequence[str] = (),
 ) -> str:
     """Return ``text`` with ``entry`` in the top-level ``array_key`` array, all else kept byte for byte.
 
-    Replaces the first element with the entry's ``id_key`` in place, else appends; no text gives ``skeleton``.
+    Updates the first element with the entry's ``id_key`` in place, key by key: the entry's keys
+    get its values, keys it lacks are kept unless they are ``owned`` (amldebug's; a task
+    reference is amldebug's only while it names an "amldebug: " task). Else appends the entry;
+    no text gives ``skeleton``.
     """
     if id_key not in entry:
         raise ValueError(f"entry has no {id_key!r} to find it by")
@@ -268,12 +375,21 @@ def merge_entry(
     elif (array := _array(root, array_key, text, source)) is None:
         result = _append(text, root, lambda ind: f"{json.dumps(array_key)}: {_render([entry], ind, nl)}", nl)
     elif matches := _matches(array.value, id_key, entry[id_key]):
-        item = array.items[matches[0]]
-        result = text[: item.start] + _render(entry, _indent(text, item.start)[0], nl) + text[item.end :]
+        index = matches[0]
+
+        def drop(key: str, value: object) -> bool:
+            # A user's own pre/post task stays; one amldebug named goes when amldebug no longer writes it.
+            return key in owned and (key not in _TASK_REFS or str(value).startswith("amldebug: "))
+
+        def locate(node: _Node) -> _Node:
+            return _array(node, array_key, text, source).items[index]
+
+        result = _update_object(text, source, locate, entry, nl, drop)
     else:
         result = _append(text, array, lambda ind: _render(entry, ind, nl), nl)
     expected = json.loads(json.dumps(entry))
-    return _check(result, source, array_key, lambda items: expected in items)
+    return _check(result, source, array_key, lambda items: any(
+        isinstance(item, dict) and item.get(id_key) == entry[id_key] and _holds(item, expected) for item in items))
 
 
 def remove_entry(text: str, *, array_key: str, id_key: str, id_value: object, source: str = "<text>") -> str:
@@ -286,25 +402,35 @@ def remove_entry(text: str, *, array_key: str, id_key: str, id_value: object, so
     matches = _matches(array.value, id_key, id_value) if array is not None else []
     if not matches:
         return text
-    index, item = matches[0], array.items[matches[0]]
-    previous = array.items[index - 1].comma if index > 0 else None
-    start, end = item.start, (item.comma + 1 if item.comma is not None else item.end)
-    line_start, line_end = text.rfind("\n", 0, start) + 1, text.find("\n", end)
-    line_end = len(text) if line_end < 0 else line_end
-    if item.comma is None and previous is not None and not text[previous + 1 : start].strip(_WS):
-        start, previous = previous, None  # the separating comma and the item go as one piece
-    elif not text[line_start:start].strip(" \t") and not text[end:line_end].strip(" \t\r"):
-        start, end = line_start, min(line_end + 1, len(text))
-    elif item.comma is not None:
-        end = _BLANKS.match(text, end).end()
-    result = text[:start] + text[end:]
-    if item.comma is None and previous is not None:
-        result = result[:previous] + result[previous + 1 :]
+    result = _cut(text, array, matches[0])
     left = len(matches) - 1
     return _check(result, source, array_key, lambda items: len(_matches(items, id_key, id_value)) == left)
 
 
-def _read(path: Path) -> str | None:
+def _refuse_dangling(path: Path, what: str = "file") -> None:
+    """A symlink whose target is missing: following it would create a file outside the workspace."""
+    if not os.path.islink(path):
+        return
+    try:
+        os.stat(path)
+        return
+    except FileNotFoundError:
+        problem = "which does not exist"
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            return  # not dangling; reading or writing it reports the reason
+        problem = "which is a loop of symbolic links"
+    link, real = os.readlink(path), os.path.realpath(path)
+    where = f"'{link}'" + (f" ('{real}')" if os.path.join(os.path.dirname(path), link) != real else "")
+    raise ConfigFileError(f"'{path}' is a symbolic link to {where}, {problem}; amldebug will not create a file "
+                          f"there. Remove the link, or make it point at an existing {what}")
+
+
+def read_config_file(path: Path) -> str | None:
+    """The text of a launch.json or tasks.json (None when there is none); ``ConfigFileError`` names why not."""
+    path = Path(path)
+    _refuse_dangling(path.parent, "folder")
+    _refuse_dangling(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -319,8 +445,13 @@ def _read(path: Path) -> str | None:
         raise ConfigFileError(f"{path}:{line}: the file is not UTF-8 text; {_FIX}") from exc
 
 
+
 def _atomic_write(path: Path, text: str) -> None:
-    target = Path(os.path.realpath(path))  # replace what a symlink points at, not the link
+    _refuse_dangling(path.parent, "folder")
+    _refuse_dangling(path)
+    # Through a symlink: the file it points at gets the new content (atomically, in its own
+    # folder); replacing the link itself would quietly cut it from the user's shared file.
+    target = Path(os.path.realpath(path))
     tmp, created = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp"), False
     try:
         data = text.encode("utf-8")
@@ -344,14 +475,106 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def _try_lock(fd: int) -> bool:
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except (BlockingIOError, PermissionError):
+        return False
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EDEADLK):
+            return False
+        raise
+    return True
+
+
+def lock_path(folder: Path, lock_dir: Path) -> Path:
+    """The lock file that guards the VS Code files of ``folder`` (its real path, so every way to it agrees)."""
+    key = hashlib.sha256(os.fsencode(os.path.realpath(folder))).hexdigest()[:32]
+    return Path(lock_dir) / f"vscode-{key}.lock"
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path, lock_dir: Path, timeout: float | None = None) -> Iterator[Path]:
+    """Hold the advisory lock on the VS Code files of ``folder``, waiting at most ``timeout`` seconds.
+
+    The lock file lives in ``lock_dir``, not in the user's folder; it is never removed (another
+    process may be waiting on it), and the system releases the lock when its holder exits, even
+    a killed one, so a lock cannot go stale. ``ConfigLockError`` when the wait runs out.
+    """
+    timeout = LOCK_TIMEOUT if timeout is None else timeout
+    path = lock_path(folder, lock_dir)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as exc:
+        raise ConfigFileError(f"cannot create the lock file '{path}' that guards {folder} ({exc.strerror or exc}); "
+                              f"check the permissions of '{path.parent}', or set AMLDEBUG_CACHE to a writable "
+                              f"folder") from exc
+    try:
+        deadline = time.monotonic() + timeout
+        while not _try_lock(fd):
+            if time.monotonic() >= deadline:
+                raise ConfigLockError(
+                    f"{folder}: another amldebug run{_holder(fd)} has been writing launch.json and tasks.json "
+                    f"for more than {timeout:g} s (lock '{path}'); wait for it to finish or stop it, then run again")
+            time.sleep(_LOCK_POLL)
+        if hasattr(os, "pwrite"):  # who holds it, for the message of a run that waits too long
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _holder(fd: int) -> str:
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        return f" (process {int(os.pread(fd, 32, 0))})"
+    return ""
+
+
+def write_config_files(
+    folder: Path, entries: Mapping[str, Sequence[dict]], *, lock_dir: Path, timeout: float | None = None,
+) -> list[Path]:
+    """Merge ``entries`` (``{"tasks": [...], "launch": [...]}``) into ``folder``'s tasks.json and launch.json.
+
+    Under :func:`folder_lock` from the first read to the last write, so concurrent runs cannot
+    lose each other's entries; both files are merged before either is written (a file that
+    cannot be merged leaves both as they were), tasks.json first. Returns the files, written or
+    already up to date.
+    """
+    folder = Path(folder)
+    _refuse_dangling(folder, "folder")
+    with folder_lock(folder, lock_dir, timeout):
+        planned = []
+        for kind in KINDS:
+            if not entries.get(kind):
+                continue
+            path = folder / f"{kind}.json"
+            array_key, id_key, skeleton, owned = _KINDS[kind]
+            old = new = read_config_file(path)
+            for entry in entries[kind]:
+                new = merge_entry(new, entry, array_key=array_key, id_key=id_key, skeleton=skeleton,
+                                  source=str(path), owned=owned)
+            planned.append((path, old, new))
+        for path, old, new in planned:
+            if new != old:
+                _atomic_write(path, new)
+    return [path for path, _, _ in planned]
+
+
 def write_config_file(path: Path, entry: dict, *, kind: str) -> Path:
     """Merge ``entry`` into the launch.json (``kind="launch"``) or tasks.json (``kind="tasks"``) at ``path``.
 
     Creates the file and its folder when missing; atomic, so on any error the file is left as it was.
+    Not locked: a caller that may run concurrently with another amldebug uses :func:`write_config_files`.
     """
-    array_key, id_key, skeleton = _KINDS[kind]
-    old = _read(path)
-    new = merge_entry(old, entry, array_key=array_key, id_key=id_key, skeleton=skeleton, source=str(path))
+    array_key, id_key, skeleton, owned = _KINDS[kind]
+    old = read_config_file(path)
+    new = merge_entry(old, entry, array_key=array_key, id_key=id_key, skeleton=skeleton, source=str(path),
+                      owned=owned)
     if new != old:
         _atomic_write(path, new)
     return path
@@ -359,8 +582,8 @@ def write_config_file(path: Path, entry: dict, *, kind: str) -> Path:
 
 def remove_config(path: Path, *, kind: str, id_value: str) -> bool:
     """Remove entry ``id_value`` from the launch.json or tasks.json at ``path`` atomically; True if removed."""
-    array_key, id_key, _ = _KINDS[kind]
-    old = _read(path)
+    array_key, id_key, _, _ = _KINDS[kind]
+    old = read_config_file(path)
     if old is None:
         return False
     new = remove_entry(old, array_key=array_key, id_key=id_key, id_value=id_value, source=str(path))

@@ -16,7 +16,7 @@ import typer
 from amldebug import scaffold
 from amldebug.check import check_entry_script, check_environment, check_model
 from amldebug.cli import app
-from amldebug.errors import ConfigFileError, UsageError
+from amldebug.errors import ConfigFileError, ExitStatus, UsageError
 from amldebug.resources import resource_dir
 from amldebug.scaffold import (
     BEGINS_PATTERN,
@@ -507,3 +507,104 @@ def test_the_f5_task_of_a_new_project_does_not_move_ports(project):
 
     assert args.count("--exact-ports") == 1
     command_parses(["python", *args])
+
+
+# --- amldebug vscode on a workspace the user has changed --------------------------------
+
+
+def amldebug(capsys, *args) -> tuple[int, str]:
+    from amldebug import cli
+
+    capsys.readouterr()
+    code = cli.run([str(a) for a in args])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["launch.json", "tasks.json"])
+def test_vscode_refuses_a_dangling_symlink_and_writes_nothing(workspace, capsys, name):
+    (workspace / ".vscode").mkdir()
+    link = workspace / ".vscode" / name
+    link.symlink_to("../../shared/" + name)
+
+    code, err = amldebug(capsys, "vscode", "sample", "--image", "scoring:1", "--name", "svc")
+
+    assert code == ExitStatus.ERROR
+    assert f"'{link}' is a symbolic link to '../../shared/{name}'" in err
+    assert "does not exist" in err and "Remove the link, or make it point at an existing file" in err
+    assert not (workspace.parent / "shared").exists()
+    assert [p.name for p in (workspace / ".vscode").iterdir()] == [name]
+
+
+def test_attach_refuses_a_dangling_symlink_before_it_starts_anything(workspace, capsys, monkeypatch):
+    # No engine: had attach got as far as starting a container, it would exit DOCKER instead.
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{workspace}/no-docker.sock")
+    (workspace / ".vscode").symlink_to("gone")
+
+    code, err = amldebug(capsys, "attach", "sample", "--image", "scoring:1", "--name", "svc")
+
+    assert code == ExitStatus.ERROR
+    assert f"'{workspace / '.vscode'}' is a symbolic link to 'gone', which does not exist" in err
+    assert "make it point at an existing folder" in err
+    assert not (workspace / "gone").exists()
+
+
+def test_vscode_writes_through_a_symlink_to_an_existing_file(workspace, capsys):
+    shared = workspace.parent / "dotfiles" / "launch.json"
+    shared.parent.mkdir()
+    shared.write_text('// shared between my projects\n{"version": "0.2.0", "configurations": []}\n')
+    (workspace / ".vscode").mkdir()
+    (workspace / ".vscode" / "launch.json").symlink_to(shared)
+
+    code, err = amldebug(capsys, "vscode", "sample", "--image", "scoring:1", "--name", "svc")
+
+    assert code == 0, err
+    assert (workspace / ".vscode" / "launch.json").is_symlink()
+    text = shared.read_text()
+    assert text.startswith("// shared between my projects\n")
+    assert [c["name"] for c in parse_jsonc(text)["configurations"]] == ["amldebug: svc"]
+    assert [p.name for p in shared.parent.iterdir()] == ["launch.json"]
+
+
+def test_vscode_again_keeps_keys_the_user_added_to_amldebugs_entries(workspace, capsys):
+    assert amldebug(capsys, "vscode", "sample", "--image", "scoring:1", "--name", "svc")[0] == 0
+    launch, tasks = workspace / ".vscode" / "launch.json", workspace / ".vscode" / "tasks.json"
+    launch.write_text(launch.read_text().replace('"request": "attach",', '"request": "attach",\n'
+                                                 '            "redirectOutput": true, // I want prints\n'
+                                                 '            "env": {"LOG_LEVEL": "debug"},'))
+    tasks.write_text(tasks.read_text().replace('"cwd": "${workspaceFolder}"',
+                                               '"cwd": "${workspaceFolder}", "env": {"AZURE_TENANT": "t"}'))
+
+    code, err = amldebug(capsys, "vscode", "sample", "--image", "scoring:1", "--name", "svc", "--debug-port", "6001")
+
+    assert code == 0, err
+    [config] = read_jsonc(launch)["configurations"]
+    assert config["connect"]["port"] == 6001
+    assert config["redirectOutput"] is True and config["env"] == {"LOG_LEVEL": "debug"}
+    assert '"redirectOutput": true, // I want prints\n' in launch.read_text()
+    [task] = read_jsonc(tasks)["tasks"]
+    assert task["args"][task["args"].index("--debug-port") + 1] == "6001"
+    assert task["options"] == {"cwd": "${workspaceFolder}", "env": {"AZURE_TENANT": "t"}}
+
+
+def test_vscode_waiting_too_long_for_another_run_is_an_error(workspace, capsys, monkeypatch):
+    from amldebug import inject, vscode
+
+    monkeypatch.setattr(vscode, "LOCK_TIMEOUT", 0.2)
+    with vscode.folder_lock(workspace / ".vscode", inject.cache_root() / "locks"):
+        code, err = amldebug(capsys, "vscode", "sample", "--image", "scoring:1", "--name", "svc")
+
+    assert code == ExitStatus.ERROR
+    assert f"{workspace / '.vscode'}: another amldebug run (process " in err
+    assert "for more than 0.2 s" in err
+    assert not (workspace / ".vscode" / "launch.json").exists()
+
+
+def test_a_launch_json_that_cannot_be_merged_leaves_tasks_json_unwritten_too(workspace):
+    (workspace / ".vscode").mkdir()
+    (workspace / ".vscode" / "launch.json").write_text('{"configurations": {}}\n')
+    entries = vscode_files(workspace / "sample", service="svc", debug_port=5678, command=["amldebug", "attach"])
+
+    with pytest.raises(ConfigFileError, match='"configurations" must be an array'):
+        write_vscode(workspace, entries)
+
+    assert not (workspace / ".vscode" / "tasks.json").exists()

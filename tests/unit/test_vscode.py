@@ -9,16 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from amldebug.errors import ConfigFileError
+from amldebug.errors import ConfigFileError, ConfigLockError
 from amldebug.vscode import (
     build_attach_config,
     build_task,
     config_name,
+    folder_lock,
+    lock_path,
     merge_entry,
     parse_jsonc,
     remove_config,
     remove_entry,
     write_config_file,
+    write_config_files,
 )
 
 LAUNCH = dict(array_key="configurations", id_key="name", skeleton={"version": "0.2.0", "configurations": []})
@@ -214,7 +217,8 @@ def test_replacement_stays_where_the_entry_was(tmp_path):
 
     text = path.read_text()
     assert [c["name"] for c in parse_jsonc(text)["configurations"]] == ["amldebug: score", "after"]
-    assert '"old"' not in text
+    assert parse_jsonc(text)["configurations"][0] == {**attach(port=7000), "old": True}  # the user's key stays
+    assert '    {"name": "amldebug: score", "old": true, "type": "debugpy", ' in text  # still one line
     assert "}, // mine\n" in text
     assert text.endswith('    {"name": "after"}\n  ]\n}\n')
 
@@ -480,3 +484,153 @@ def test_tasks_kind_uses_label_and_version_2(tmp_path):
     assert remove_config(path, kind="tasks", id_value="amldebug: down score") is True
     assert [t["label"] for t in parse_jsonc(path.read_text())["tasks"]] == ["amldebug: up score"]
     assert no_temp_files(path.parent)
+
+
+# --- keys a user adds to amldebug's own entries ---------------------------------
+
+USER_KEYS_LAUNCH = """\
+{
+    "version": "0.2.0",
+    "configurations": [
+        {
+            "name": "amldebug: score",
+            "type": "debugpy",
+            "request": "attach",
+            // the user's own settings, kept across rewrites
+            "redirectOutput": true,
+            "env": {"MY_FLAG": "1"}, /* why: see the wiki */
+            "connect": {
+                "host": "localhost",
+                "port": 5678
+            },
+            "pathMappings": [{"localRoot": "${workspaceFolder}/src", "remoteRoot": "/var/azureml-app"}],
+            "justMyCode": true,
+            "postDebugTask": "amldebug: down score"
+        }
+    ]
+}
+"""
+
+
+def test_rewrite_keeps_user_keys_and_comments_in_amldebugs_entry_and_updates_its_own(tmp_path):
+    path = tmp_path / "launch.json"
+    path.write_text(USER_KEYS_LAUNCH)
+
+    write_config_file(path, attach(port=6000), kind="launch")
+
+    text = path.read_text()
+    [config] = parse_jsonc(text)["configurations"]
+    assert config["redirectOutput"] is True and config["env"] == {"MY_FLAG": "1"}
+    assert config["connect"] == {"host": "localhost", "port": 6000}  # amldebug's key: updated
+    assert "postDebugTask" not in config  # amldebug wrote it and no longer does
+    assert {k: v for k, v in config.items() if k not in ("redirectOutput", "env")} == attach(port=6000)
+    assert '            // the user\'s own settings, kept across rewrites\n' in text
+    assert '"env": {"MY_FLAG": "1"}, /* why: see the wiki */\n' in text
+    assert '"port": 6000\n' in text and "5678" not in text
+
+
+def test_a_users_own_task_reference_in_amldebugs_entry_is_kept(tmp_path):
+    path = tmp_path / "launch.json"
+    path.write_text(USER_KEYS_LAUNCH.replace('"amldebug: down score"', '"my cleanup"'))
+
+    write_config_file(path, attach(), kind="launch")
+
+    [config] = parse_jsonc(path.read_text())["configurations"]
+    assert config["postDebugTask"] == "my cleanup"
+
+
+def test_rewrite_keeps_user_keys_of_amldebugs_task_including_nested_options(tmp_path):
+    path = tmp_path / "tasks.json"
+    task = build_task(label="amldebug: score", command="python", args=["-m", "amldebug", "attach"],
+                      begins_pattern="b", ends_pattern="e")
+    write_config_file(path, task, kind="tasks")
+    text = path.read_text()
+    # What a user adds by hand: an env for the task, a presentation, a dependency, a comment.
+    text = text.replace('"cwd": "${workspaceFolder}"', '"cwd": "${workspaceFolder}",\n'
+                        '                "env": {"AZURE_TENANT": "t"} // for the bridge')
+    text = text.replace('"isBackground": true,', '"isBackground": true,\n            "dependsOn": "build",\n'
+                        '            "presentation": {"reveal": "silent"},')
+    path.write_text(text)
+
+    write_config_file(path, {**task, "args": ["-m", "amldebug", "attach", "--port", "6000"]}, kind="tasks")
+
+    text = path.read_text()
+    [written] = parse_jsonc(text)["tasks"]
+    assert written["args"][-2:] == ["--port", "6000"]
+    assert written["options"] == {"cwd": "${workspaceFolder}", "env": {"AZURE_TENANT": "t"}}
+    assert written["dependsOn"] == "build" and written["presentation"] == {"reveal": "silent"}
+    assert '"env": {"AZURE_TENANT": "t"} // for the bridge\n' in text
+    assert written["problemMatcher"] == task["problemMatcher"]
+
+
+def test_rewrite_with_nothing_new_keeps_the_users_text_byte_for_byte():
+    entry = {**attach(), "postDebugTask": "amldebug: down score"}
+
+    assert merge_entry(USER_KEYS_LAUNCH, entry, **LAUNCH) == USER_KEYS_LAUNCH
+
+
+# --- symlinks -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["launch.json", "tasks.json"])
+def test_a_dangling_symlink_is_refused_naming_the_link_its_target_and_the_fix(tmp_path, name):
+    folder = tmp_path / "ws" / ".vscode"
+    folder.mkdir(parents=True)
+    (folder / name).symlink_to("../../elsewhere/" + name)
+    entries = {"launch": [attach()], "tasks": [build_task(label="amldebug: score", command="c", args=[],
+                                                          begins_pattern="b", ends_pattern="e")]}
+
+    with pytest.raises(ConfigFileError) as caught:
+        write_config_files(folder, entries, lock_dir=tmp_path / "locks")
+
+    message = str(caught.value)
+    assert f"'{folder / name}' is a symbolic link to '../../elsewhere/{name}'" in message
+    assert f"'{tmp_path / 'elsewhere' / name}'" in message and "does not exist" in message
+    assert "Remove the link, or make it point at an existing file" in message
+    assert not (tmp_path / "elsewhere").exists()
+    assert sorted(p.name for p in folder.iterdir()) == [name]  # the other file was not written either
+
+
+def test_a_symlink_loop_is_refused(tmp_path):
+    path = tmp_path / "launch.json"
+    path.symlink_to(path)
+
+    with pytest.raises(ConfigFileError, match="loop of symbolic links"):
+        write_config_file(path, attach(), kind="launch")
+
+
+# --- the workspace lock ---------------------------------------------------------
+
+
+def test_write_config_files_writes_tasks_and_launch_and_leaves_no_lock_in_the_folder(tmp_path):
+    folder, locks = tmp_path / ".vscode", tmp_path / "cache" / "locks"
+    task = build_task(label="amldebug: score", command="c", args=[], begins_pattern="b", ends_pattern="e")
+
+    written = write_config_files(folder, {"tasks": [task], "launch": [attach()]}, lock_dir=locks)
+
+    assert written == [folder / "tasks.json", folder / "launch.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["launch.json", "tasks.json"]
+    assert [p.name for p in locks.iterdir()] == [lock_path(folder, locks).name]
+
+
+def test_a_lock_held_too_long_is_an_error_naming_the_folder_and_the_holder(tmp_path):
+    folder, locks = tmp_path / ".vscode", tmp_path / "locks"
+
+    with folder_lock(folder, locks):  # another run holds it (flock excludes even within a process)
+        with pytest.raises(ConfigLockError) as caught:
+            write_config_files(folder, {"launch": [attach()]}, lock_dir=locks, timeout=0.2)
+
+    message = str(caught.value)
+    assert message.startswith(f"{folder}: another amldebug run (process {os.getpid()}) has been writing")
+    assert "more than 0.2 s" in message and "wait for it to finish" in message
+    assert not folder.exists()
+    write_config_files(folder, {"launch": [attach()]}, lock_dir=locks, timeout=0.2)  # released
+    assert (folder / "launch.json").is_file()
+
+
+def test_the_lock_is_the_same_whichever_path_leads_to_the_folder(tmp_path):
+    (tmp_path / "real" / ".vscode").mkdir(parents=True)
+    (tmp_path / "alias").symlink_to(tmp_path / "real")
+
+    assert lock_path(tmp_path / "alias" / ".vscode", tmp_path) == lock_path(tmp_path / "real" / ".vscode", tmp_path)
+    assert lock_path(tmp_path / "other" / ".vscode", tmp_path) != lock_path(tmp_path / "real" / ".vscode", tmp_path)
