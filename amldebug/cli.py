@@ -46,13 +46,9 @@ def _root(
 
 
 def _env_pairs(values: List[str]) -> dict:
-    env = {}
-    for item in values or []:
-        if "=" not in item:
-            raise UsageError(f"-e/--env-var '{item}' is not KEY=VALUE; write it as e.g. -e LOG_LEVEL=DEBUG")
-        key, value = item.split("=", 1)
-        env[key] = value
-    return env
+    from .spec import parse_env_pairs
+
+    return parse_env_pairs(values)
 
 
 # Options shared by attach and vscode.
@@ -67,7 +63,8 @@ DebugPortOpt = typer.Option(5678, "--debug-port", help="Debugger port on 127.0.0
 NameOpt = typer.Option(None, "--name", help="Service name (default: the folder's name).")
 WaitOpt = typer.Option(True, "--wait/--no-wait", help="Hold before init() until a debugger attaches.")
 JmcOpt = typer.Option(True, "--just-my-code/--no-just-my-code", help="Step only through your own code.")
-EnvVarOpt = typer.Option(None, "--env-var", "-e", help="Extra environment variable KEY=VALUE (repeatable).")
+EnvVarOpt = typer.Option(None, "--env-var", "-e", help="Extra environment variable KEY=VALUE, or KEY to take its "
+                         "value from this environment (repeatable; values are never written to disk).")
 DebugBindOpt = typer.Option(
     "127.0.0.1", "--debug-bind",
     help="Interface for the debug port. Anything but 127.0.0.1 lets others on the network run code in it.",
@@ -177,30 +174,34 @@ def attach(
     where = f"image '{spec.image}'" if spec.runtime == "container" else f"Python {spec.python or sys.executable}"
     note(f"amldebug: starting service '{spec.name}' from {where}")
     started = time.monotonic()
-    result = do_attach(spec, exact_ports=exact_ports, progress=note)
-    service = result.service
 
-    def announce() -> None:
-        _describe(service, result.launch_json)
+    def announce(result) -> None:
+        _describe(result.service, result.launch_json)
         when = "before init()" if spec.wait else "any time"
-        note(f"amldebug: service '{service.name}' is ready for a debugger on localhost:{service.debug_port} "
-             f"({when}; {time.monotonic() - started:.1f} s)")
+        note(f"amldebug: service '{result.service.name}' is ready for a debugger on "
+             f"localhost:{result.service.debug_port} ({when}; {time.monotonic() - started:.1f} s)")
 
+    start = lambda: do_attach(spec, exact_ports=exact_ports, progress=note)  # noqa: E731
     if detach:
-        announce()
+        announce(start())
         return
-    _foreground(service, watch, announce)
+    _foreground(start, watch, announce)
 
 
-def _foreground(service, watch: bool, announce) -> None:
-    """Announce, stream the logs (and reload on save) until Ctrl-C, then remove the service.
-    Everything after the start is inside the try, so a Ctrl-C at any point cleans up."""
+def _foreground(start, watch: bool, announce) -> None:
+    """Start the service, announce it, stream its log (and reload on save) until Ctrl-C,
+    SIGTERM or SIGHUP, then remove it. The start is inside the try, so a signal at any
+    moment cleans up (start() itself removes what an unfinished start made)."""
+    from .statefile import StateFile, state_folder
     from .watch import ReloadLoop
 
     stop = threading.Event()
-    loop = thread = None
+    loop = thread = service = None
     try:
-        announce()
+        result = start()
+        service = result.service
+        StateFile(state_folder(service.name)).claim()
+        announce(result)
         if watch:
             loop = ReloadLoop(service, report=note, stop=stop)
             thread = threading.Thread(target=loop.run, daemon=True)
@@ -215,13 +216,20 @@ def _foreground(service, watch: bool, announce) -> None:
                 time.sleep(0.1)
             if service.state != "Running":
                 raise ContainerError(f"the service '{service.name}' stopped", service.get_logs(30))
-    except KeyboardInterrupt:
-        note(f"amldebug: stopping service '{service.name}'")
+    except KeyboardInterrupt as exc:
+        if service is None:  # interrupted while starting: exit 130 (or 128 + the signal)
+            raise
+        how = "" if type(exc) is KeyboardInterrupt else f" ({exc})"
+        note(f"amldebug: stopping service '{service.name}'{how}")  # the usual end of a session: exit 0
     finally:
         stop.set()
         if thread is not None:  # let an update in flight finish, so nothing it starts is left behind
             thread.join(150)
-        service.delete()
+        if service is not None:
+            try:
+                service.delete()
+            except AmlDebugError as exc:  # e.g. the engine went away: say what is left
+                note(f"amldebug: could not remove service '{service.name}': {exc}")
 
 
 @app.command()
@@ -317,14 +325,13 @@ def demo(
     spec = _spec(folder, None, image, None, None, None, port, debug_port, None, wait, True, [], "127.0.0.1",
                  chosen, None)
     note(f"amldebug: starting service '{spec.name}'")
-    result = do_attach(spec, progress=note)
 
-    def announce() -> None:
+    def announce(result) -> None:
         _describe(result.service, result.launch_json)
         note(f"amldebug: service '{spec.name}' is ready for a debugger on localhost:{result.service.debug_port}")
         note(f"amldebug demo: try  amldebug score --name {spec.name} --file {folder / 'sample-request.json'}")
 
-    _foreground(result.service, True, announce)
+    _foreground(lambda: do_attach(spec, progress=note), True, announce)
 
 
 @app.command()
@@ -359,9 +366,9 @@ def status(
     if not services:
         note("no amldebug services; start one with 'amldebug attach'")
         return
-    out(f"{'NAME':<20} {'STATE':<12} {'SCORING URI':<34} DEBUG PORT")
+    out(f"{'NAME':<20} {'STATE':<22} {'SCORING URI':<34} DEBUG PORT")
     for service in services:
-        out(f"{service.name:<20} {service.state:<12} {service.scoring_uri:<34} {service.debug_port}")
+        out(f"{service.name:<20} {service.health:<22} {service.scoring_uri:<34} {service.debug_port}")
 
 
 def _service_name(name: Optional[str]) -> str:
@@ -631,9 +638,9 @@ def run(argv: Optional[List[str]] = None) -> int:
     except typer.TyperException as exc:  # usage errors from the (vendored) click parser
         exc.show()
         return int(ExitStatus.USAGE)
-    except (KeyboardInterrupt, typer.Abort):
+    except (KeyboardInterrupt, typer.Abort) as exc:
         note("interrupted")
-        return int(ExitStatus.INTERRUPTED)
+        return int(getattr(exc, "exit_status", ExitStatus.INTERRUPTED))
     except Exception as exc:  # a bug of ours: say so, without a traceback unless asked
         if "--debug" in argv:
             traceback.print_exc()
@@ -644,4 +651,7 @@ def run(argv: Optional[List[str]] = None) -> int:
 
 
 def main() -> None:
+    from . import interrupts
+
+    interrupts.install()  # SIGTERM (a VS Code task ended) and SIGHUP (a closed terminal) clean up as Ctrl-C does
     sys.exit(run())

@@ -21,6 +21,18 @@ from .spec import DEBUG_PORT_IN_CONTAINER, PAYLOAD_ROOT, SCORING_PORT_IN_CONTAIN
 LABEL_SERVICE = "amldebug.service"
 LABEL_SPEC = "amldebug.spec"
 LABEL_KIND = "amldebug.kind"
+LABEL_SESSION = "amldebug.session"  # one start: what to remove when it is interrupted
+
+
+def network_name(service: str) -> str:
+    return f"amldebug-{service}"
+
+
+def _engine_gone(exc: BaseException, doing: str) -> DockerUnavailableError:
+    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    return DockerUnavailableError(
+        f"the Docker engine at {where} stopped answering while {doing} ({_short(exc)}); once it is back, "
+        "'amldebug status' shows what is left and 'amldebug down --name NAME' removes it")
 
 
 def connect() -> docker.DockerClient:
@@ -114,10 +126,13 @@ def find_services(client: docker.DockerClient, name: Optional[str] = None) -> li
         return client.containers.list(all=True, filters=filters)
     except docker.errors.DockerException as exc:
         raise DockerUnavailableError(f"cannot list containers: {_short(exc)}") from None
+    except requests.RequestException as exc:
+        raise _engine_gone(exc, "listing containers") from None
 
 
 def remove(container) -> None:
-    """Stop and remove, ignoring a container that is already gone."""
+    """Stop and remove, ignoring a container that is already gone; a debug service's own
+    network goes with it."""
     try:
         container.remove(force=True)
     except docker.errors.NotFound:
@@ -125,11 +140,60 @@ def remove(container) -> None:
     except docker.errors.APIError as exc:
         if "already in progress" not in str(exc):
             raise ContainerError(f"cannot remove container {container.short_id}: {_short(exc)}") from None
+    except requests.RequestException as exc:
+        raise _engine_gone(exc, f"removing container {container.name}") from None
+    labels = getattr(container, "labels", None) or {}
+    service = labels.get(LABEL_SERVICE)
+    if service and labels.get(LABEL_KIND) == "service":
+        _remove_network(container.client, network_name(service))
+
+
+def _remove_network(client: docker.DockerClient, name: str) -> None:
+    try:
+        client.networks.get(name).remove()
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:  # still in use: by a replacement that is starting
+        if "active endpoints" not in str(exc):
+            raise ContainerError(f"cannot remove network {name}: {_short(exc)}") from None
+    except requests.RequestException as exc:
+        raise _engine_gone(exc, f"removing network {name}") from None
+
+
+def remove_session(client: docker.DockerClient, session: str, *, settle: float = 1.0) -> None:
+    """Remove every container and network one start made (an interrupted start: a create
+    that was sent may still be carried out by the engine, so look again for ``settle`` s)."""
+    deadline = time.monotonic() + settle
+    while True:
+        filters = {"label": [f"{LABEL_SESSION}={session}"]}
+        for box in client.containers.list(all=True, filters=filters):
+            remove(box)
+        for net in client.networks.list(filters=filters):
+            _remove_network(client, net.name)
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.25)
+
+
+def _own_network(client: docker.DockerClient, spec: ServiceSpec, labels: dict) -> str:
+    """A bridge network for this service alone: other containers on the engine cannot reach
+    its debug port or its scoring port (Docker isolates bridge networks from each other);
+    the ports are still published on the host."""
+    name = network_name(spec.name)
+    _remove_network(client, name)  # left over by a service that was killed
+    try:
+        client.networks.create(name, driver="bridge", labels=labels, check_duplicate=True)
+    except docker.errors.DockerException as exc:
+        raise ContainerError(f"cannot create the network {name} for service '{spec.name}': {_short(exc)}; "
+                             "'docker network ls' shows the networks (a full address pool needs "
+                             "'docker network prune')") from None
+    return name
 
 
 def start_service(client: docker.DockerClient, spec: ServiceSpec, lay: Layout, command: list,
-                  payload: Path, state: Path, port: int, debug_port: int):
-    """Create and start the debug container; the caller owns removing it on failure."""
+                  payload: Path, state: Path, port: int, debug_port: int, *, session: str):
+    """Create and start the debug container on a network of its own; the caller owns
+    removing it on failure (``remove_session(client, session)``)."""
     volumes = {
         spec.source_dir: {"bind": lay.code_dir, "mode": "rw"},
         str(payload): {"bind": PAYLOAD_ROOT, "mode": "ro"},
@@ -141,6 +205,8 @@ def start_service(client: docker.DockerClient, spec: ServiceSpec, lay: Layout, c
         f"{SCORING_PORT_IN_CONTAINER}/tcp": ("127.0.0.1", port),
         f"{DEBUG_PORT_IN_CONTAINER}/tcp": (spec.debug_bind, debug_port),
     }
+    labels = {LABEL_SERVICE: spec.name, LABEL_KIND: "service", LABEL_SESSION: session}
+    network = _own_network(client, spec, labels)
     try:
         box = client.containers.create(
             spec.image,
@@ -152,7 +218,8 @@ def start_service(client: docker.DockerClient, spec: ServiceSpec, lay: Layout, c
             working_dir=lay.app_root,
             volumes=volumes,
             ports=ports,
-            labels={LABEL_SERVICE: spec.name, LABEL_SPEC: spec.to_label(), LABEL_KIND: "service"},
+            network=network,
+            labels={**labels, LABEL_SPEC: spec.to_label()},
         )
     except docker.errors.DockerException as exc:
         raise ContainerError(f"cannot create service '{spec.name}' from image '{spec.image}': {_short(exc)}") from None
@@ -194,8 +261,8 @@ def follow_lines(container, *, since: float | None = None, tail: int | str = "al
             while b"\n" in buffer:
                 line, buffer = buffer.split(b"\n", 1)
                 yield line.decode("utf-8", "replace")
-    except docker.errors.DockerException:
-        return
+    except (docker.errors.DockerException, requests.RequestException):
+        return  # the caller asks the engine what happened (state())
     if buffer:
         yield buffer.decode("utf-8", "replace")
 
@@ -212,7 +279,18 @@ def state(container) -> str:
         container.reload()
     except docker.errors.NotFound:
         return "Deleted"
+    except requests.RequestException as exc:
+        raise _engine_gone(exc, f"service {container.name} ran") from None
+    except docker.errors.DockerException as exc:
+        raise ContainerError(f"cannot read the state of {container.name}: {_short(exc)}") from None
     return container.status
+
+
+def spec_of(container) -> ServiceSpec:
+    """The spec a service container was started with; variable values come from the
+    container's own environment (the label holds only their keys)."""
+    values = dict(item.split("=", 1) for item in (container.attrs.get("Config") or {}).get("Env") or [] if "=" in item)
+    return ServiceSpec.from_label(container.labels[LABEL_SPEC], values=values)
 
 
 def exec_run(container, cmd: list) -> tuple[int, str]:

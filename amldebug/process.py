@@ -2,8 +2,11 @@
 launcher, debug settings and reload as the container.
 
 The app root is a folder under amldebug's state folder that mirrors /var/azureml-app:
-``<source name>`` links to the source folder and models are linked under
-``azureml-models/<name>/<version>/``. The entry script and the source folder are given
+``<source name>`` links to the source folder, and each model is placed under
+``azureml-models/<name>/<version>/`` as real folders holding hard links of its files (a
+copy across file systems), so os.walk, glob and Model.get_model_path see what they see
+in a container, where the model is a mount; a symbolic link would hide a model folder
+from os.walk. The entry script and the source folder are given
 to the server by their real paths, because the server resolves real paths and a
 debugger's breakpoints must match the files the user edits.
 """
@@ -20,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Iterator, Optional
 
+from . import interrupts
 from .errors import AmlDebugError, ContainerError, UsageError
 from .spec import ServiceSpec, launcher_command, layout
 
@@ -66,7 +70,7 @@ def process_layout(spec: ServiceSpec, state: Path, server: str, payload: Path):
     """The container layout with host paths: app root mirror, real code paths."""
     root = app_root(state)
     lay = layout(spec, app_root=str(root), debug_port=spec.debug_port, scoring_port=spec.port, server=server,
-                 payload_root=str(payload), state_dir=str(state))
+                 payload_root=str(payload), state_dir=str(state / "run"))
     real_source = os.path.realpath(spec.source_dir)
     lay.env.update({
         "AZUREML_ENTRY_SCRIPT": os.path.join(real_source, spec.entry_script),
@@ -86,8 +90,23 @@ def prepare_app_root(spec: ServiceSpec, state: Path) -> Path:
     if spec.model_dir:
         folder = root / "azureml-models" / spec.model_name / spec.model_version
         folder.mkdir(parents=True)
-        (folder / Path(spec.model_dir).name).symlink_to(spec.model_dir)
+        place_model(Path(spec.model_dir), folder / Path(spec.model_dir).name)
     return root
+
+
+def place_model(source: Path, target: Path) -> None:
+    """``target`` as a real copy of the file or folder ``source``: folders are made, files
+    hard-linked (instant, no space), or copied where a hard link is not possible."""
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:  # another file system, or links not allowed
+            shutil.copy2(src, dst)
+
+    if source.is_dir():
+        shutil.copytree(source, target, copy_function=link)
+    else:
+        link(str(source), str(target))
 
 
 class ProcessBackend:
@@ -197,16 +216,36 @@ def start(spec: ServiceSpec, state: Path, payload: Path, info: dict) -> ProcessB
     env.update(lay.env)
     log = open(state / LOG, "ab")
     try:
-        proc = subprocess.Popen(launcher_command(info["python"], lay, str(payload)), cwd=root, env=env,
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        with interrupts.deferred():  # a started server is recorded before a signal can end us
+            proc = subprocess.Popen(launcher_command(info["python"], lay, str(payload)), cwd=root, env=env,
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+            registry = state / REGISTRY
+            registry.write_text(json.dumps({"pid": proc.pid, "spec": json.loads(spec.to_label()),
+                                            "python": info["python"]}))
+            registry.chmod(0o600)
     except OSError as exc:
         raise AmlDebugError(f"cannot start {info['python']}: {exc.strerror}") from None
     finally:
         log.close()
-    (state / REGISTRY).write_text(json.dumps({"pid": proc.pid, "spec": json.loads(spec.to_label()),
-                                              "python": info["python"]}))
     return ProcessBackend(state, proc.pid)
+
+
+def backend_in(state: Path) -> Optional[ProcessBackend]:
+    """The backend recorded in a service's state folder, if a server was started there."""
+    try:
+        return ProcessBackend(state, int(json.loads((state / REGISTRY).read_text())["pid"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _environ(pid: int) -> dict:
+    """The variables a process of ours runs with (where values are kept: not on disk)."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    return dict(item.split("=", 1) for item in raw.decode("utf-8", "replace").split("\0") if "=" in item)
 
 
 def registered(cache_state: Path) -> list[tuple[ServiceSpec, ProcessBackend, str]]:
@@ -215,7 +254,7 @@ def registered(cache_state: Path) -> list[tuple[ServiceSpec, ProcessBackend, str
     for entry in sorted(cache_state.glob(f"*/{REGISTRY}")):
         try:
             data = json.loads(entry.read_text())
-            spec = ServiceSpec.from_label(json.dumps(data["spec"]))
+            spec = ServiceSpec.from_label(json.dumps(data["spec"]), values=_environ(int(data["pid"])))
         except (OSError, ValueError, KeyError, TypeError):
             continue
         found.append((spec, ProcessBackend(entry.parent, int(data["pid"])), data.get("python", sys.executable)))

@@ -15,6 +15,7 @@ import json
 import re
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -99,13 +100,26 @@ class Service:
         return {"running": "Running", "exited": "Failed", "created": "Transitioning",
                 "restarting": "Transitioning", "dead": "Failed"}.get(status, status.capitalize())
 
+    @property
+    def health(self) -> str:
+        """``state`` as ``amldebug status`` shows it: also whether the worker failed (the
+        server answers 503 until the next good save) and whether the foreground session
+        that owns it is gone (an orphan, left by a killed ``attach``)."""
+        state = self.state
+        if state != "Running":
+            return state
+        files = StateFile(state_folder(self.name))
+        if files.orphaned():
+            return "Orphaned"
+        return "Running (init failed)" if files.read().get("status") == "failed" else state
+
     def __repr__(self) -> str:
         return f"Service(name={self.name!r}, state={self.state!r}, scoring_uri={self.scoring_uri!r})"
 
     def as_dict(self) -> dict:
         return {
             "name": self.name,
-            "state": self.state,
+            "state": self.health,
             "scoring_uri": self.scoring_uri,
             "port": self.port,
             "debug_port": self.debug_port,
@@ -228,6 +242,7 @@ class Service:
 
     def delete(self) -> None:
         self._backend.remove()
+        StateFile(state_folder(self.name)).remove()
 
     def run_payload_script(self, script: str, *args: str) -> tuple[int, str]:
         """Run one of amldebug's payload scripts where the service runs, in its Python."""
@@ -288,20 +303,37 @@ def start(spec: ServiceSpec, *, client=None, keep_ports: bool = False, exact_por
             progress(f"debug port {spec.debug_port} is in use; using {debug_port} instead")
     spec = spec.replace(port=port, debug_port=debug_port)
     state = StateFile(state_folder(spec.name))
-    state.reset(shared=spec.runtime == "container")
-    if spec.runtime == "process":
-        backend = process.start(spec, state.folder, payload, info)
-    else:
-        lay = layout(spec, server=info["server"])
-        box = engine.start_service(client, spec, lay, launcher_command(info["python"], lay), payload,
-                                   state.folder, port, debug_port)
-        backend = engine.ContainerBackend(client, box)
-    try:
+    session = uuid.uuid4().hex
+    backend = None
+    try:  # from here on, anything (a Ctrl-C, SIGTERM, a failure) removes what this start made
+        if spec.runtime == "process":
+            state.reset()
+            backend = process.start(spec, state.folder, payload, info)
+        else:
+            state.reset(owner=(info["uid"], info["gid"]) if "uid" in info else None)
+            lay = layout(spec, server=info["server"])
+            box = engine.start_service(client, spec, lay, launcher_command(info["python"], lay), payload,
+                                       state.channel, port, debug_port, session=session)
+            backend = engine.ContainerBackend(client, box)
         _wait_started(backend, spec, state, ready_timeout)
     except BaseException:
-        backend.remove()
+        _undo_start(spec, backend, client, session, state)
         raise
     return Service(spec, backend, client)
+
+
+def _undo_start(spec: ServiceSpec, backend, client, session: str, state: StateFile) -> None:
+    """Remove what an unfinished start made; a failure here must not hide the first one."""
+    try:
+        if backend is None and spec.runtime == "process":  # started, but the signal came before the return
+            backend = process.backend_in(state.folder)
+        if backend is not None:
+            backend.remove()
+        if spec.runtime == "container":
+            engine.remove_session(client, session, settle=0 if backend is not None else 1.0)
+    except Exception as exc:  # noqa: BLE001 - the original error is the one to report
+        _stderr(f"amldebug: could not remove everything service '{spec.name}' started: {exc}")
+    state.remove()
 
 
 def _holder(port: int, client) -> str:
@@ -322,8 +354,11 @@ def _existing(name: str, client) -> list[Service]:
             client = engine.connect()
         except DockerUnavailableError:
             return found
-    return found + [Service(ServiceSpec.from_label(b.labels[engine.LABEL_SPEC]), engine.ContainerBackend(client, b),
-                            client) for b in engine.find_services(client, name)]
+    return found + [_container_service(client, b) for b in engine.find_services(client, name)]
+
+
+def _container_service(client, box) -> "Service":
+    return Service(engine.spec_of(box), engine.ContainerBackend(client, box), client)
 
 
 def _process_services() -> list[Service]:
@@ -363,9 +398,7 @@ def get_service(name: str, *, client=None) -> Service:
     if not found:
         raise ServiceNotFoundError(f"no amldebug service named '{name}'; 'amldebug status' lists them, "
                                    f"'amldebug attach' starts one")
-    box = found[0]
-    return Service(ServiceSpec.from_label(box.labels[engine.LABEL_SPEC]), engine.ContainerBackend(client, box),
-                   client)
+    return _container_service(client, found[0])
 
 
 def list_services(*, client=None) -> list[Service]:
@@ -379,8 +412,7 @@ def list_services(*, client=None) -> list[Service]:
             if services:
                 return services
             raise
-    return services + [Service(ServiceSpec.from_label(b.labels[engine.LABEL_SPEC]),
-                               engine.ContainerBackend(client, b), client) for b in engine.find_services(client)]
+    return services + [_container_service(client, b) for b in engine.find_services(client)]
 
 
 def launch_config(spec: ServiceSpec, *, pre_launch_task: str | None = None) -> dict:

@@ -58,9 +58,9 @@ def task_command(spec: ServiceSpec) -> list[str]:
         command += ["--model-dir", rel(spec.model_dir), "--model-name", spec.model_name,
                     "--model-version", spec.model_version]
     command += ["--port", str(spec.port)]
-    for key, value in spec.env:
-        if key not in spec.file_env:
-            command += ["-e", f"{key}={value}"]
+    for key, _ in spec.env:
+        if key not in spec.file_env:  # the key only: F5 takes the value from VS Code's environment
+            command += ["-e", key]
     if not spec.just_my_code:
         command.append("--no-just-my-code")
     if not spec.wait:

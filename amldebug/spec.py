@@ -60,12 +60,21 @@ class ServiceSpec:
     file_env: tuple[str, ...] = ()  # keys of env whose values an Azure ML file gave (not -e)
 
     def to_label(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        """The spec as stored on the container (or in the process registry): variable
+        values stay out, since a label and a file are read by anyone who can list them;
+        the running service itself holds them (see from_label)."""
+        data = dataclasses.asdict(self)
+        data["env"] = [key for key, _ in self.env]
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
-    def from_label(cls, text: str) -> "ServiceSpec":
+    def from_label(cls, text: str, values: Optional[Mapping[str, str]] = None) -> "ServiceSpec":
+        """Read a stored spec; ``values``: the service's environment, for the variable
+        values (labels written before values were left out carry them as pairs)."""
         data = json.loads(text)
-        data["env"] = tuple(tuple(pair) for pair in data.get("env", ()))
+        values = values or {}
+        data["env"] = tuple((item[0], item[1]) if isinstance(item, (list, tuple)) else (item, values.get(item, ""))
+                            for item in data.get("env", ()))
         data["file_env"] = tuple(data.get("file_env", ()))
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
@@ -133,6 +142,10 @@ def resolve_spec(
     for flag, value in (("--port", port), ("--debug-port", debug_port)):
         if not 1 <= int(value) <= 65535:
             raise UsageError(f"{flag} {value} is not a TCP port; pick one between 1024 and 65535")
+    for key in env or {}:
+        if not _ENV_KEY_RE.match(key):
+            raise UsageError(f"environment variable name '{key}' is not valid; use letters, digits and '_', "
+                             "not starting with a digit")
     if runtime not in ("container", "process"):
         raise UsageError(f"--runtime '{runtime}' is not known; use 'container' or 'process'")
     env_abs = None
@@ -160,6 +173,28 @@ def resolve_spec(
         runtime=runtime,
         python=python,
     )
+
+
+_ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def parse_env_pairs(items, environ: Mapping[str, str] = os.environ) -> dict:
+    """``-e`` values: ``KEY=VALUE``, or ``KEY`` alone for the value this process has (as
+    docker run -e does; the F5 task passes keys only, so values never land in tasks.json)."""
+    env = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not _ENV_KEY_RE.match(key):
+            raise UsageError(f"-e/--env-var '{item}': '{key}' is not a variable name; write KEY=VALUE with a name "
+                             "of letters, digits and '_' that does not start with a digit, e.g. -e LOG_LEVEL=DEBUG")
+        if not sep:
+            if key not in environ:
+                raise UsageError(f"-e/--env-var '{key}' takes its value from the environment, and {key} is not set "
+                                 f"there; export {key}=... first (for F5: before starting VS Code, or in the task's "
+                                 f"\"options\": {{\"env\"}}), or pass -e {key}=VALUE")
+            value = environ[key]
+        env[key] = value
+    return env
 
 
 def _model_name_from(path: Path) -> str:

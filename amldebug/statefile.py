@@ -1,10 +1,18 @@
 """The state file the in-container launcher writes (payload/launch.py ``write_state``):
 status (starting, listening, waiting, attached, reloading, ready, failed), the reload
-generation, and the pid. Polling it is how amldebug learns that a worker is ready."""
+generation, and the pid. Polling it is how amldebug learns that a worker is ready.
+
+Layout: ``<cache>/state/`` (0700) holds a folder per service (0700, ours: the process
+runtime's registry and log, the foreground session's owner file), and in it ``run/``, the
+only part the service writes: it is mounted into the container, owned by the image's user
+(or, when we cannot give it away, open to all but reachable only through our 0700 parents,
+since a bind mount needs no access to the folders above it).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -12,21 +20,66 @@ from typing import Callable, Optional
 
 from .inject import cache_root
 
+
+def state_root() -> Path:
+    return cache_root() / "state"
+
+
 def state_folder(service: str) -> Path:
-    return cache_root() / "state" / service
+    return state_root() / service
+
+
+def _start_time(pid: int) -> Optional[str]:
+    """When ``pid`` started (so a reused pid does not pass for the owner), or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else fields[19]
 
 
 class StateFile:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
-        self.path = self.folder / "state.json"
+        self.channel = self.folder / "run"  # what the launcher writes (mounted into a container)
+        self.path = self.channel / "state.json"
 
-    def reset(self, *, shared: bool = True) -> None:
-        """Empty the folder. ``shared``: a container's user (root or not) must write here;
-        a local process runs as us, and then nobody else may."""
+    def reset(self, *, owner: Optional[tuple[int, int]] = None) -> None:
+        """Empty the service's folder. ``owner``: the (uid, gid) the service runs as, when
+        it is not us (a container's user); None for a local process, which runs as us."""
         shutil.rmtree(self.folder, ignore_errors=True)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.folder.chmod(0o777 if shared else 0o700)
+        root = self.folder.parent
+        root.mkdir(parents=True, exist_ok=True)
+        root.chmod(0o700)
+        self.folder.mkdir(mode=0o700)
+        self.folder.chmod(0o700)  # mkdir's mode is masked by the umask
+        self.channel.mkdir(mode=0o700)
+        if owner is not None and tuple(owner) != (os.geteuid(), os.getegid()):
+            try:
+                os.chown(self.channel, *owner)
+            except PermissionError:  # not root: reachable only through our 0700 parents
+                self.channel.chmod(0o777)
+
+    def claim(self) -> None:
+        """Record that this process (a foreground ``attach``) owns the service and removes
+        it when it ends; a service whose owner is gone is an orphan (after a SIGKILL)."""
+        owner = self.folder / "owner.json"
+        tmp = owner.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"pid": os.getpid(), "started": _start_time(os.getpid())}))
+        os.replace(tmp, owner)
+
+    def orphaned(self) -> bool:
+        """True when a foreground session owned the service and that process is gone."""
+        try:
+            owner = json.loads((self.folder / "owner.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return _start_time(int(owner.get("pid", 0))) != owner.get("started")
+
+    def remove(self) -> None:
+        """Remove the service's folder (the service is gone)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def read(self) -> dict:
         try:

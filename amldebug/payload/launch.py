@@ -41,7 +41,7 @@ def write_state(status, **fields):
     try:
         with open(tmp, "w") as f:
             f.write(text)
-        os.chmod(tmp, 0o666)
+        os.chmod(tmp, 0o644)  # amldebug on the host reads it, as root or as the user who owns the folder
         os.replace(tmp, os.path.join(folder, "state.json"))
     except OSError:
         pass
@@ -76,7 +76,9 @@ def patch_gunicorn():
                     except OSError:
                         self.WORKERS.pop(pid, None)
                 write_state("failed")
-                say("worker failed to boot; the server waits for a fix (save the file or run 'amldebug reload')")
+                say("worker failed to boot; the server waits for a fix (save the file or run 'amldebug reload'); "
+                    "until then requests get HTTP 503 with the error")
+                FailureResponder.start(self)
 
     def manage_workers(self):
         if getattr(self, "_amldebug_broken", False):
@@ -85,13 +87,18 @@ def patch_gunicorn():
 
     def handle_hup(self):
         self._amldebug_broken = False
+        FailureResponder.stop()
         STATE["generation"] += 1
         write_state("reloading")
         say("reloading: a new worker will import the entry script and run init()")
         return orig_hup(self)
 
     def load_wsgi(self):
-        result = orig_load(self)
+        try:
+            result = orig_load(self)
+        except BaseException as exc:
+            record_failure(exc)
+            raise
         write_state("ready")
         say("worker %d ready" % os.getpid())
         return result
@@ -100,6 +107,118 @@ def patch_gunicorn():
     Arbiter.manage_workers = manage_workers
     Arbiter.handle_hup = handle_hup
     base.Worker.load_wsgi = load_wsgi
+
+
+FAILURE_FILE = "failure.txt"
+
+
+def record_failure(exc):
+    """Keep the traceback of a worker that failed to boot, for the master's 503 answers.
+    The server catches the user's exception and calls sys.exit(3) in its handler, so the
+    user's error is the SystemExit's context."""
+    import traceback
+
+    error = exc.__context__ if isinstance(exc, SystemExit) and exc.__context__ is not None else exc
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    folder = os.environ.get("AMLDEBUG_STATE")
+    if not folder:
+        return
+    try:
+        with open(os.path.join(folder, FAILURE_FILE), "w") as f:
+            f.write(text)
+    except OSError:
+        pass
+
+
+class FailureResponder(object):
+    """While no worker can serve (the entry script failed in import or init()), answer on
+    the server's own sockets at once with HTTP 503 and the error, instead of leaving
+    requests queued with nobody to accept them. Runs as a thread of the master; stops at
+    the next reload."""
+
+    current = None
+
+    def __init__(self, arbiter):
+        import threading
+
+        self.sockets = [getattr(listener, "sock", listener) for listener in arbiter.LISTENERS]
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="amldebug: HTTP 503 while no worker serves")
+        self.thread.daemon = True
+
+    @classmethod
+    def start(cls, arbiter):
+        cls.stop()
+        cls.current = cls(arbiter)
+        cls.current.thread.start()
+
+    @classmethod
+    def stop(cls):
+        if cls.current is not None:
+            cls.current.stopped.set()
+            cls.current = None
+
+    def body(self):
+        error = ""
+        try:
+            with open(os.path.join(os.environ.get("AMLDEBUG_STATE", ""), FAILURE_FILE)) as f:
+                error = f.read()
+        except OSError:
+            pass
+        head = ("amldebug: no worker can serve: the entry script failed in import or init(); "
+                "save a fix (or run 'amldebug reload') and the service serves again\n")
+        return (head + ("\n" + error if error else "")).encode("utf-8", "replace")
+
+    def run(self):
+        import select
+
+        while not self.stopped.is_set():
+            try:
+                ready = select.select(self.sockets, [], [], 0.2)[0]
+            except (OSError, ValueError):
+                return
+            for sock in ready:
+                if self.stopped.is_set():
+                    return
+                try:
+                    conn = sock.accept()[0]
+                except (OSError, IOError):  # taken by a new worker, or nothing there
+                    continue
+                self.answer(conn)
+
+    def answer(self, conn):
+        try:
+            conn.setblocking(True)
+            conn.settimeout(2)
+            data = b""
+            while b"\r\n\r\n" not in data and len(data) < 65536:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            # Read the request body too: closing with unread data would reset the connection
+            # before the client reads the answer.
+            head, _, rest = data.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length" and value.strip().isdigit():
+                    length = min(int(value.strip()), 64 * 1024 * 1024)
+            while len(rest) < length:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                rest += chunk
+            body = self.body()
+            conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                         b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+        except (OSError, IOError):
+            pass
+        finally:
+            try:
+                conn.close()
+            except (OSError, IOError):
+                pass
 
 
 def start_debugger():

@@ -10,6 +10,9 @@ info = {
     "version": "%d.%d" % sys.version_info[:2],
     "machine": platform.machine(),
     "server": os.environ.get("AMLDEBUG_SERVER", ""),
+    # The image's user: the state folder amldebug mounts must be writable by it.
+    "uid": os.getuid(),
+    "gid": os.getgid(),
 }
 try:
     from importlib import metadata

@@ -71,9 +71,15 @@ def test_status_without_engine(capsys):
     assert code == 3 and "start Docker" in err
 
 
-def test_bad_env_var(capsys, workspace):
+def test_bad_env_var(capsys, workspace, monkeypatch):
+    monkeypatch.delenv("NOVALUE", raising=False)
     code, _, err = run(capsys, "attach", "sample", "--image", "x", "-e", "NOVALUE")
-    assert code == 2 and "-e/--env-var 'NOVALUE' is not KEY=VALUE" in err
+    assert code == 2 and "-e/--env-var 'NOVALUE' takes its value from the environment, and NOVALUE is not set" in err
+
+
+def test_env_var_without_a_name_is_refused_before_the_engine_is_asked(capsys, workspace):
+    code, _, err = run(capsys, "attach", "sample", "--image", "x", "-e", "=x")
+    assert code == 2 and "-e/--env-var '=x': '' is not a variable name" in err
 
 
 def test_debug_bind_other_than_localhost_warns(capsys, workspace):

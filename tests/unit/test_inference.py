@@ -303,7 +303,8 @@ def test_the_f5_task_of_an_inference_configuration_reads_it_again(workspace):
 
     assert dict(spec.env) == {"SECRET": "s3cr3t", "MODE": "flag"} and spec.image == "scoring:2"
     assert command[command.index("--inference-config") + 1] == "inferenceconfig.json"
-    assert "MODE=flag" in command and not any("SECRET" in arg for arg in command)  # the file's values stay in it
+    # -e MODE goes in as a key (F5 takes its value from the environment); the file's own stay in the file
+    assert command[command.index("-e") + 1] == "MODE" and not any("SECRET" in a or "flag" in a for a in command)
     assert command[command.index("attach") + 1] == "sample" and command.count("--exact-ports") == 1
 
 

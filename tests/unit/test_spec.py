@@ -1,10 +1,11 @@
+import json
 from pathlib import Path
 
 import pytest
 
 from amldebug.errors import UsageError
 from amldebug.service import launch_config, logged_exception
-from amldebug.spec import ServiceSpec, layout, resolve_spec, service_name_from
+from amldebug.spec import ServiceSpec, layout, parse_env_pairs, resolve_spec, service_name_from
 
 
 def test_defaults_from_the_folder(workspace):
@@ -53,7 +54,34 @@ def test_bad_values_are_named(workspace, kwargs, message):
 
 def test_spec_survives_the_container_label(workspace):
     spec = resolve_spec("sample", model_dir="sample/model", env={"A": "1"}, image="img:1")
-    assert ServiceSpec.from_label(spec.to_label()) == spec
+    assert ServiceSpec.from_label(spec.to_label(), values={"A": "1", "PATH": "/bin"}) == spec
+
+
+def test_the_label_keeps_variable_keys_but_not_their_values(workspace):
+    label = resolve_spec("sample", env={"API_KEY": "s3cret-value"}).to_label()
+    assert "API_KEY" in label and "s3cret-value" not in label
+
+
+def test_labels_of_the_previous_version_still_load(workspace):
+    spec = resolve_spec("sample", env={"A": "1"}, image="img:1")
+    old = json.loads(spec.to_label())
+    old["env"] = [["A", "1"]]  # how labels were written before values were left out
+    assert ServiceSpec.from_label(json.dumps(old)) == spec
+
+
+@pytest.mark.parametrize("item, message", [
+    ("=x", "'' is not a variable name"),
+    ("1A=x", "'1A' is not a variable name"),
+    ("A B=x", "'A B' is not a variable name"),
+    ("NOT_SET_ANYWHERE", "NOT_SET_ANYWHERE is not set there"),
+])
+def test_bad_env_items_are_named(item, message):
+    with pytest.raises(UsageError, match=message):
+        parse_env_pairs([item], environ={})
+
+
+def test_env_key_alone_takes_the_value_from_the_environment():
+    assert parse_env_pairs(["TOKEN", "A=b=c"], environ={"TOKEN": "t"}) == {"TOKEN": "t", "A": "b=c"}
 
 
 def test_service_name_is_container_safe(tmp_path):
