@@ -12,6 +12,9 @@ from amldebug import container as engine
 from amldebug.errors import DockerUnavailableError
 
 IMAGES = {"azmlinfsrv": "amldebug-test/azmlinfsrv:1", "runit": "amldebug-test/runit:1"}
+# Image Pythons other than the host's, and Azure ML's non-root user (tests/integration/test_image_pythons.py).
+OTHER_IMAGES = {"py39": "amldebug-test/azmlinfsrv-py39:1", "py313": "amldebug-test/azmlinfsrv-py313:1",
+                "nonroot": "amldebug-test/azmlinfsrv-nonroot:1"}
 BASE_IMAGE = "amldebug-test/base:bookworm"
 BUILD_SCRIPT = Path(__file__).resolve().parents[1] / "images" / "build.py"
 
@@ -37,12 +40,24 @@ def docker_client():
 @pytest.fixture(scope="session")
 def test_images(docker_client):
     """Build the offline test images if they are missing (cached by tag)."""
-    missing = [ref for ref in [BASE_IMAGE, *IMAGES.values()] if not docker_client.images.list(name=ref)]
+    missing = [ref for ref in [BASE_IMAGE, *IMAGES.values(), *OTHER_IMAGES.values()]
+               if not docker_client.images.list(name=ref)]
     if missing:
         result = subprocess.run([sys.executable, str(BUILD_SCRIPT)], capture_output=True, text=True)
         if result.returncode != 0:
             pytest.fail(f"could not build the test images:\n{result.stderr[-3000:]}")
     return IMAGES
+
+
+@pytest.fixture(scope="session")
+def other_images(test_images):
+    """The images for Python 3.9 (bullseye), 3.13 (trixie) and uid 1000 ('dockeruser')."""
+    return OTHER_IMAGES
+
+
+@pytest.fixture
+def nonroot_image(other_images):
+    return other_images["nonroot"]
 
 
 @pytest.fixture(params=sorted(IMAGES))
