@@ -24,10 +24,15 @@ def workspace(tmp_path, monkeypatch):
     return ws
 
 
+# Service names of this test session start with this, so that a session's safety net removes
+# its own left-overs only (not those of another test run on the same engine).
+SESSION_PREFIX = "t-" + uuid.uuid4().hex[:4]
+
+
 @pytest.fixture
 def service_name():
     """A unique service name; whatever runs under it is removed after the test."""
-    name = "t-" + uuid.uuid4().hex[:8]
+    name = f"{SESSION_PREFIX}-{uuid.uuid4().hex[:6]}"
     yield name
     from amldebug.errors import AmlDebugError
     from amldebug.service import _existing

@@ -32,8 +32,11 @@ def docker_client():
             pytest.fail(f"Docker is required here but: {exc}")
         pytest.skip(f"no Docker engine: {exc}")
     yield client
+    # A safety net for this session's own left-overs (another test run may share the engine).
+    from tests.conftest import SESSION_PREFIX
+
     for box in engine.find_services(client):
-        if box.labels.get(engine.LABEL_SERVICE, "").startswith("t-"):
+        if box.labels.get(engine.LABEL_SERVICE, "").startswith(SESSION_PREFIX):
             engine.remove(box)
 
 
