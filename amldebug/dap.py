@@ -561,7 +561,9 @@ def _disconnect_quietly(conn: DapConnection, timeout: float = 3) -> None:
         conn.close()
 
 
-def initialize_roundtrip(host: str, port: int, timeout: float = 5, *, linger: float = 0.5) -> float:
+def initialize_roundtrip(
+    host: str, port: int, timeout: float = 5, *, linger: float = 0.5, settle: float = 0.25
+) -> float:
     """Connect, send ``initialize``, wait for its response and disconnect; return the seconds taken.
 
     The time covers connect + initialize, not the disconnect. A plain TCP connect is no
@@ -574,6 +576,20 @@ def initialize_roundtrip(host: str, port: int, timeout: float = 5, *, linger: fl
     window makes the adapter exit ("All debug servers disconnected"), and the debuggee
     then waits in ``wait_for_client()`` forever. Lingering keeps the probe's session
     open past that window, so the adapter still accepts the real client afterwards.
+
+    After the disconnect the probe waits for the adapter to close the connection, then
+    ``settle`` seconds more. debugpy 1.8.22 greets every new client on its accept thread
+    by sending ``debugpySockets`` to the oldest session's client (``Client.__init__`` ->
+    ``sessions.report_sockets()``); when that is a session whose connection was just
+    closed but which is not yet removed (up to 0.11 s later seen on a loaded machine), the
+    send raises ``NoMoreMessages``, the accept thread dies, and every later client
+    connects and never gets an answer. A client that connects right after the probe
+    returned (the next probe, the real client) hit exactly that.
+
+    The same accept thread dies if a client connects before the adapter has set
+    ``clients.listener`` (``AttributeError`` in the same call), a few ms after the port
+    opened; no linger helps there. Probe once ``debugpy.listen()`` has returned (the
+    launcher's "listening" state), not from the moment the port opens.
     """
     start = time.perf_counter()
     conn = DapConnection(host, port, timeout=timeout, name=f"probe {host}:{port}")
@@ -584,6 +600,9 @@ def initialize_roundtrip(host: str, port: int, timeout: float = 5, *, linger: fl
         if remaining > 0:
             time.sleep(remaining)
         conn.request("disconnect", {"restart": False, "terminateDebuggee": False}, timeout)
+        with conn._cond:
+            conn._cond.wait_for(lambda: conn._closed, timeout)
+        time.sleep(settle)
     finally:
         conn.close()
     return elapsed

@@ -518,6 +518,11 @@ _PIP_NAMES = {
 }
 
 
+# Namespace packages that many distributions share: "No module named 'azure.storage'" means
+# a distribution is missing, not that azure is the wrong version.
+_NAMESPACE_PACKAGES = {"azure", "google"}
+
+
 def _pip_name(module: str) -> str:
     if module in _PIP_NAMES:
         return _PIP_NAMES[module]
@@ -542,7 +547,25 @@ def _build_missing_module(log: Log, hits: list[Hit]) -> list[Finding]:
         who = log.display(frame.path) if frame else "the entry script"
         pip = _pip_name(module)
         numbers = [hit.number] + _traceback_lines(tb, segment, frame) + [_boot_failure_line(log, hit.number)]
-        if name is None:
+        top = module.split(".")[0]
+        if name is None and top != module and module not in _PIP_NAMES and top not in _NAMESPACE_PACKAGES:
+            # Python names a dotted import up to the part that failed: "No module named
+            # 'werkzeug.contrib'" means werkzeug itself imported and has no contrib (any more).
+            findings.append(
+                Finding(
+                    rule="missing-module",
+                    title=f"{who} imports {module}, which the installed {top} does not have "
+                    f"(No module named '{module}')",
+                    lines=_quote(log, numbers),
+                    cause=f"the environment installs a version of {pip} without that submodule (it was moved or "
+                    f"removed), or, if {top} is your own package, {module} is missing from the source directory.",
+                    fix=f"pin `{pip}` in the environment's dependencies to the version you trained with "
+                    f"(`pip show {pip}` in the training environment) and rebuild the image; a model pickled "
+                    f"with another {pip} version fails this way in joblib.load() / pickle.load() too.",
+                    location=location,
+                )
+            )
+        elif name is None:
             findings.append(
                 Finding(
                     rule="missing-module",
@@ -710,6 +733,9 @@ def _build_model_not_found(log: Log, hits: list[Hit]) -> list[Finding]:
         else:
             title = f"the downloaded model path {name} does not exist"
         cause = "the model is not deployed with the service under that name (the lookup uses the registered name)"
+        if "path" in groups:  # the name is in the download path: azureml-models/<name>/<version>/...
+            downloaded = _DEPLOYED_MODEL.search(name)
+            name = downloaded["name"] if downloaded else name
         fix = (
             f"deploy the model with the service (models=[...] in Model.deploy or the local service), or fix the "
             f"name; `amldebug model-path {name}` shows where the lookup goes."

@@ -3,6 +3,7 @@ which are captured from the real scoring server and which are written in the too
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import sys
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from amldebug.diagnose import RULES, Finding, diagnose, findings_as_json, read_log, render_report
+import amldebug.diagnose as diagnose_module
+from amldebug.diagnose import RULES, Finding, Log, diagnose, findings_as_json, read_log, render_report
 from amldebug.errors import UsageError
 
 LOGS = Path(__file__).parent / "logs"
@@ -43,20 +45,35 @@ CASES = [
      "No module named 'azureml.api'"),
     ("server_import_missing_module.log", "missing-module", [41, 42, 43, 57], "score.py:4",
      "imports lightgbm, which is not installed"),
+    ("server_import_dotted_module_missing.log", "missing-module", [41, 42, 43, 57], "score.py:3",
+     "imports werkzeug.contrib, which the installed werkzeug does not have"),
+    ("server_import_name_removed.log", "missing-module", [41, 42, 43, 57], "score.py:3",
+     "imports url_quote from werkzeug.urls"),
     ("server_entry_script_missing.log", "entry-script-not-found", [36, 43, 57], None,
      "the entry script /tmp/amlg/entry_missing/scoring.py does not exist"),
+    ("server_no_entry_script.log", "entry-script-not-found", [36, 37, 42], None,
+     "no entry script is configured: the server looked for main.py"),
     ("server_no_run_function.log", "entry-script-invalid", [41, 46], "score.py",
      "does not have a run() function defined"),
+    ("server_run_without_argument.log", "entry-script-invalid", [44, 49], None,
+     "run() needs to accept an argument for input data"),
     ("server_model_not_found.log", "model-not-found", [9, 43, 44, 55, 79], "score.py:10",
      "Model.get_model_path('sklearn_mnist') found no model"),
     ("server_model_dir_two_files.log", "model-dir-ambiguous", [43, 44, 52, 77], "score.py:10",
      "azureml-models/sklearn_mnist/1 holds 2 entries"),
+    ("model_version_not_in_workspace.log", "model-not-found", [2, 3, 9],
+     "/mnt/azureml/cr/j/5c0e9b7d2f6a4e1b8d3c/exe/wd/evaluate.py:21",
+     "Model.get_model_path('sklearn_mnist', version=3): no such model in the workspace"),
+    ("model_path_missing_after_download.log", "model-not-found", [2, 3, 9],
+     "/mnt/azureml/cr/j/5c0e9b7d2f6a4e1b8d3c/exe/wd/evaluate.py:21",
+     "the downloaded model path azureml-models/sklearn_mnist/2/outputs does not exist"),
     ("server_debugger_refused.log", "debugger-not-listening", [36, 41, 45, 106], None,
      "could not reach a debugger on port 5698"),
     ("server_debugpy_missing.log", "debugpy-not-installed", [36, 38, 210], None, "debugpy is not installed"),
     ("debugpy_listen_port_in_use.log", "debug-port-in-use", [26], None, "the debug port is already in use"),
     ("server_port_in_use.log", "port-in-use", [28, 30, 38], None, "port 5097 is already in use"),
     ("docker_port_allocated.log", "port-in-use", [3], None, "port 5001 is already in use"),
+    ("docker_userland_proxy_port_in_use.log", "port-in-use", [3], None, "port 37659 is already in use"),
     ("server_init_exception.log", "init-exception", [39, 43, 46, 47, 48, 65], "score.py:11",
      "init() raised ValueError: model file"),
     ("aml_image_init_file_not_found.log", "init-exception", [21, 25, 27, 28, 31, 35], "score.py:14",
@@ -65,27 +82,36 @@ CASES = [
      "importing the entry script raised FileNotFoundError"),
     ("server_import_value_error.log", "script-import-error", [41, 42, 44, 58], "score.py:5",
      "raised ValueError: invalid literal for int()"),
+    ("aci_entry_script_file_not_found.log", "script-import-error", [17], None,
+     "importing the entry script raised FileNotFoundError: [Errno 2] No such file or directory: 'labels.json'"),
     ("server_run_exception.log", "run-exception", [45, 52, 53, 55, 67], "score.py:13",
      "run() raised KeyError: 'data' (HTTP 500)"),
     ("server_run_output_not_serializable.log", "run-output-not-serializable", [43, 70, 72], None,
      "run() returned a set"),
     ("server_scoring_timeout.log", "scoring-timeout", [49, 51], None, "scoring timeout of 1000 ms"),
+    ("client_scoring_timeout.log", "scoring-timeout", [13], None, "scoring timeout of 100 ms"),
     ("server_worker_timeout.log", "worker-timeout", [43, 47, 107], "score.py:10", "more than 2 s in run()"),
     ("server_worker_timeout_sigkill.log", "worker-timeout", [43, 44, 45], None, "more than 2 s in run()"),
     ("server_oom_in_init.log", "out-of-memory", [39, 40, 49, 59, 180], None, "killed 15 times during init()"),
     ("server_oom_in_run.log", "out-of-memory", [45, 46], None, "the worker was killed (SIGKILL"),
     ("kubectl_describe_oomkilled.log", "out-of-memory", [21, 22], None, "ran out of memory (OOMKilled"),
+    ("kernel_oom_killed.log", "out-of-memory", [78], None, "the container ran out of memory"),
     ("aml_image_silent_restart_loop.log", "restart-loop", [14, 22, 30, 38], None, "restarted 3 times"),
     ("aks_unschedulable_gpu.log", "aks-insufficient-resources", [22, 26], None,
      "0/3 nodes are available: 3 Insufficient nvidia.com/gpu"),
     ("kubectl_describe_failedscheduling_cpu.log", "aks-insufficient-resources", [36], None,
      "3 Insufficient cpu, 3 Insufficient memory"),
     ("webservice_run_502.log", "http-502", [8, 10, 15], None, "HTTP 502"),
+    ("nginx_access_502.log", "http-502", [4], None, "HTTP 502"),
     ("client_503.log", "http-503", [13, 22, 23], None, "HTTP 503"),
+    ("webservice_run_503.log", "http-503", [8, 15], None, "HTTP 503"),
+    ("requests_debug_503.log", "http-503", [4], None, "HTTP 503"),
     ("webservice_run_504.log", "http-504", [8, 10, 15], None, "HTTP 504"),
+    ("nginx_access_504.log", "http-504", [4], None, "HTTP 504"),
     ("kubectl_describe_crashloop.log", "crash-loop", [3, 23, 26, 51], None, "(CrashLoopBackOff, exit code 3)"),
     ("aci_container_crashed.log", "crash-loop", [18, 24, 25], None, "keeps crashing"),
     ("server_boot_failed_tail.log", "worker-boot-failed", [2, 4], None, "worker failed to boot"),
+    ("aml_image_boot_failed_tail.log", "worker-boot-failed", [2, 4], None, "worker failed to boot"),
 ]
 
 
@@ -107,6 +133,36 @@ def test_every_rule_has_a_fixture_and_ids_are_unique():
     ids = [rule.id for rule in RULES]
     assert len(ids) == len(set(ids))
     assert {case[1] for case in CASES} == set(ids)
+
+
+@pytest.fixture(scope="module")
+def every_log():
+    """fixture name -> (Log, findings) for every log in tests/unit/logs."""
+    texts = {path.name: path.read_text(encoding="utf-8") for path in sorted(LOGS.glob("*.log"))}
+    return {name: (Log(text), diagnose(text)) for name, text in texts.items()}
+
+
+def test_every_pattern_of_every_rule_has_a_sample_log_that_proves_it(every_log, monkeypatch):
+    """A pattern that no log exercises can break unnoticed ("Scoring timeout after N ms",
+    dotted module names). For each pattern of each rule, some log in tests/unit/logs must
+    match it and get a finding of that rule that changes when the pattern is taken out."""
+
+    def findings_without(rule, index, name):
+        without = dataclasses.replace(rule, patterns=rule.patterns[:index] + rule.patterns[index + 1 :])
+        with monkeypatch.context() as patched:
+            patched.setattr(diagnose_module, "RULES", tuple(without if r is rule else r for r in RULES))
+            return [f for f in diagnose(log_text(name)) if f.rule == rule.id]
+
+    unproven = []
+    for rule in RULES:
+        for index, pattern in enumerate(rule.patterns):
+            if not any(
+                own and log.hits((pattern,)) and findings_without(rule, index, name) != own
+                for name, (log, findings) in every_log.items()
+                for own in [[f for f in findings if f.rule == rule.id]]
+            ):
+                unproven.append(f"{rule.id} pattern {index}: {pattern.pattern}")
+    assert unproven == []
 
 
 def test_healthy_start_and_requests_give_no_findings():
@@ -175,6 +231,76 @@ def test_relative_file_at_module_level_explains_the_working_directory():
 def test_missing_module_fix_names_the_package():
     finding = only_finding(log_text("server_import_missing_module.log"))
     assert "add `lightgbm`" in finding.fix
+
+
+def test_missing_submodule_of_an_installed_package_is_a_version_mismatch():
+    finding = only_finding(log_text("server_import_dotted_module_missing.log"))
+    assert "No module named 'werkzeug.contrib'" in finding.title
+    assert "pin `werkzeug`" in finding.fix
+    assert "add `werkzeug`" not in finding.fix
+
+
+def test_name_removed_from_a_dotted_module_pins_the_package():
+    finding = only_finding(log_text("server_import_name_removed.log"))
+    assert "the installed werkzeug.urls does not have" in finding.title
+    assert "pin `werkzeug`" in finding.fix
+
+
+@pytest.mark.parametrize(
+    ("module", "package"),
+    [("google.protobuf", "protobuf"), ("azure.storage", "azure")],  # namespace packages: a distribution is missing
+)
+def test_missing_dotted_module_of_a_namespace_package_is_not_installed(module, package):
+    text = SKLEARN_MISSING.replace("No module named 'sklearn'", f"No module named '{module}'")
+    finding = only_finding(text)
+    assert f"imports {module}, which is not installed" in finding.title
+    assert f"add `{package}`" in finding.fix
+
+
+def test_no_entry_script_names_the_option():
+    finding = only_finding(log_text("server_no_entry_script.log"))
+    assert "--entry_script score.py" in finding.fix
+
+
+def test_run_without_a_parameter_gets_one():
+    finding = only_finding(log_text("server_run_without_argument.log"))
+    assert "`def run(raw_data):`" in finding.fix
+
+
+def test_scoring_timeout_seen_by_the_client_doubles_the_limit():
+    finding = only_finding(log_text("client_scoring_timeout.log"))
+    assert "SCORING_TIMEOUT_MS=200" in finding.fix
+    assert "scoring_timeout_ms=200" in finding.fix
+
+
+def test_port_held_by_a_host_process_names_both_ways_to_find_it():
+    finding = only_finding(log_text("docker_userland_proxy_port_in_use.log"))
+    assert "`docker ps --filter publish=37659`" in finding.fix
+    assert "`ss -ltnp 'sport = :37659'`" in finding.fix
+
+
+def test_kernel_oom_kill_asks_for_more_memory():
+    finding = only_finding(log_text("kernel_oom_killed.log"))
+    assert "memory_gb=1" in finding.fix
+    assert "docker run --memory" in finding.fix
+
+
+@pytest.mark.parametrize("fixture", ["model_version_not_in_workspace.log", "model_path_missing_after_download.log"])
+def test_workspace_model_lookups_point_to_model_path_with_the_model_name(fixture):
+    finding = only_finding(log_text(fixture))
+    assert "`amldebug model-path sklearn_mnist`" in finding.fix
+
+
+@pytest.mark.parametrize(
+    ("fixture", "advice"),
+    [
+        ("nginx_access_502.log", "`amldebug score --data JSON`"),
+        ("webservice_run_503.log", "autoscale_min_replicas"),
+        ("nginx_access_504.log", "scoring_timeout_ms=120000"),
+    ],
+)
+def test_http_status_advice(fixture, advice):
+    assert advice in only_finding(log_text(fixture)).fix
 
 
 SKLEARN_MISSING = """\
