@@ -56,6 +56,14 @@ class ImageError(AmlDebugError):
     exit_status = ExitStatus.DOCKER
 
 
+class BuildError(AmlDebugError):
+    """pip could not produce the environment; ``output`` holds pip's full output."""
+
+    def __init__(self, message: str, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
+
+
 class ContainerError(AmlDebugError):
     """A container failed to start or died; carries the last log lines."""
 

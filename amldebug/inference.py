@@ -20,7 +20,7 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping, Optional
 
-from .build import Environment, _read_conda_environment, _Reader
+from .envfile import Environment, Reader, read_conda_environment
 from .errors import UsageError
 
 # Keys of the file, as azureml-core's InferenceConfig names them in JSON.
@@ -202,7 +202,7 @@ class _ConfigReader:
         if not file.is_file():
             raise self.fail(key, f"conda file '{value}' does not exist (looked at '{file}'); it is relative to "
                             f"{relative_to}", value)
-        return _read_conda_environment(file)
+        return read_conda_environment(file)
 
     def read(self, data: Any) -> InferenceSetup:
         if not isinstance(data, dict):
@@ -293,7 +293,7 @@ class _ConfigReader:
         base_image = self.serving_image(base_image)
         inline, named = python.get("condaDependencies"), python.get("condaDependenciesFile")
         if conda_file is not None:
-            environment = _read_conda_environment(conda_file)
+            environment = read_conda_environment(conda_file)
         elif inline:
             if named:
                 self.notes.append(f"{self.origin}: condaDependenciesFile ignored; condaDependencies are given too, "
@@ -352,7 +352,7 @@ class _ConfigReader:
         if not isinstance(dependencies, list) or not isinstance(channels, list):
             raise self.fail(key, f"'{self.prefix}{key}.dependencies' and '.channels' must be lists")
         origin = self.base_dir / self.origin if self.from_object else Path(self.origin)
-        reader = _Reader()
+        reader = Reader()
         conda: list[str] = []
         for item in dependencies:
             if isinstance(item, str):

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from amldebug import build
-from amldebug.build import Environment, env_hash, parse_conda_env, parse_requirements, read_environment
+from amldebug import build, envfile
+from amldebug.build import env_hash, read_environment
+from amldebug.envfile import Environment, parse_conda_env, parse_requirements
 from amldebug.errors import ImageError, UsageError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "build"
@@ -265,7 +266,7 @@ def test_server_cannot_be_added_in_hash_checking_mode(tmp_path):
     ("git+https://x.example/r.git#egg=Foo_Bar", "foo-bar"), ("https://x.example/a/b", None), ("--pre", None),
 ])
 def test_requirement_names(line, name):
-    assert build.requirement_name(line) == name
+    assert envfile.requirement_name(line) == name
 
 
 def test_platforms_cover_every_manylinux_level_of_the_glibc():
