@@ -29,7 +29,7 @@ from base64 import b64decode
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from .errors import AmlDebugError, DockerUnavailableError, ReloadError, ServiceNotFoundError, UsageError
+from .errors import AmlDebugError, DockerUnavailableError, ImageError, ReloadError, ServiceNotFoundError, UsageError
 from .spec import APP_ROOT, ServiceSpec, resolve_spec
 
 INSTALL_HINT = "azureml-core is not installed; pip install 'amldebug[azureml]'"
@@ -198,15 +198,17 @@ def spec_from_inference_config(inference_config, *, models: Iterable[Any] = (), 
     ``options`` are resolve_spec's keyword arguments (image, name, port, ...).
     """
     from .inference import from_inference_config
-    from .session import apply_setup
+    from .options import AttachOptions
+    from .session import spec_for
 
     for forbidden in ("source_dir", "entry_script", "model_dir"):
         if forbidden in options:
             raise UsageError(f"'{forbidden}' comes from the InferenceConfig/models; do not pass it as well")
     setup = from_inference_config(inference_config)
     options.update(place_model(models))
-    spec = resolve_spec(setup.source_dir, entry_script=setup.entry_script, **options)
-    return apply_setup(spec, setup, base_image=base_image, **({"progress": progress} if progress else {}))
+    env = options.pop("env", None) or {}
+    opts = AttachOptions.from_params({**options, "base_image": base_image, "env": tuple(env.items())})
+    return spec_for(opts, setup=setup, **({"progress": progress} if progress else {}))
 
 
 def place_model(models) -> dict:
@@ -261,12 +263,9 @@ def _download(model) -> str:
 
 def find_local_webservice_container(client, name: str):
     """The one container LocalWebservice made for ``name`` (label containerName=<name>)."""
-    import docker.errors
+    from .container import containers_labelled
 
-    try:
-        found = client.containers.list(all=True, filters={"label": f"{LABEL_CONTAINER_NAME}={name}"})
-    except docker.errors.DockerException as exc:
-        raise DockerUnavailableError(f"cannot list containers: {exc}") from None
+    found = containers_labelled(client, f"{LABEL_CONTAINER_NAME}={name}")
     if not found:
         raise ServiceNotFoundError(f"no LocalWebservice container labelled {LABEL_CONTAINER_NAME}={name}; "
                                    "list them with 'docker ps -a --filter label=containerName'")
@@ -284,10 +283,13 @@ def spec_from_local_webservice_container(client, name: str, *, source_dir: str |
     with azureml-core when it is installed); otherwise pass ``source_dir`` (and
     ``model_dir``). The entry script is what the container's AZUREML_ENTRY_SCRIPT names.
     """
+    from .container import image_of
+
     box = find_local_webservice_container(client, name)
     labels = box.labels or {}
     container_env = _env_dict(box.attrs.get("Config", {}).get("Env"))
-    image_env = _env_dict(_image_attrs(box).get("Config", {}).get("Env"))
+    box_image = image_of(box)  # None: removed under a stopped container, no image env to subtract
+    image_env = _env_dict((box_image.attrs if box_image is not None else {}).get("Config", {}).get("Env"))
 
     config = _read_label(labels, LABEL_INFERENCE_CONFIG)
     entry_script = None
@@ -308,15 +310,15 @@ def spec_from_local_webservice_container(client, name: str, *, source_dir: str |
            if image_env.get(k) != v and k not in ("AZUREML_MODEL_DIR", "PATH", "HOSTNAME")}
     env.update(options.pop("env", None) or {})
     options.setdefault("name", name)
-    image = options.pop("image", None) or (box.image.tags[0] if box.image.tags else box.image.id)
+    image = options.pop("image", None) or _image_ref(box_image, name)
     return resolve_spec(source_dir, entry_script=entry_script, model_dir=model_dir, env=env, image=image, **options)
 
 
-def _image_attrs(box) -> dict:
-    try:
-        return box.image.attrs
-    except Exception:  # image removed under a stopped container: no image env to subtract
-        return {}
+def _image_ref(image, name: str) -> str:
+    if image is None:
+        raise ImageError(f"the image of LocalWebservice '{name}' has been removed since its container was made; "
+                         "deploy the service again so that its image exists")
+    return image.tags[0] if image.tags else image.id
 
 
 def _env_dict(pairs) -> dict:

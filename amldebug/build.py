@@ -30,13 +30,11 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-import docker
-import docker.errors
-
 from . import __version__
-from .container import SERVER_PYTHON_SH, connect, run_once
+from .container import (SERVER_PYTHON_SH, build_image_from_context, connect, find_image, find_image_by_label,
+                        pull_image, remove_image, run_once, tag_image)
 from .envfile import Environment, conda_name, read_env_file, read_text
-from .errors import AmlDebugError, BuildError, DockerUnavailableError, ImageError, UsageError
+from .errors import AmlDebugError, BuildError, ImageError, UsageError
 from .inference import file_kind, read_setup
 from .inject import cache_root
 
@@ -420,42 +418,21 @@ def prepare_context(ctx: Path, site: Path, base_id: str, probe: dict, labels: di
 
 
 # ---------------------------------------------------------------------------------------
-# Docker: base image, probe, build, tag
+# The engine (through amldebug.container): base image, probe, build, tag
 # ---------------------------------------------------------------------------------------
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:300]
-
 
 def get_base_image(client, ref: str, progress: Progress):
     """The base image, pulled when it is not present locally."""
-    try:
-        return client.images.get(ref)
-    except docker.errors.ImageNotFound:
-        pass
-    except docker.errors.DockerException as exc:
-        raise ImageError(f"cannot read base image '{ref}': {_short(exc)}") from None
+    image = find_image(client, ref, what="base image")
+    if image is not None:
+        return image
     progress(f"amldebug: base image '{ref}' is not present locally; pulling it")
-    repo, tag = docker.utils.parse_repository_tag(ref)
-    try:
-        client.images.pull(repo, tag=tag or "latest")
-        return client.images.get(ref)
-    except docker.errors.DockerException as exc:
-        raise ImageError(
-            f"base image '{ref}' is not present locally and could not be pulled ({_short(exc)}); pull it where "
-            f"its registry is reachable ('docker pull {ref}'), or pass --base-image with a local image that has "
-            "Python"
-        ) from None
+    return pull_image(client, ref, what="base image", hint="or pass --base-image with a local image that has Python")
 
 
 def find_built(client, digest: str):
     """The image built earlier for this hash, or None."""
-    try:
-        found = client.images.list(filters={"label": f"{LABEL_HASH}={digest}"})
-    except docker.errors.DockerException as exc:
-        raise DockerUnavailableError(f"cannot list images: {_short(exc)}") from None
-    return found[0] if found else None
+    return find_image_by_label(client, f"{LABEL_HASH}={digest}")
 
 
 # The Python that would run the server (azmlinfsrv's shebang, if the base has one), else
@@ -552,48 +529,10 @@ def probe_python(client, image, ref: str) -> dict:
 
 def docker_build(client, context: Path, progress: Progress) -> str:
     """Build (untagged) from ``context`` with no network; return the image id."""
-    image_id = None
     with tempfile.TemporaryFile(prefix="amldebug-ctx-") as tar:
         write_context(context, tar)
         tar.seek(0)
-        try:
-            stream = client.api.build(fileobj=tar, custom_context=True, rm=True, forcerm=True, pull=False,
-                                      network_mode="none", decode=True)
-            for chunk in stream:
-                if "error" in chunk:
-                    detail = chunk.get("error") or chunk.get("errorDetail", {}).get("message", "")
-                    raise ImageError(f"docker build failed: {detail.strip()}")
-                text = chunk.get("stream", "")
-                for line in text.splitlines():
-                    if line.strip():
-                        progress(f"  docker: {line.rstrip()}")
-                found = re.search(r"Successfully built ([0-9a-f]+)", text)
-                if found and not image_id:
-                    image_id = found.group(1)
-                aux = chunk.get("aux") or {}
-                if aux.get("ID"):
-                    image_id = aux["ID"]
-        except docker.errors.DockerException as exc:
-            raise ImageError(f"docker build failed: {_short(exc)}") from None
-    if not image_id:
-        raise ImageError("docker build ended without an image id; run again with --debug and report it")
-    return image_id
-
-
-def tag_image(client, image_id: str, tag: str) -> None:
-    repo, name = check_tag(tag)
-    try:
-        if not client.api.tag(image_id, repo, name, force=True):
-            raise ImageError(f"could not tag image {image_id[:19]} as '{tag}'")
-    except docker.errors.DockerException as exc:
-        raise ImageError(f"could not tag image {image_id[:19]} as '{tag}': {_short(exc)}") from None
-
-
-def _remove_quietly(client, image_id: str) -> None:
-    try:
-        client.images.remove(image_id, force=True)
-    except docker.errors.DockerException:
-        pass
+        return build_image_from_context(client, tar, progress)
 
 
 def build_image(env_file: Path | Environment | None, *, base_image: str | None = None, tag: str | None = None,
@@ -645,7 +584,10 @@ def build_image(env_file: Path | Environment | None, *, base_image: str | None =
     try:
         tag_image(client, image_id, wanted)
     except BaseException:
-        _remove_quietly(client, image_id)
+        try:
+            remove_image(client, image_id)
+        except AmlDebugError:  # the tagging error is the one to report
+            pass
         raise
     seconds = time.monotonic() - started
     progress(f"amldebug: built {wanted} in {seconds:.1f} s")

@@ -15,8 +15,11 @@ import docker
 import docker.errors
 import requests
 
-from .errors import ContainerError, DockerUnavailableError, ImageError
-from .spec import DEBUG_PORT_IN_CONTAINER, PAYLOAD_ROOT, SCORING_PORT_IN_CONTAINER, Layout, ServiceSpec
+from .errors import ContainerError, DockerUnavailableError, ImageError, UsageError
+from .inject import cache_root
+from .options import Runtime
+from .spec import (DEBUG_PORT_IN_CONTAINER, PAYLOAD_ROOT, SCORING_PORT_IN_CONTAINER, Layout, ServiceSpec,
+                   launcher_command, layout)
 
 LABEL_SERVICE = "amldebug.service"
 LABEL_SPEC = "amldebug.spec"
@@ -97,7 +100,9 @@ def probe_image(client: docker.DockerClient, image, payload: Path, cache: Path) 
     """Learn the image's Python and server (cached by image id)."""
     cache_file = cache / "probes" / (image.id.replace(":", "-") + ".json")
     try:
-        return json.loads(cache_file.read_text())
+        cached = json.loads(cache_file.read_text())
+        if "uid" in cached:  # probes of earlier versions lack the image's user: probe again
+            return cached
     except (OSError, ValueError):
         pass
     ref = (image.tags or [image.id])[0]
@@ -335,10 +340,39 @@ def run_once(client: docker.DockerClient, image: str, command: list, *, ref: str
             pass
 
 
-class ContainerBackend:
-    """A debug service that runs in a container (what Service talks to)."""
+class ContainerRunner:
+    """The container runtime (backend.Runner): the image's own Python and server, the
+    payload and state folder mounted, a network of its own."""
 
-    runtime = "container"
+    runtime = Runtime.CONTAINER
+
+    def __init__(self, client: docker.DockerClient) -> None:
+        self.client = client
+
+    def probe(self, spec: ServiceSpec, payload: Path) -> dict:
+        if not spec.image:
+            raise UsageError("no image given; pass --image with a local scoring image, or --runtime process")
+        return probe_image(self.client, get_image(self.client, spec.image), payload, cache_root())
+
+    def start(self, spec: ServiceSpec, state, payload: Path, info: dict, session: str) -> "ContainerBackend":
+        state.reset(owner=(info["uid"], info["gid"]) if "uid" in info else None)
+        lay = layout(spec, server=info["server"])
+        box = start_service(self.client, spec, lay, launcher_command(info["python"], lay), payload, state.channel,
+                            spec.port, spec.debug_port, session=session)
+        return ContainerBackend(self.client, box)
+
+    def undo(self, spec: ServiceSpec, state, session: str, unreturned: bool) -> None:
+        # A create that was sent when the signal came may still be carried out: look again a while.
+        remove_session(self.client, session, settle=1.0 if unreturned else 0)
+
+    def payload_path(self, payload: Path, script: str) -> str:
+        return f"{PAYLOAD_ROOT}/{script}"
+
+
+class ContainerBackend:
+    """A debug service that runs in a container (backend.Backend)."""
+
+    runtime = Runtime.CONTAINER
 
     def __init__(self, client: docker.DockerClient, box) -> None:
         self.client = client
@@ -369,3 +403,118 @@ class ContainerBackend:
 
     def run_python(self, python: str, args: list) -> tuple[int, str]:
         return exec_run(self.box, [python, *args])
+
+
+# ---------------------------------------------------------------------------------------
+# Images and containers, for amldebug build and the azureml-core bridge
+# ---------------------------------------------------------------------------------------
+
+def find_image(client: docker.DockerClient, ref: str, *, what: str = "image"):
+    """The local image ``ref``, or None when the engine has none by that name. ``what``
+    names it in messages ("base image")."""
+    try:
+        return client.images.get(ref)
+    except docker.errors.ImageNotFound:
+        return None
+    except docker.errors.DockerException as exc:
+        raise ImageError(f"cannot read {what} '{ref}': {_short(exc)}") from None
+    except requests.RequestException as exc:
+        raise _engine_gone(exc, f"reading {what} '{ref}'") from None
+
+
+def pull_image(client: docker.DockerClient, ref: str, *, what: str = "image", hint: str = ""):
+    """Pull ``ref`` (its tag, else ``latest``) and return it; ``hint`` ends the message
+    when it cannot be pulled ("or pass --base-image ...")."""
+    repo, tag = docker.utils.parse_repository_tag(ref)
+    try:
+        client.images.pull(repo, tag=tag or "latest")
+        return client.images.get(ref)
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        raise ImageError(
+            f"{what} '{ref}' is not present locally and could not be pulled ({_short(exc)}); pull it where "
+            f"its registry is reachable ('docker pull {ref}'){', ' + hint if hint else ''}"
+        ) from None
+
+
+def find_image_by_label(client: docker.DockerClient, label: str):
+    """An image labelled ``label`` ("key=value"), or None."""
+    try:
+        found = client.images.list(filters={"label": label})
+    except docker.errors.DockerException as exc:
+        raise DockerUnavailableError(f"cannot list images: {_short(exc)}") from None
+    except requests.RequestException as exc:
+        raise _engine_gone(exc, "listing images") from None
+    return found[0] if found else None
+
+
+def build_image_from_context(client: docker.DockerClient, context_tar, progress) -> str:
+    """Build an untagged image from the tar file object ``context_tar`` with no network
+    (nothing pulled, no network inside the build); pass each output line to ``progress``
+    and return the image id."""
+    image_id = None
+    try:
+        stream = client.api.build(fileobj=context_tar, custom_context=True, rm=True, forcerm=True, pull=False,
+                                  network_mode="none", decode=True)
+        for chunk in stream:
+            if "error" in chunk:
+                detail = chunk.get("error") or chunk.get("errorDetail", {}).get("message", "")
+                raise ImageError(f"docker build failed: {detail.strip()}")
+            text = chunk.get("stream", "")
+            for line in text.splitlines():
+                if line.strip():
+                    progress(f"  docker: {line.rstrip()}")
+            if "Successfully built " in text and not image_id:  # the legacy builder's last line
+                image_id = (text.split("Successfully built ", 1)[1].split() or [None])[0]
+            aux = chunk.get("aux") or {}
+            if aux.get("ID"):
+                image_id = aux["ID"]
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        raise ImageError(f"docker build failed: {_short(exc)}") from None
+    if not image_id:
+        raise ImageError("docker build ended without an image id; run again with --debug and report it")
+    return image_id
+
+
+def tag_image(client: docker.DockerClient, image_id: str, name: str) -> None:
+    """Tag ``image_id`` as ``name`` ("repository" or "repository:tag"), moving the tag
+    from the image that had it."""
+    repo, tag = docker.utils.parse_repository_tag(name)
+    try:
+        if not client.api.tag(image_id, repo, tag or "latest", force=True):
+            raise ImageError(f"could not tag image {image_id[:19]} as '{name}'")
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        raise ImageError(f"could not tag image {image_id[:19]} as '{name}': {_short(exc)}") from None
+
+
+def remove_image(client: docker.DockerClient, image_id: str) -> None:
+    """Remove an image (its tags too), ignoring one that is already gone."""
+    try:
+        client.images.remove(image_id, force=True)
+    except docker.errors.ImageNotFound:
+        pass
+    except docker.errors.DockerException as exc:
+        raise ImageError(f"cannot remove image {image_id[:19]}: {_short(exc)}") from None
+    except requests.RequestException as exc:
+        raise _engine_gone(exc, f"removing image {image_id[:19]}") from None
+
+
+def containers_labelled(client: docker.DockerClient, label: str) -> list:
+    """Every container, running or not, labelled ``label`` ("key=value")."""
+    try:
+        return client.containers.list(all=True, filters={"label": label})
+    except docker.errors.DockerException as exc:
+        raise DockerUnavailableError(f"cannot list containers: {_short(exc)}") from None
+    except requests.RequestException as exc:
+        raise _engine_gone(exc, "listing containers") from None
+
+
+def image_of(container):
+    """The image ``container`` was created from, or None when it was removed since."""
+    try:
+        return container.image
+    except docker.errors.NotFound:
+        return None
+    except docker.errors.DockerException as exc:
+        raise ImageError(f"cannot read the image of container {container.name}: {_short(exc)}") from None
+    except requests.RequestException as exc:
+        raise _engine_gone(exc, f"reading the image of container {container.name}") from None
