@@ -35,8 +35,8 @@ def attach(source_dir=None, *, write_vscode: bool = True, inference_config=None,
     """
     from . import inference
     from .azureml_bridge import place_model
-    from .session import apply_env_file, apply_setup, attach as _attach
-    from .spec import resolve_spec
+    from .options import AttachOptions
+    from .session import attach as _attach, spec_for
 
     if inference_config is not None and (source_dir is not None or "entry_script" in options
                                          or env_file is not None or environment is not None):
@@ -46,24 +46,21 @@ def attach(source_dir=None, *, write_vscode: bool = True, inference_config=None,
         raise UsageError("pass env_file or environment, not both")
     if models and ("model_dir" in options or "model_name" in options):
         raise UsageError("pass models or model_dir/model_name, not both")
-    source_dir = "." if source_dir is None else source_dir
+    unknown = set(options) - {f for f in AttachOptions.__dataclass_fields__} - {"env"}
+    if unknown:
+        raise UsageError(f"attach() does not know {', '.join(sorted(unknown))}")
     if models:  # last: a registered model is downloaded
         options.update(place_model(models))
-    if inference_config is not None:
-        if isinstance(inference_config, (str, os.PathLike)):
-            setup = inference.read_inference_config(inference_config)
-        else:
-            setup = inference.from_inference_config(inference_config)
-        spec = resolve_spec(setup.source_dir, entry_script=setup.entry_script, **options)
-        spec = apply_setup(spec, setup, base_image=base_image)
+    setup = None
+    if inference_config is not None and not isinstance(inference_config, (str, os.PathLike)):
+        setup, inference_config = inference.from_inference_config(inference_config), None
     elif environment is not None:
-        spec = apply_setup(resolve_spec(source_dir, **options), inference.from_environment(environment),
-                           base_image=base_image)
-    else:
-        spec = resolve_spec(source_dir, env_file=env_file, **options)
-        if env_file is not None:
-            spec = apply_env_file(spec, image_given=bool(spec.image), base_image=base_image)
-    return _attach(spec, write_vscode=write_vscode).service
+        setup = inference.from_environment(environment)
+    env = options.pop("env", None) or {}
+    opts = AttachOptions.from_params({**options, "source_dir": source_dir, "env_file": env_file,
+                                      "base_image": base_image, "inference_config": inference_config,
+                                      "env": tuple(env.items())})
+    return _attach(spec_for(opts, setup=setup), write_vscode=write_vscode).service
 
 
 def get_service(name: str):

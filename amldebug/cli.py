@@ -8,12 +8,13 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import List, Optional
+from typing import Annotated, List, Optional
 
 import typer
 
 from . import __version__
 from .errors import AmlDebugError, ContainerError, ExitStatus, ScoringError, UsageError
+from .options import DEFAULT_DEBUG_PORT, DEFAULT_PORT, LOOPBACK, AttachOptions, Runtime, option_fields
 
 app = typer.Typer(
     name="amldebug",
@@ -45,52 +46,45 @@ def _root(
         raise typer.Exit()
 
 
-def _env_pairs(values: List[str]) -> dict:
-    from .spec import parse_env_pairs
-
-    return parse_env_pairs(values)
-
-
-# Options shared by attach and vscode.
-SourceArg = typer.Argument(Path("."), help="Folder with the entry script (placed at /var/azureml-app/<name>/).")
-EntryOpt = typer.Option(None, "--entry-script", help="Entry script, relative to SOURCE_DIR (default: score.py).")
-ImageOpt = typer.Option(None, "--image", help="Local image with azureml-inference-server-http (azmlinfsrv).")
-ModelOpt = typer.Option(None, "--model-dir", help="Model file or folder, placed like a registered model.")
-ModelNameOpt = typer.Option(None, "--model-name", help="Registered model name (default: from --model-dir).")
-ModelVersionOpt = typer.Option(None, "--model-version", help="Model version (default: 1).")
-PortOpt = typer.Option(5001, "--port", help="Scoring port on 127.0.0.1 (next free one if taken).")
-DebugPortOpt = typer.Option(5678, "--debug-port", help="Debugger port on 127.0.0.1 (next free one if taken).")
-NameOpt = typer.Option(None, "--name", help="Service name (default: the folder's name).")
-WaitOpt = typer.Option(True, "--wait/--no-wait", help="Hold before init() until a debugger attaches.")
-JmcOpt = typer.Option(True, "--just-my-code/--no-just-my-code", help="Step only through your own code.")
-EnvVarOpt = typer.Option(None, "--env-var", "-e", help="Extra environment variable KEY=VALUE, or KEY to take its "
-                         "value from this environment (repeatable; values are never written to disk).")
-DebugBindOpt = typer.Option(
-    "127.0.0.1", "--debug-bind",
-    help="Interface for the debug port. Anything but 127.0.0.1 lets others on the network run code in it.",
-)
-RuntimeOpt = typer.Option("container", "--runtime", help="'container' (Docker) or 'process' (no Docker).")
-PythonOpt = typer.Option(None, "--python", help="Process runtime: the Python that has azmlinfsrv.")
+def _flag(name: str):
+    """The typer option for an AttachOptions field: its flag and help are declared there,
+    once (the default is the command's own, as Annotated options take it)."""
+    field = _FIELDS[name]
+    decls = [d for d in (field.metadata["flag"], field.metadata["short"]) if d]
+    return typer.Option(*decls, help=field.metadata["help"])
 
 
-def _spec(source_dir, entry_script, image, model_dir, model_name, model_version, port, debug_port, name, wait,
-          just_my_code, env_var, debug_bind, runtime="container", python=None):
-    """Resolve the options, filling what was not given from the project's amldebug.json."""
-    from .scaffold import load_project
-    from .spec import resolve_spec
+_FIELDS = {f.name: f for f in option_fields()}
 
-    project = load_project(Path(source_dir)) or {}
-    if debug_bind != "127.0.0.1":
-        note(f"warning: the debug port will listen on {debug_bind}: anyone who can reach it can run any code "
-             "in the container. Use it only on a network you trust.")
-    return resolve_spec(
-        source_dir, entry_script=entry_script or project.get("entry_script") or "score.py", name=name,
-        image=image or project.get("image"), model_dir=model_dir or project.get("model_dir"),
-        model_name=model_name or (project.get("model_name") if not model_dir else None),
-        model_version=model_version, port=port, debug_port=debug_port,
-        debug_bind=debug_bind, wait=wait, just_my_code=just_my_code, env=_env_pairs(env_var),
-        env_file=project.get("env_file"), runtime=runtime, python=python,
-    )
+# Each option of attach/vscode/check, declared once (flags and help come from AttachOptions).
+SourceDir = Annotated[Optional[Path], typer.Argument(metavar="SOURCE_DIR", help=_FIELDS["source_dir"].metadata["help"],
+                                                     show_default=False)]
+EntryScript = Annotated[Optional[str], _flag("entry_script")]
+Image = Annotated[Optional[str], _flag("image")]
+ModelDir = Annotated[Optional[Path], _flag("model_dir")]
+ModelName = Annotated[Optional[str], _flag("model_name")]
+ModelVersion = Annotated[Optional[str], _flag("model_version")]
+Port = Annotated[int, _flag("port")]
+DebugPort = Annotated[int, _flag("debug_port")]
+Name = Annotated[Optional[str], _flag("name")]
+Wait = Annotated[bool, _flag("wait")]
+JustMyCode = Annotated[bool, _flag("just_my_code")]
+EnvVars = Annotated[Optional[List[str]], _flag("env")]
+DebugBind = Annotated[str, _flag("debug_bind")]
+RuntimeName = Annotated[str, _flag("runtime")]
+Python = Annotated[Optional[str], _flag("python")]
+EnvFile = Annotated[Optional[Path], _flag("env_file")]
+BaseImage = Annotated[Optional[str], _flag("base_image")]
+FromService = Annotated[Optional[str], _flag("service")]
+InferenceConfig = Annotated[Optional[Path], _flag("inference_config")]
+ExactPorts = Annotated[bool, _flag("exact_ports")]
+
+
+def _options(params: dict) -> AttachOptions:
+    """AttachOptions from a command's parameters (``-e`` items as (key, value or None))."""
+    items = params.get("env") or []
+    pairs = tuple((k, v if sep else None) for k, sep, v in (item.partition("=") for item in items))
+    return AttachOptions.from_params({**params, "env": pairs})
 
 
 def _describe(service, launch_json) -> None:
@@ -103,75 +97,25 @@ def _describe(service, launch_json) -> None:
 
 @app.command()
 def attach(
-    source_dir: Path = SourceArg,
-    entry_script: str = EntryOpt,
-    image: Optional[str] = ImageOpt,
-    model_dir: Optional[Path] = ModelOpt,
-    model_name: Optional[str] = ModelNameOpt,
-    model_version: Optional[str] = ModelVersionOpt,
-    port: int = PortOpt,
-    debug_port: int = DebugPortOpt,
-    name: Optional[str] = NameOpt,
-    wait: bool = WaitOpt,
-    just_my_code: bool = JmcOpt,
-    env_var: List[str] = EnvVarOpt,
-    debug_bind: str = DebugBindOpt,
-    runtime: str = RuntimeOpt,
-    python: Optional[str] = PythonOpt,
-    env: Optional[Path] = typer.Option(
-        None, "--env", help="Environment file (requirements.txt, conda YAML, Azure ML environment JSON/YAML): build "
-        "(or reuse) an image from it."),
-    base_image: Optional[str] = typer.Option(None, "--base-image", help="With --env: the image to build on."),
-    from_service: Optional[str] = typer.Option(
-        None, "--service", help="Debug an azureml-core LocalWebservice: same image, code and model (needs amldebug[azureml])."),
-    inference_config: Optional[Path] = typer.Option(
-        None, "--inference-config", help="An Azure ML inference configuration (inferenceconfig.json/.yml): its "
-        "entry script, source directory and environment (built into an image)."),
+    source_dir: SourceDir = None, entry_script: EntryScript = None, image: Image = None, model_dir: ModelDir = None,
+    model_name: ModelName = None, model_version: ModelVersion = None, port: Port = DEFAULT_PORT,
+    debug_port: DebugPort = DEFAULT_DEBUG_PORT, name: Name = None, wait: Wait = True,
+    just_my_code: JustMyCode = True, env: EnvVars = None, debug_bind: DebugBind = LOOPBACK,
+    runtime: RuntimeName = "container", python: Python = None, env_file: EnvFile = None,
+    base_image: BaseImage = None, service: FromService = None, inference_config: InferenceConfig = None,
+    exact_ports: ExactPorts = False,
     detach: bool = typer.Option(False, "--detach", "-d", help="Start, write launch.json, print, and return."),
     watch: bool = typer.Option(True, "--watch/--no-watch", help="Reload on save (foreground only)."),
-    exact_ports: bool = typer.Option(
-        False, "--exact-ports", help="Fail when a port is taken instead of moving on (the F5 task uses it)."),
 ) -> None:
     """Start the scoring container with the debugger inside and write .vscode/launch.json."""
-    from .session import attach as do_attach
+    from .session import attach as do_attach, spec_for
 
-    if from_service and inference_config is not None:
-        raise UsageError("--service and --inference-config both say where the code comes from; pass one")
-    if from_service:
-        from . import container as engine
-        from .azureml_bridge import spec_from_local_webservice_container
-
-        spec = spec_from_local_webservice_container(
-            engine.connect(), from_service, source_dir=None if source_dir == Path(".") else source_dir,
-            model_dir=model_dir, port=port, debug_port=debug_port, wait=wait, just_my_code=just_my_code,
-            debug_bind=debug_bind).replace(name=name or f"{from_service}-debug")
-    elif inference_config is not None:
-        from .inference import read_inference_config
-        from .session import apply_setup
-
-        setup = read_inference_config(inference_config)
-        for flag, differs in (("SOURCE_DIR", source_dir != Path(".") and source_dir.resolve() != setup.source_dir),
-                              ("--entry-script", entry_script and entry_script != setup.entry_script),
-                              ("--env", env is not None)):
-            if differs:
-                raise UsageError(f"{flag} comes from the inference configuration '{inference_config}'; "
-                                 f"drop {flag} or --inference-config")
-        spec = _spec(setup.source_dir, setup.entry_script, image, model_dir, model_name, model_version, port,
-                     debug_port, name, wait, just_my_code, env_var, debug_bind, runtime, python)
-        spec = apply_setup(spec, setup, base_image=base_image, progress=note)
-    else:
-        spec = _spec(source_dir, entry_script, image, model_dir, model_name, model_version, port, debug_port, name,
-                     wait, just_my_code, env_var, debug_bind, runtime, python)
-        if env is not None:
-            if not env.is_file():
-                raise UsageError(f"environment file '{env}' does not exist; pass --env with a requirements.txt "
-                                 "or conda YAML")
-            spec = spec.replace(env_file=str(env.resolve()))
-        if env is not None:
-            from .session import apply_env_file
-
-            spec = apply_env_file(spec, image_given=bool(image), base_image=base_image, progress=note)
-    where = f"image '{spec.image}'" if spec.runtime == "container" else f"Python {spec.python or sys.executable}"
+    options = _options(locals())
+    if options.env_file is not None and not Path(options.env_file).is_file():
+        raise UsageError(f"environment file '{options.env_file}' does not exist; pass --env with a requirements.txt "
+                         "or conda YAML")
+    spec = spec_for(options, progress=note)
+    where = f"image '{spec.image}'" if spec.runtime == Runtime.CONTAINER else f"Python {spec.python or sys.executable}"
     note(f"amldebug: starting service '{spec.name}' from {where}")
     started = time.monotonic()
 
@@ -181,7 +125,7 @@ def attach(
         note(f"amldebug: service '{result.service.name}' is ready for a debugger on "
              f"localhost:{result.service.debug_port} ({when}; {time.monotonic() - started:.1f} s)")
 
-    start = lambda: do_attach(spec, exact_ports=exact_ports, progress=note)  # noqa: E731
+    start = lambda: do_attach(spec, exact_ports=options.exact_ports, progress=note)  # noqa: E731
     if detach:
         announce(start())
         return
@@ -234,27 +178,16 @@ def _foreground(start, watch: bool, announce) -> None:
 
 @app.command()
 def vscode(
-    source_dir: Path = SourceArg,
-    entry_script: str = EntryOpt,
-    image: Optional[str] = ImageOpt,
-    model_dir: Optional[Path] = ModelOpt,
-    model_name: Optional[str] = ModelNameOpt,
-    model_version: Optional[str] = ModelVersionOpt,
-    port: int = PortOpt,
-    debug_port: int = DebugPortOpt,
-    name: Optional[str] = NameOpt,
-    wait: bool = WaitOpt,
-    just_my_code: bool = JmcOpt,
-    env_var: List[str] = EnvVarOpt,
-    runtime: str = RuntimeOpt,
-    python: Optional[str] = PythonOpt,
+    source_dir: SourceDir = None, entry_script: EntryScript = None, image: Image = None, model_dir: ModelDir = None,
+    model_name: ModelName = None, model_version: ModelVersion = None, port: Port = DEFAULT_PORT,
+    debug_port: DebugPort = DEFAULT_DEBUG_PORT, name: Name = None, wait: Wait = True,
+    just_my_code: JustMyCode = True, env: EnvVars = None, runtime: RuntimeName = "container", python: Python = None,
     post_debug_task: bool = typer.Option(False, "--post-debug-task", help="Stop the service when debugging ends."),
 ) -> None:
     """Write .vscode/launch.json and tasks.json so that F5 starts the service and attaches."""
-    from .session import check_vscode_files, write_vscode_files
+    from .session import check_vscode_files, spec_for, write_vscode_files
 
-    spec = _spec(source_dir, entry_script, image, model_dir, model_name, model_version, port, debug_port, name,
-                 wait, just_my_code, env_var, "127.0.0.1", runtime, python)
+    spec = spec_for(_options(locals()), progress=note)
     workspace = Path(spec.workspace)
     if not (workspace / ".vscode").is_dir():
         note(f"amldebug: {workspace} has no .vscode folder yet; creating it (open {workspace} in VS Code)")
@@ -282,7 +215,7 @@ def init_project(
 AZUREML_INFERENCE_IMAGE = "mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cpu-inference:latest"
 
 
-def _demo_runtime(image: Optional[str]) -> tuple[str, Optional[str], str]:
+def _demo_runtime(image: Optional[str]) -> tuple[Runtime, Optional[str], str]:
     """(runtime, image, why): the container when an engine answers and the image is here."""
     from . import container as engine
     from .errors import DockerUnavailableError, ImageError
@@ -291,13 +224,13 @@ def _demo_runtime(image: Optional[str]) -> tuple[str, Optional[str], str]:
     try:
         client = engine.connect()
     except DockerUnavailableError as exc:
-        return "process", None, f"{str(exc).split(';')[0]}"
+        return Runtime.PROCESS, None, f"{str(exc).split(';')[0]}"
     try:
         engine.get_image(client, wanted)
     except ImageError:
-        return "process", None, (f"a Docker engine answers, but image '{wanted}' is not present locally "
+        return Runtime.PROCESS, None, (f"a Docker engine answers, but image '{wanted}' is not present locally "
                                  f"(pull it, or pass --image with a local scoring image)")
-    return "container", wanted, f"a Docker engine answers and image '{wanted}' is present"
+    return Runtime.CONTAINER, wanted, f"a Docker engine answers and image '{wanted}' is present"
 
 
 @app.command()
@@ -305,25 +238,25 @@ def demo(
     folder: Path = typer.Option(Path("amldebug-demo"), "--folder", help="Where to put the example project."),
     image: Optional[str] = typer.Option(None, "--image", help="Scoring image for the container runtime."),
     runtime: Optional[str] = typer.Option(None, "--runtime", help="Force 'container' or 'process'."),
-    port: int = PortOpt,
-    debug_port: int = DebugPortOpt,
+    port: Port = DEFAULT_PORT,
+    debug_port: DebugPort = DEFAULT_DEBUG_PORT,
     wait: bool = typer.Option(False, "--wait/--no-wait", help="Hold before init() until a debugger attaches."),
 ) -> None:
     """Run the bundled example end to end (container if possible, else a local process) until Ctrl-C."""
-    from .session import attach as do_attach
     from .scaffold import PROJECT_FILE, init_project as scaffold_project
+    from .session import attach as do_attach, spec_for
 
     if runtime:
         chosen, why = runtime, "asked for with --runtime"
-        image = image or (AZUREML_INFERENCE_IMAGE if runtime == "container" else None)
+        image = image or (AZUREML_INFERENCE_IMAGE if runtime == Runtime.CONTAINER else None)
     else:
         chosen, image, why = _demo_runtime(image)
     note(f"amldebug demo: using the {chosen} runtime: {why}")
     if not (folder / PROJECT_FILE).is_file():
         scaffold_project(folder, image=image)
         note(f"amldebug demo: example project written to {folder}/")
-    spec = _spec(folder, None, image, None, None, None, port, debug_port, None, wait, True, [], "127.0.0.1",
-                 chosen, None)
+    spec = spec_for(AttachOptions(source_dir=str(folder), image=image, port=port, debug_port=debug_port, wait=wait,
+                                  runtime=chosen), progress=note)
     note(f"amldebug: starting service '{spec.name}'")
 
     def announce(result) -> None:
@@ -531,43 +464,41 @@ def diagnose(
 
 @app.command()
 def check(
-    source_dir: Path = SourceArg,
-    entry_script: str = EntryOpt,
-    model_dir: Optional[Path] = ModelOpt,
-    model_name: Optional[str] = ModelNameOpt,
-    model_version: Optional[str] = ModelVersionOpt,
-    env: Optional[Path] = typer.Option(None, "--env", help="Environment file (requirements.txt or conda YAML)."),
+    source_dir: SourceDir = None,
+    entry_script: EntryScript = None,
+    model_dir: ModelDir = None,
+    model_name: ModelName = None,
+    model_version: ModelVersion = None,
+    env: EnvFile = None,
     image: Optional[str] = typer.Option(None, "--image", help="Also check that the image serves and imports it."),
 ) -> None:
     """Check a project step by step before deploying: script, environment, model, image."""
     from . import check as checks
     from .scaffold import load_project
-    from .spec import resolve_spec
+    from .spec import spec_from_options
 
-    project = load_project(source_dir) or {}
-    entry_script = entry_script or project.get("entry_script") or "score.py"
-    model_dir = model_dir or project.get("model_dir")
-    model_name = model_name or project.get("model_name")
-    image = image or project.get("image")
-    results = [checks.check_entry_script(source_dir / entry_script)]
-    env = env or project.get("env_file") or checks.find_environment_file(source_dir)
-    if env is not None:
-        results.append(checks.check_environment(env))
+    source_dir = source_dir or Path(".")
+    given = _options(locals()).replace(env_file=None if env is None else str(env), env=())
+    options = given.with_project(load_project(source_dir) or {})
+    results = [checks.check_entry_script(source_dir / (options.entry_script or "score.py"))]
+    env_file = Path(options.env_file) if options.env_file else checks.find_environment_file(source_dir)
+    if env_file is not None:
+        results.append(checks.check_environment(env_file))
     else:
         results.append(checks.Check("environment", False, f"no requirements.txt or conda YAML in {source_dir}",
                                     "pass --env FILE listing azureml-inference-server-http"))
     spec = None
-    if model_dir is not None:
+    if options.model_dir is not None:
         try:
-            spec = resolve_spec(source_dir, entry_script=entry_script, model_dir=model_dir, model_name=model_name,
-                                model_version=model_version, image=image)
-            results.append(checks.check_model(model_dir, spec.model_name, spec.model_version))
+            spec = spec_from_options(options.replace(env_file=None))
+            results.append(checks.check_model(Path(options.model_dir), spec.model_name, spec.model_version))
         except UsageError as exc:
             results.append(checks.Check("model", False, str(exc)))
-    if image and results[0].ok:
+    if options.image and results[0].ok:
         from . import container as engine
 
-        spec = spec or resolve_spec(source_dir, entry_script=entry_script, image=image)
+        spec = spec or spec_from_options(options.replace(env_file=None, model_dir=None, model_name=None,
+                                                         model_version=None))
         results.extend(checks.check_image(engine.connect(), spec))
     for result in results:
         out(result.render())

@@ -25,6 +25,7 @@ from typing import Iterator, Optional
 
 from . import interrupts
 from .errors import AmlDebugError, ContainerError, UsageError
+from .options import Runtime
 from .spec import ServiceSpec, launcher_command, layout
 
 REGISTRY = "process.json"
@@ -109,10 +110,32 @@ def place_model(source: Path, target: Path) -> None:
         link(str(source), str(target))
 
 
-class ProcessBackend:
-    """A debug service that runs as a local process group."""
+class ProcessRunner:
+    """The process runtime (backend.Runner): azmlinfsrv from a local Python, under the same
+    launcher, with an app root that mirrors /var/azureml-app."""
 
-    runtime = "process"
+    runtime = Runtime.PROCESS
+
+    def probe(self, spec: ServiceSpec, payload: Path) -> dict:
+        return probe_python(spec.python)
+
+    def start(self, spec: ServiceSpec, state, payload: Path, info: dict, session: str) -> "ProcessBackend":
+        state.reset()
+        return start(spec, state.folder, payload, info)
+
+    def undo(self, spec: ServiceSpec, state, session: str, unreturned: bool) -> None:
+        backend = backend_in(state.folder)  # started, but the signal came before start() returned
+        if backend is not None:
+            backend.remove()
+
+    def payload_path(self, payload: Path, script: str) -> str:
+        return str(payload / script)
+
+
+class ProcessBackend:
+    """A debug service that runs as a local process group (backend.Backend)."""
+
+    runtime = Runtime.PROCESS
 
     def __init__(self, state: Path, pid: int) -> None:
         self.state = state

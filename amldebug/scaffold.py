@@ -18,7 +18,8 @@ from . import inject, vscode
 from .errors import AmlDebugError, UsageError
 from .resources import resource_dir
 from .service import launch_config
-from .spec import DEFAULT_DEBUG_PORT, ServiceSpec, service_name_from
+from .options import DEFAULT_DEBUG_PORT, AttachOptions, task_argv
+from .spec import ServiceSpec, service_name_from
 
 PROJECT_FILE = "amldebug.json"
 # What `amldebug attach` prints first and once the debugger can attach; VS Code waits for the
@@ -127,6 +128,11 @@ def load_project(folder: Path) -> dict | None:
 # --- VS Code entries -------------------------------------------------------------------------
 
 
+def attach_prefix(python: str = sys.executable) -> list[str]:
+    """The argv that runs ``amldebug attach`` (before its arguments)."""
+    return [python, "-m", "amldebug", "attach"]
+
+
 def attach_command(project: Path, *, service: str, debug_port: int = DEFAULT_DEBUG_PORT,
                    workspace: Path | None = None, python: str = sys.executable) -> list[str]:
     """argv of the long-running ``amldebug attach`` for ``project``, run from ``workspace``.
@@ -138,9 +144,9 @@ def attach_command(project: Path, *, service: str, debug_port: int = DEFAULT_DEB
         source = Path(os.path.relpath(project, workspace)).as_posix()
     except ValueError:  # another drive on Windows
         source = str(project)
-    # --exact-ports: VS Code attaches to the port launch.json names, so the task must not move.
-    return [python, "-m", "amldebug", "attach", source, "--name", service, "--debug-port", str(debug_port),
-            "--exact-ports"]
+    # exact_ports: VS Code attaches to the port launch.json names, so the task must not move.
+    options = AttachOptions(source_dir=source, name=service, debug_port=debug_port, exact_ports=True)
+    return attach_prefix(python) + task_argv(options)
 
 
 def _down_command(command: Sequence[str], service: str) -> list[str]:

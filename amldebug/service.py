@@ -25,7 +25,9 @@ from . import container as engine
 from . import inject, ports, process, vscode
 from .errors import ContainerError, DockerUnavailableError, ReloadError, ScoringError, ServiceNotFoundError, UsageError
 from .scriptcheck import check_entry_script, syntax_error
-from .spec import PAYLOAD_ROOT, ServiceSpec, launcher_command, layout
+from .backend import Backend, Runner
+from .options import Runtime
+from .spec import ServiceSpec, served_source_dir
 from .statefile import StateFile, state_folder
 
 Progress = Callable[[str], None]
@@ -70,7 +72,7 @@ class Service:
 
     def __init__(self, spec: ServiceSpec, backend, client=None) -> None:
         self.spec = spec
-        self._backend = backend  # container.ContainerBackend or process.ProcessBackend
+        self._backend: Backend = backend
         self._client = client
 
     # -- LocalWebservice-shaped attributes -------------------------------------------------
@@ -226,7 +228,7 @@ class Service:
                     raise UsageError(f"{key} '{changes[key]}' does not exist")
                 changes[key] = str(Path(changes[key]).resolve())
         spec = self.spec.replace(**changes)
-        if spec.env_file and spec.runtime == "container" and spec.image and spec.image.startswith("amldebug-env:") \
+        if spec.env_file and spec.runtime == Runtime.CONTAINER and spec.image and spec.image.startswith("amldebug-env:") \
                 and "image" not in changes:
             from .build import build_image  # the environment file changed: the image follows it
 
@@ -246,12 +248,10 @@ class Service:
 
     def run_payload_script(self, script: str, *args: str) -> tuple[int, str]:
         """Run one of amldebug's payload scripts where the service runs, in its Python."""
-        if self._backend.runtime == "process":
-            python = process.probe_python(self.spec.python)["python"]
-            return self._backend.run_python(python, [str(inject.payload_dir() / script), *args])
-        info = engine.probe_image(self._client, engine.get_image(self._client, self.spec.image),
-                                  inject.payload_dir(), inject.cache_root())
-        return self._backend.run_python(info["python"], [f"{PAYLOAD_ROOT}/{script}", *args])
+        runner = runner_for(self.spec, self._client)
+        payload = inject.payload_dir()
+        info = runner.probe(self.spec, payload)
+        return self._backend.run_python(info["python"], [runner.payload_path(payload, script), *args])
 
     def model_path(self, model: str) -> dict:
         """Resolve ``model`` inside the container as Model.get_model_path does."""
@@ -270,13 +270,9 @@ def start(spec: ServiceSpec, *, client=None, keep_ports: bool = False, exact_por
     (with spec.wait) or serving (without). Raises, leaving nothing running, on failure."""
     check_entry_script(spec.entry_path)
     payload = inject.payload_dir()
-    if spec.runtime == "process":
-        info = process.probe_python(spec.python)
-    else:
-        client = client or engine.connect()
-        if not spec.image:
-            raise UsageError("no image given; pass --image with a local scoring image, or --runtime process")
-        info = engine.probe_image(client, engine.get_image(client, spec.image), payload, inject.cache_root())
+    runner = runner_for(spec, client)
+    client = getattr(runner, "client", client)
+    info = runner.probe(spec, payload)
     inject.ensure_debugpy(payload, info["version"], info["machine"])
 
     released = set()
@@ -306,31 +302,27 @@ def start(spec: ServiceSpec, *, client=None, keep_ports: bool = False, exact_por
     session = uuid.uuid4().hex
     backend = None
     try:  # from here on, anything (a Ctrl-C, SIGTERM, a failure) removes what this start made
-        if spec.runtime == "process":
-            state.reset()
-            backend = process.start(spec, state.folder, payload, info)
-        else:
-            state.reset(owner=(info["uid"], info["gid"]) if "uid" in info else None)
-            lay = layout(spec, server=info["server"])
-            box = engine.start_service(client, spec, lay, launcher_command(info["python"], lay), payload,
-                                       state.channel, port, debug_port, session=session)
-            backend = engine.ContainerBackend(client, box)
+        backend = runner.start(spec, state, payload, info, session)
         _wait_started(backend, spec, state, ready_timeout)
     except BaseException:
-        _undo_start(spec, backend, client, session, state)
+        _undo_start(runner, spec, backend, session, state)
         raise
     return Service(spec, backend, client)
 
 
-def _undo_start(spec: ServiceSpec, backend, client, session: str, state: StateFile) -> None:
+def runner_for(spec: ServiceSpec, client=None) -> Runner:
+    """The runtime that runs ``spec`` (the one place that asks which)."""
+    if spec.runtime == Runtime.PROCESS:
+        return process.ProcessRunner()
+    return engine.ContainerRunner(client or engine.connect())
+
+
+def _undo_start(runner: Runner, spec: ServiceSpec, backend, session: str, state: StateFile) -> None:
     """Remove what an unfinished start made; a failure here must not hide the first one."""
     try:
-        if backend is None and spec.runtime == "process":  # started, but the signal came before the return
-            backend = process.backend_in(state.folder)
         if backend is not None:
             backend.remove()
-        if spec.runtime == "container":
-            engine.remove_session(client, session, settle=0 if backend is not None else 1.0)
+        runner.undo(spec, state, session, unreturned=backend is None)
     except Exception as exc:  # noqa: BLE001 - the original error is the one to report
         _stderr(f"amldebug: could not remove everything service '{spec.name}' started: {exc}")
     state.remove()
@@ -367,7 +359,7 @@ def _process_services() -> list[Service]:
 
 def _wait_started(backend, spec: ServiceSpec, state: StateFile, timeout: float) -> None:
     wanted = ("waiting", "listening", "attached", "ready", "failed") if spec.wait else ("ready", "failed")
-    where = "process" if spec.runtime == "process" else "container"
+    where = "process" if spec.runtime == Runtime.PROCESS else "container"
     try:
         done = state.wait(lambda st: st.get("status") in wanted, timeout,
                           alive=lambda: backend.status() == "running")
@@ -425,7 +417,7 @@ def launch_config(spec: ServiceSpec, *, pre_launch_task: str | None = None) -> d
         local_root = local.as_posix()
     local_root = local_root.rstrip("/").replace("${workspaceFolder}/.", "${workspaceFolder}")
     # The process runtime gives the server the real paths of the files, so they map to themselves.
-    remote_root = str(Path(spec.source_dir).resolve()) if spec.runtime == "process" else layout(spec).code_dir
+    remote_root = served_source_dir(spec)
     return vscode.build_attach_config(
         name=spec.name, port=spec.debug_port, local_root=local_root, remote_root=remote_root,
         host="localhost", just_my_code=spec.just_my_code, pre_launch_task=pre_launch_task,

@@ -5,12 +5,16 @@ a failure after the start removes the container)."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import scaffold
+from .errors import UsageError
+from .options import LOOPBACK, AttachOptions, Runtime, task_argv
+from .scaffold import load_project
 from .service import Progress, Service, _stderr, start
-from .spec import ServiceSpec
+from .spec import ServiceSpec, spec_from_options
 
 if TYPE_CHECKING:
     from .inference import EnvironmentSetup, InferenceSetup
@@ -26,46 +30,89 @@ def launch_json_path(spec: ServiceSpec) -> Path:
     return Path(spec.workspace) / ".vscode" / "launch.json"
 
 
-def task_command(spec: ServiceSpec) -> list[str]:
-    """argv of the long-running ``amldebug attach`` that the VS Code task runs (F5)."""
+def task_options(spec: ServiceSpec) -> AttachOptions:
+    """What the F5 task asks for to start this service again: paths relative to the
+    workspace, the ports launch.json names (exactly), the environment's file rather than
+    the image built from it, and ``-e`` keys without their values (F5 takes them from
+    VS Code's environment; nothing a user passed is written into tasks.json)."""
     workspace = Path(spec.workspace)
-    command = scaffold.attach_command(Path(spec.source_dir), service=spec.name, debug_port=spec.debug_port,
-                                      workspace=workspace)
 
     def rel(path: str) -> str:
         try:
-            return Path(path).relative_to(workspace).as_posix()
-        except ValueError:
+            return Path(os.path.relpath(path, workspace)).as_posix()
+        except ValueError:  # another drive on Windows
             return path
 
-    if spec.entry_script != "score.py":
-        command += ["--entry-script", spec.entry_script]
-    if spec.runtime == "process":
-        command += ["--runtime", "process"] + (["--python", spec.python] if spec.python else [])
-    else:
-        built = bool(spec.image and spec.image.startswith("amldebug-env:"))
-        # An image amldebug built is built again from its environment by F5 (found at once
-        # when nothing changed); the file's variables are read from it again too.
-        if spec.inference_config:
-            command += ["--inference-config", rel(spec.inference_config)]
-        elif built and spec.env_file:
-            command += ["--env", rel(spec.env_file)]
-        if built and spec.base_image:
-            command += ["--base-image", spec.base_image]
-        elif spec.image and not built:
-            command += ["--image", spec.image]
+    options = AttachOptions(
+        source_dir=rel(spec.source_dir), name=spec.name, debug_port=spec.debug_port, exact_ports=True,
+        entry_script=spec.entry_script if spec.entry_script != "score.py" else None, port=spec.port,
+        wait=spec.wait, just_my_code=spec.just_my_code, runtime=spec.runtime,
+        env=tuple((key, None) for key, _ in spec.env if key not in spec.file_env),
+    )
     if spec.model_dir:
-        command += ["--model-dir", rel(spec.model_dir), "--model-name", spec.model_name,
-                    "--model-version", spec.model_version]
-    command += ["--port", str(spec.port)]
-    for key, _ in spec.env:
-        if key not in spec.file_env:  # the key only: F5 takes the value from VS Code's environment
-            command += ["-e", key]
-    if not spec.just_my_code:
-        command.append("--no-just-my-code")
-    if not spec.wait:
-        command.append("--no-wait")
-    return command
+        options = options.replace(model_dir=rel(spec.model_dir), model_name=spec.model_name,
+                                  model_version=spec.model_version)
+    if spec.runtime == Runtime.PROCESS:
+        return options.replace(python=spec.python)
+    built = bool(spec.image and spec.image.startswith("amldebug-env:"))
+    # An image amldebug built is built again from its environment by F5 (found at once
+    # when nothing changed); the file's variables are read from it again too.
+    if spec.inference_config:
+        options = options.replace(inference_config=rel(spec.inference_config))
+    elif built and spec.env_file:
+        options = options.replace(env_file=rel(spec.env_file))
+    if built and spec.base_image:
+        return options.replace(base_image=spec.base_image)
+    return options.replace(image=spec.image) if spec.image and not built else options
+
+
+def task_command(spec: ServiceSpec) -> list[str]:
+    """argv of the long-running ``amldebug attach`` that the VS Code task runs (F5)."""
+    return scaffold.attach_prefix() + task_argv(task_options(spec))
+
+
+def spec_for(options: AttachOptions, *, setup: InferenceSetup | EnvironmentSetup | None = None,
+             progress: Progress = _stderr) -> ServiceSpec:
+    """The one way from what a user asked for to a ServiceSpec, whoever asks (the CLI, the
+    Python API, demo, the F5 task): where the code and the environment come from (a
+    LocalWebservice, an inference configuration, an environment, the project's
+    amldebug.json), then the image they need, built if it must be. ``setup``: an Azure ML
+    configuration read already (from azureml-core objects)."""
+    from .inference import InferenceSetup, read_inference_config  # noqa: F811 (the class, at run time)
+
+    if options.debug_bind != LOOPBACK:
+        progress(f"warning: the debug port will listen on {options.debug_bind}: anyone who can reach it can run any "
+                 "code in the container. Use it only on a network you trust.")
+    if options.service:
+        if options.inference_config is not None:
+            raise UsageError("--service and --inference-config both say where the code comes from; pass one")
+        from . import container as engine
+        from .azureml_bridge import spec_from_local_webservice_container
+
+        spec = spec_from_local_webservice_container(
+            engine.connect(), options.service, source_dir=options.source_dir, model_dir=options.model_dir,
+            port=options.port, debug_port=options.debug_port, wait=options.wait,
+            just_my_code=options.just_my_code, debug_bind=options.debug_bind)
+        return spec.replace(name=options.name or f"{options.service}-debug")
+    if options.inference_config is not None or isinstance(setup, InferenceSetup):
+        setup = setup or read_inference_config(options.inference_config)
+        for flag, differs in (
+                ("SOURCE_DIR", options.source_dir is not None
+                 and Path(options.source_dir).resolve() != Path(setup.source_dir).resolve()),
+                ("--entry-script", options.entry_script and options.entry_script != setup.entry_script),
+                ("--env", options.env_file is not None)):
+            if differs:
+                raise UsageError(f"{flag} comes from the inference configuration '{setup.origin}'; "
+                                 f"drop {flag} or --inference-config")
+        options = options.replace(source_dir=str(setup.source_dir), entry_script=setup.entry_script)
+    given = options
+    options = options.with_project(load_project(Path(options.source_dir or ".")) or {})
+    spec = spec_from_options(options)
+    if setup is not None:
+        return apply_setup(spec, setup, base_image=options.base_image, progress=progress)
+    if given.env_file is not None:
+        return apply_env_file(spec, image_given=bool(given.image), base_image=options.base_image, progress=progress)
+    return spec
 
 
 def check_vscode_files(spec: ServiceSpec) -> None:
@@ -86,10 +133,13 @@ def write_vscode_files(spec: ServiceSpec, *, post_debug_task: bool | None = None
     return launch_json_path(spec)
 
 
-def attach(spec: ServiceSpec, *, write_vscode: bool = True, client=None, exact_ports: bool = False,
+def attach(spec: ServiceSpec | AttachOptions, *, write_vscode: bool = True, client=None, exact_ports: bool = False,
            progress: Progress = _stderr) -> Attached:
     """Start (or replace) the service and point VS Code at it. ``exact_ports``: fail rather
     than move to the next free port (F5: VS Code attaches where launch.json said)."""
+    if isinstance(spec, AttachOptions):
+        exact_ports = exact_ports or spec.exact_ports
+        spec = spec_for(spec, progress=progress)
     if write_vscode:
         check_vscode_files(spec)
     service = start(spec, client=client, exact_ports=exact_ports, progress=progress)
@@ -130,7 +180,7 @@ def apply_setup(spec: ServiceSpec, setup: InferenceSetup | EnvironmentSetup, *, 
 
     if isinstance(setup, InferenceSetup) and Path(setup.origin).is_file():
         spec = spec.replace(inference_config=setup.origin)
-    if spec.runtime != "container":
+    if spec.runtime != Runtime.CONTAINER:
         if setup.environment is not None and (setup.environment.pip or setup.environment.conda_only):
             progress("amldebug: the process runtime runs the Python it is given; the environment's packages "
                      "are not installed into it")
@@ -155,6 +205,6 @@ def apply_env_file(spec: ServiceSpec, *, image_given: bool, base_image: str | No
     path = Path(spec.env_file)
     if file_kind(path):
         return apply_setup(spec, read_setup(path), base_image=base_image, progress=progress)
-    if spec.runtime == "container" and not image_given:
+    if spec.runtime == Runtime.CONTAINER and not image_given:
         return with_built_image(spec, path, base_image=base_image, progress=progress)
     return spec

@@ -14,13 +14,12 @@ from pathlib import Path, PurePosixPath
 from typing import Mapping, Optional
 
 from .errors import UsageError
+from .options import DEFAULT_DEBUG_PORT, DEFAULT_PORT, AttachOptions, Runtime
 
 APP_ROOT = "/var/azureml-app"
 PAYLOAD_ROOT = "/opt/amldebug"
 SCORING_PORT_IN_CONTAINER = 5001
 DEBUG_PORT_IN_CONTAINER = 5678
-DEFAULT_PORT = 5001
-DEFAULT_DEBUG_PORT = 5678
 # A paused breakpoint must not be cut short: a week is "never" for a debug session, and
 # some server versions treat 0 as "no time at all" rather than "no limit".
 DEBUG_SCORING_TIMEOUT_MS = 7 * 24 * 3600 * 1000
@@ -53,7 +52,7 @@ class ServiceSpec:
     workspace: str = ""  # the VS Code workspace folder that holds .vscode/
     env: tuple[tuple[str, str], ...] = ()
     env_file: Optional[str] = None
-    runtime: str = "container"
+    runtime: Runtime = Runtime.CONTAINER
     python: Optional[str] = None  # process runtime: the Python that runs azmlinfsrv
     base_image: Optional[str] = None  # set when the image is built from env_file ('amldebug build')
     inference_config: Optional[str] = None  # the Azure ML inference configuration file the code came from
@@ -76,6 +75,7 @@ class ServiceSpec:
         data["env"] = tuple((item[0], item[1]) if isinstance(item, (list, tuple)) else (item, values.get(item, ""))
                             for item in data.get("env", ()))
         data["file_env"] = tuple(data.get("file_env", ()))
+        data["runtime"] = Runtime(data.get("runtime", "container"))
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -91,27 +91,21 @@ class ServiceSpec:
         return Path(self.source_dir, self.entry_script)
 
 
-def resolve_spec(
-    source_dir: str | os.PathLike = ".",
-    *,
-    entry_script: str = "score.py",
-    name: str | None = None,
-    image: str | None = None,
-    model_dir: str | os.PathLike | None = None,
-    model_name: str | None = None,
-    model_version: str | None = None,
-    port: int = DEFAULT_PORT,
-    debug_port: int = DEFAULT_DEBUG_PORT,
-    debug_bind: str = "127.0.0.1",
-    wait: bool = True,
-    just_my_code: bool = True,
-    workspace: str | os.PathLike | None = None,
-    env: Mapping[str, str] | None = None,
-    env_file: str | os.PathLike | None = None,
-    runtime: str = "container",
-    python: str | None = None,
-) -> ServiceSpec:
-    """Check the user's values and turn them into a ServiceSpec (raises UsageError)."""
+def resolve_spec(source_dir: str | os.PathLike = ".", *, env: Mapping[str, str] | None = None,
+                 **options) -> ServiceSpec:
+    """resolve_spec("dir", image=..., model_dir=..., env={...}): keyword arguments are
+    AttachOptions fields (the Python form of ``amldebug attach``'s options)."""
+    pairs = tuple((env or {}).items())
+    return spec_from_options(AttachOptions.from_params({**options, "source_dir": source_dir, "env": pairs}))
+
+
+def spec_from_options(options: AttachOptions, environ: Mapping[str, str] = os.environ) -> ServiceSpec:
+    """Check the user's values and turn them into a ServiceSpec (raises UsageError). The
+    sources of code and environment (files, images) are the session's business; this only
+    validates and makes paths absolute. ``-e KEY`` takes its value from ``environ``."""
+    source_dir = "." if options.source_dir is None else options.source_dir
+    entry_script = options.entry_script or "score.py"
+    model_dir, model_name, model_version = options.model_dir, options.model_name, options.model_version
     src = Path(source_dir).expanduser()
     if not src.is_dir():
         raise UsageError(f"source directory '{source_dir}' does not exist; pass the folder that holds your entry script")
@@ -121,8 +115,7 @@ def resolve_spec(
         raise UsageError(f"--entry-script '{entry_script}' must be a path inside '{src}', relative to it")
     if not (src / entry).is_file():
         raise UsageError(f"entry script '{src / entry}' does not exist; pass --entry-script relative to '{src}'")
-    if name is None:
-        name = service_name_from(src)
+    name = options.name if options.name is not None else service_name_from(src)
     if not _NAME_RE.match(name):
         raise UsageError(f"service name '{name}' is not valid; use lower-case letters, digits, '-', '_' or '.' (at most 63)")
     model_abs = None
@@ -139,39 +132,38 @@ def resolve_spec(
     version = str(model_version or "1")
     if not version.isdigit():
         raise UsageError(f"model version '{version}' must be a whole number, as Azure ML numbers versions")
-    for flag, value in (("--port", port), ("--debug-port", debug_port)):
+    for flag, value in (("--port", options.port), ("--debug-port", options.debug_port)):
         if not 1 <= int(value) <= 65535:
             raise UsageError(f"{flag} {value} is not a TCP port; pick one between 1024 and 65535")
-    for key in env or {}:
-        if not _ENV_KEY_RE.match(key):
-            raise UsageError(f"environment variable name '{key}' is not valid; use letters, digits and '_', "
-                             "not starting with a digit")
-    if runtime not in ("container", "process"):
-        raise UsageError(f"--runtime '{runtime}' is not known; use 'container' or 'process'")
+    env = parse_env_pairs([key if value is None else f"{key}={value}" for key, value in options.env], environ)
+    try:
+        runtime = Runtime(str(options.runtime))
+    except ValueError:
+        raise UsageError(f"--runtime '{options.runtime}' is not known; use 'container' or 'process'") from None
     env_abs = None
-    if env_file is not None:
-        env_path = Path(env_file).expanduser()
+    if options.env_file is not None:
+        env_path = Path(options.env_file).expanduser()
         if not env_path.is_file():
-            raise UsageError(f"environment file '{env_file}' does not exist")
+            raise UsageError(f"environment file '{options.env_file}' does not exist")
         env_abs = str(env_path.resolve())
     return ServiceSpec(
         name=name,
         source_dir=str(src),
         entry_script=str(entry),
-        image=image,
+        image=options.image,
         model_dir=model_abs,
         model_name=model_name,
         model_version=version,
-        port=int(port),
-        debug_port=int(debug_port),
-        debug_bind=debug_bind,
-        wait=wait,
-        just_my_code=just_my_code,
-        workspace=str(Path(workspace or os.getcwd()).resolve()),
-        env=tuple(sorted((env or {}).items())),
+        port=int(options.port),
+        debug_port=int(options.debug_port),
+        debug_bind=options.debug_bind,
+        wait=options.wait,
+        just_my_code=options.just_my_code,
+        workspace=str(Path(options.workspace or os.getcwd()).resolve()),
+        env=tuple(sorted(env.items())),
         env_file=env_abs,
         runtime=runtime,
-        python=python,
+        python=options.python,
     )
 
 
@@ -247,6 +239,14 @@ def layout(spec: ServiceSpec, *, app_root: str = APP_ROOT, debug_port: int = DEB
     env.update(dict(spec.env))
     args = ["--entry_script", str(root / entry_rel), "--port", str(scoring_port)]
     return Layout(str(root), str(root / base), entry_rel, model_target, model_rel, env, args)
+
+
+def served_source_dir(spec: ServiceSpec) -> str:
+    """Where the server sees the source folder: its mount in a container; in the process
+    runtime, the folder's real path (the server resolves real paths)."""
+    if spec.runtime == Runtime.PROCESS:
+        return str(Path(spec.source_dir).resolve())
+    return layout(spec).code_dir
 
 
 def launcher_command(python: str, lay: Layout, payload_root: str = PAYLOAD_ROOT) -> list:
