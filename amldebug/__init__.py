@@ -33,10 +33,11 @@ def attach(source_dir=None, *, write_vscode: bool = True, inference_config=None,
     gives the code and the environment. ``models``: a local path or an azureml-core
     ``Model`` to place.
     """
-    from . import inference
     from .azureml_bridge import place_model
-    from .options import AttachOptions
-    from .session import attach as _attach, spec_for
+    from .core.options import AttachOptions
+    from .session import attach as _attach
+    from .session import spec_for
+    from .sources import azureml as inference
 
     if inference_config is not None and (source_dir is not None or "entry_script" in options
                                          or env_file is not None or environment is not None):
@@ -64,20 +65,20 @@ def attach(source_dir=None, *, write_vscode: bool = True, inference_config=None,
 
 
 def get_service(name: str):
-    from .service import get_service as _get
+    from .runtime.service import get_service as _get
 
     return _get(name)
 
 
 def list_services():
-    from .service import list_services as _list
+    from .runtime.service import list_services as _list
 
     return _list()
 
 
 def __getattr__(name):
     if name == "Service":
-        from .service import Service
+        from .runtime.service import Service
 
         return Service
     raise AttributeError(name)

@@ -1,3 +1,3 @@
-from amldebug.cli import main
+from .cli import main
 
 main()

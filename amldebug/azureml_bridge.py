@@ -29,8 +29,8 @@ from base64 import b64decode
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from .core.spec import APP_ROOT, ServiceSpec, resolve_spec
 from .errors import AmlDebugError, DockerUnavailableError, ImageError, ReloadError, ServiceNotFoundError, UsageError
-from .spec import APP_ROOT, ServiceSpec, resolve_spec
 
 INSTALL_HINT = "azureml-core is not installed; pip install 'amldebug[azureml]'"
 
@@ -197,9 +197,9 @@ def spec_from_inference_config(inference_config, *, models: Iterable[Any] = (), 
 
     ``options`` are resolve_spec's keyword arguments (image, name, port, ...).
     """
-    from .inference import from_inference_config
-    from .options import AttachOptions
+    from .core.options import AttachOptions
     from .session import spec_for
+    from .sources.azureml import from_inference_config
 
     for forbidden in ("source_dir", "entry_script", "model_dir"):
         if forbidden in options:
@@ -238,7 +238,7 @@ def _is_registered_model(model) -> bool:
 
 
 def _download(model) -> str:
-    from .inject import cache_root
+    from .runtime.inject import cache_root
 
     folder = cache_root() / "models" / model.name / str(model.version)
     if folder.is_dir() and len(list(folder.iterdir())) == 1:  # a registered version does not change
@@ -263,7 +263,7 @@ def _download(model) -> str:
 
 def find_local_webservice_container(client, name: str):
     """The one container LocalWebservice made for ``name`` (label containerName=<name>)."""
-    from .container import containers_labelled
+    from .engine.docker import containers_labelled
 
     found = containers_labelled(client, f"{LABEL_CONTAINER_NAME}={name}")
     if not found:
@@ -283,7 +283,7 @@ def spec_from_local_webservice_container(client, name: str, *, source_dir: str |
     with azureml-core when it is installed); otherwise pass ``source_dir`` (and
     ``model_dir``). The entry script is what the container's AZUREML_ENTRY_SCRIPT names.
     """
-    from .container import image_of
+    from .engine.docker import image_of
 
     box = find_local_webservice_container(client, name)
     labels = box.labels or {}

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from .scriptcheck import defined_functions, syntax_error
+from .core.scriptcheck import defined_functions, syntax_error
 
 SERVER_PACKAGES = ("azureml-inference-server-http", "azureml-defaults")
 _REQ = re.compile(r"^\s*-?\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*((?:[<>=!~]=?|===)\s*[^\s;#,]+)?")
@@ -55,7 +55,7 @@ def server_requirement(lines: list[str]) -> Optional[tuple[str, str]]:
 def check_environment(path: Path) -> Check:
     if not path.is_file():
         return Check("environment", False, f"{path} does not exist", "pass --env with a requirements.txt or conda YAML")
-    from .inference import file_kind, read_setup
+    from .sources.azureml import file_kind, read_setup
 
     if file_kind(path):  # an Azure ML environment definition or inference configuration
         from .errors import UsageError
@@ -104,10 +104,10 @@ def find_environment_file(source_dir: Path) -> Optional[Path]:
 
 def check_image(client, spec) -> list[Check]:
     """The image has azmlinfsrv, and the entry script imports inside it (init() is not run)."""
-    from . import container as engine
-    from . import inject
+    from .core.spec import PAYLOAD_ROOT, layout
+    from .engine import docker as engine
     from .errors import AmlDebugError
-    from .spec import PAYLOAD_ROOT, layout
+    from .runtime import inject
 
     try:
         image = engine.get_image(client, spec.image)

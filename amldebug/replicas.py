@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from numbers import Real
 
-from amldebug.errors import UsageError
+from .errors import UsageError
 
 __all__ = ["ReplicaPlan", "plan_replicas", "render_plan", "SPIKE_FACTOR"]
 

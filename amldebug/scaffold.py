@@ -14,12 +14,13 @@ import sys
 from pathlib import Path, PurePosixPath
 from typing import Mapping, Sequence
 
-from . import inject, vscode
+from . import vscode
+from .core.options import DEFAULT_DEBUG_PORT, AttachOptions, task_argv
+from .core.paths import resource_dir
+from .core.spec import ServiceSpec, service_name_from
 from .errors import AmlDebugError, UsageError
-from .resources import resource_dir
-from .service import launch_config
-from .options import DEFAULT_DEBUG_PORT, AttachOptions, task_argv
-from .spec import ServiceSpec, service_name_from
+from .runtime import inject
+from .runtime.service import launch_config
 
 PROJECT_FILE = "amldebug.json"
 # What `amldebug attach` prints first and once the debugger can attach; VS Code waits for the

@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import scaffold
+from .core.options import LOOPBACK, AttachOptions, Runtime, task_argv
+from .core.spec import ServiceSpec, spec_from_options
 from .errors import UsageError
-from .options import LOOPBACK, AttachOptions, Runtime, task_argv
+from .runtime.service import Progress, Service, _stderr, start
 from .scaffold import load_project
-from .service import Progress, Service, _stderr, start
-from .spec import ServiceSpec, spec_from_options
 
 if TYPE_CHECKING:
-    from .inference import EnvironmentSetup, InferenceSetup
+    from .sources.azureml import EnvironmentSetup, InferenceSetup
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +78,7 @@ def spec_for(options: AttachOptions, *, setup: InferenceSetup | EnvironmentSetup
     LocalWebservice, an inference configuration, an environment, the project's
     amldebug.json), then the image they need, built if it must be. ``setup``: an Azure ML
     configuration read already (from azureml-core objects)."""
-    from .inference import InferenceSetup, read_inference_config  # noqa: F811 (the class, at run time)
+    from .sources.azureml import InferenceSetup, read_inference_config  # noqa: F811 (the class, at run time)
 
     if options.debug_bind != LOOPBACK:
         progress(f"warning: the debug port will listen on {options.debug_bind}: anyone who can reach it can run any "
@@ -86,8 +86,8 @@ def spec_for(options: AttachOptions, *, setup: InferenceSetup | EnvironmentSetup
     if options.service:
         if options.inference_config is not None:
             raise UsageError("--service and --inference-config both say where the code comes from; pass one")
-        from . import container as engine
         from .azureml_bridge import spec_from_local_webservice_container
+        from .engine import docker as engine
 
         spec = spec_from_local_webservice_container(
             engine.connect(), options.service, source_dir=options.source_dir, model_dir=options.model_dir,
@@ -157,7 +157,7 @@ def with_built_image(spec: ServiceSpec, environment, *, base_image: str | None =
                      progress: Progress = _stderr) -> ServiceSpec:
     """``spec`` with the image built (or found unchanged) for ``environment``: an
     environment file, or an Environment read already (amldebug build)."""
-    from .build import build_image
+    from .runtime.imagebuild import build_image
 
     built = build_image(environment, base_image=base_image, progress=progress)
     if not built.built:  # build_image reports a build itself
@@ -176,7 +176,7 @@ def apply_setup(spec: ServiceSpec, setup: InferenceSetup | EnvironmentSetup, *, 
     given = dict(spec.env)
     spec = spec.replace(env=tuple(sorted({**dict(setup.env), **given}.items())),
                         file_env=tuple(sorted(set(setup.env) - set(given))))
-    from .inference import InferenceSetup  # noqa: F811 (the class itself, at run time)
+    from .sources.azureml import InferenceSetup  # noqa: F811 (the class itself, at run time)
 
     if isinstance(setup, InferenceSetup) and Path(setup.origin).is_file():
         spec = spec.replace(inference_config=setup.origin)
@@ -200,7 +200,7 @@ def apply_env_file(spec: ServiceSpec, *, image_given: bool, base_image: str | No
     """``--env FILE`` (spec.env_file): an Azure ML environment definition or inference
     configuration counts with its variables and base image too; any other environment file
     is built into an image unless one was given."""
-    from .inference import file_kind, read_setup
+    from .sources.azureml import file_kind, read_setup
 
     path = Path(spec.env_file)
     if file_kind(path):

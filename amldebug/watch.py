@@ -18,8 +18,8 @@ from typing import Callable, Iterable, Optional
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from .core.scriptcheck import syntax_error
 from .errors import AmlDebugError
-from .scriptcheck import syntax_error
 
 IGNORED_DIRS = {"__pycache__", ".git", ".hg", ".svn", ".vscode", ".idea", ".mypy_cache", ".pytest_cache",
                 ".ipynb_checkpoints", "node_modules", ".venv", "venv"}

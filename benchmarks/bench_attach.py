@@ -21,9 +21,9 @@ import time
 
 from common import DEFAULT_IMAGE, median, p95, score, start_plain, wait_healthy, workspace
 
-from amldebug import container as engine
-from amldebug.dap import DebugClient, initialize_roundtrip
-from amldebug.service import get_service
+from amldebug.engine import docker as engine
+from amldebug.runtime.service import get_service
+from tests.support.dap import DebugClient, initialize_roundtrip
 
 NAME = "bench-attach"
 AMLDEBUG = [sys.executable, "-m", "amldebug"]

@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from amldebug import build  # noqa: E402
-from amldebug.container import connect  # noqa: E402
+from amldebug.engine.docker import connect  # noqa: E402
+from amldebug.runtime import imagebuild as build  # noqa: E402
 
 DEFAULT_ENV = ROOT / "tests" / "fixtures" / "build" / "app" / "requirements.txt"
 DEFAULT_BASE = "amldebug-test/base:bookworm"

@@ -22,10 +22,10 @@ import time
 
 from common import DEFAULT_IMAGE, median, p95, score, start_plain, workspace
 
-from amldebug import container as engine
-from amldebug.dap import DebugClient
-from amldebug.service import get_service
+from amldebug.engine import docker as engine
+from amldebug.runtime.service import get_service
 from amldebug.watch import ReloadLoop
+from tests.support.dap import DebugClient
 
 NAME = "bench-reload"
 AMLDEBUG = [sys.executable, "-m", "amldebug"]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import requests
 
-from amldebug import container as engine
-from amldebug.spec import SCORING_PORT_IN_CONTAINER, layout, resolve_spec
+from amldebug.core.spec import SCORING_PORT_IN_CONTAINER, layout, resolve_spec
+from amldebug.engine import docker as engine
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "fixtures" / "sample"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from amldebug import container as engine
+from amldebug.engine import docker as engine
 from amldebug.errors import DockerUnavailableError
 
 IMAGES = {"azmlinfsrv": "amldebug-test/azmlinfsrv:1", "runit": "amldebug-test/runit:1"}

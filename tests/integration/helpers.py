@@ -9,7 +9,7 @@ from pathlib import Path
 import requests
 
 from amldebug import cli, vscode
-from amldebug.dap import DebugClient
+from tests.support.dap import DebugClient
 
 
 def amldebug(capsys, *args: str) -> tuple[int, str, str]:

@@ -8,7 +8,7 @@ import socket
 import pytest
 import requests
 
-from amldebug import container as engine
+from amldebug.engine import docker as engine
 from tests.conftest import marker_line
 from tests.integration.helpers import Request, amldebug, client_from_launch_json
 

@@ -3,7 +3,7 @@ and nothing half-done: no container, launch.json untouched."""
 
 import pytest
 
-from amldebug import container as engine
+from amldebug.engine import docker as engine
 from tests.integration.helpers import amldebug
 
 pytestmark = pytest.mark.docker

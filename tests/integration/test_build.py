@@ -11,9 +11,9 @@ import docker
 import pytest
 import requests
 
-from amldebug import build
-from amldebug.build import BuildError, build_image
 from amldebug.errors import ImageError, UsageError
+from amldebug.runtime import imagebuild as build
+from amldebug.runtime.imagebuild import BuildError, build_image
 from tests.integration.conftest import BASE_IMAGE
 from tests.integration.helpers import amldebug
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from amldebug import container as engine
-from amldebug.statefile import state_folder
+from amldebug.engine import docker as engine
+from amldebug.engine.statefile import state_folder
 from tests.integration.helpers import amldebug
 
 pytestmark = pytest.mark.docker
@@ -194,7 +194,7 @@ def test_init_attach_down_leaves_nothing_behind(capsys, docker_client, server_im
         assert code == 0, err
         assert out.strip() == f"removed service '{name}'"
     finally:
-        from amldebug.service import _existing
+        from amldebug.runtime.service import _existing
 
         for leftover in _existing(name, None):
             leftover.delete()

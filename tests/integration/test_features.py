@@ -21,13 +21,14 @@ import pytest
 import requests
 
 import amldebug
-from amldebug import build
-from amldebug.dap import DapError, initialize_roundtrip
-from amldebug.service import _existing, get_service
+from amldebug.runtime import imagebuild as build
+from amldebug.runtime.service import _existing, get_service
 from amldebug.watch import ReloadLoop
 from tests.conftest import marker_line
 from tests.integration.conftest import BASE_IMAGE
-from tests.integration.helpers import Request, amldebug as run_cli, client_from_launch_json
+from tests.integration.helpers import Request, client_from_launch_json
+from tests.integration.helpers import amldebug as run_cli
+from tests.support.dap import DapError, initialize_roundtrip
 
 pytestmark = pytest.mark.docker
 

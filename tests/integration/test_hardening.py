@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from amldebug import container as engine
-from amldebug.dap import initialize_roundtrip
-from amldebug.service import get_service
-from amldebug.statefile import state_folder
+from amldebug.engine import docker as engine
+from amldebug.engine.statefile import state_folder
+from amldebug.runtime.service import get_service
 from tests.integration.helpers import amldebug
+from tests.support.dap import initialize_roundtrip
 
 pytestmark = pytest.mark.docker
 

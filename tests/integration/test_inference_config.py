@@ -16,10 +16,11 @@ import pytest
 import requests
 
 import amldebug
-from amldebug import build
+from amldebug.runtime import imagebuild as build
 from tests.conftest import marker_line, require_azureml
 from tests.integration.conftest import BASE_IMAGE
-from tests.integration.helpers import Request, amldebug as run_cli, client_from_launch_json
+from tests.integration.helpers import Request, client_from_launch_json
+from tests.integration.helpers import amldebug as run_cli
 
 pytestmark = pytest.mark.docker
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from amldebug import container as engine
+from amldebug.engine import docker as engine
 from tests.conftest import marker_line
 from tests.integration.helpers import amldebug
 

@@ -10,11 +10,10 @@ from types import SimpleNamespace
 import pytest
 
 from amldebug import azureml_bridge as bridge
-from amldebug import build
+from amldebug.core.spec import resolve_spec
 from amldebug.errors import AmlDebugError, ServiceNotFoundError, UsageError
-from amldebug.spec import resolve_spec
+from amldebug.runtime import imagebuild as build
 from amldebug.watch import ReloadLoop
-
 from tests.conftest import require_azureml  # noqa: E402
 
 azureml_core = require_azureml()
@@ -262,7 +261,7 @@ def test_target_refuses_to_watch_a_folder_reload_does_not_copy(sample, tmp_path)
 
 
 def test_an_inference_config_object_and_its_file_read_the_same(sample, workspace):
-    from amldebug.inference import from_inference_config, read_inference_config
+    from amldebug.sources.azureml import from_inference_config, read_inference_config
 
     (workspace / "requirements.txt").write_text("scikit-learn==1.5.0\nazureml-defaults\n")
     env = Environment.from_pip_requirements("amldebug-test", str(workspace / "requirements.txt"))
@@ -285,7 +284,7 @@ def test_an_inference_config_object_and_its_file_read_the_same(sample, workspace
 
 
 def test_an_environment_saved_to_a_directory_reads_like_the_object(workspace):
-    from amldebug.inference import from_environment, read_environment_definition
+    from amldebug.sources.azureml import from_environment, read_environment_definition
 
     (workspace / "requirements.txt").write_text("six==1.16.0\n")
     env = Environment.from_pip_requirements("amldebug-test", str(workspace / "requirements.txt"))

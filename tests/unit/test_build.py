@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from amldebug import build, envfile
-from amldebug.build import env_hash, read_environment
-from amldebug.envfile import Environment, parse_conda_env, parse_requirements
 from amldebug.errors import ImageError, UsageError
+from amldebug.runtime import imagebuild as build
+from amldebug.runtime.imagebuild import env_hash, read_environment
+from amldebug.sources import envfile
+from amldebug.sources.envfile import Environment, parse_conda_env, parse_requirements
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "build"
 

@@ -6,7 +6,7 @@ import docker.errors
 import pytest
 import requests
 
-from amldebug import container
+from amldebug.engine import docker as container
 from amldebug.errors import ContainerError
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from amldebug.dap import DapConnection, DapError, DebugClient, initialize_roundtrip
+from tests.support.dap import DapConnection, DapError, DebugClient, initialize_roundtrip
 
 PROGRAM = """\
 import os

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from amldebug import build
 from amldebug.errors import UsageError
-from amldebug.inference import read_inference_config
+from amldebug.runtime import imagebuild as build
+from amldebug.sources.azureml import read_inference_config
 from tests.integration.helpers import amldebug
 
 # The shape of the example in Azure ML's documentation of `az ml model deploy --ic`.
@@ -224,7 +224,7 @@ def test_file_kinds(workspace):
     for name, text in kinds.items():
         (workspace / name).write_text(text)
 
-    from amldebug.inference import file_kind
+    from amldebug.sources.azureml import file_kind
 
     assert {name: file_kind(workspace / name) for name in kinds} == {
         "inferenceconfig.json": "inference", "ic.yml": "inference", "azureml_environment.json": "environment",
@@ -276,7 +276,7 @@ def test_windows_paths_and_odd_files(workspace):
 
 
 def test_json_that_is_no_azure_ml_file_is_refused_as_an_environment(workspace):
-    from amldebug.inference import read_environment_definition
+    from amldebug.sources.azureml import read_environment_definition
 
     path = workspace / "sample" / "sample-request.json"
     with pytest.raises(UsageError, match="is neither an Azure ML environment definition .* nor an inference "
@@ -288,8 +288,8 @@ def test_json_that_is_no_azure_ml_file_is_refused_as_an_environment(workspace):
 
 
 def test_the_f5_task_of_an_inference_configuration_reads_it_again(workspace):
+    from amldebug.core.spec import resolve_spec
     from amldebug.session import apply_setup, task_command
-    from amldebug.spec import resolve_spec
 
     path = _write(workspace, {"entryScript": "score.py", "sourceDirectory": "sample",
                               "environment": {"environmentVariables": {"SECRET": "s3cr3t", "MODE": "file"},

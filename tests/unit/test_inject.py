@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from amldebug import inject
 from amldebug.errors import AmlDebugError, ImageError
+from amldebug.runtime import inject
 
 HOST_DEBUGPY = metadata.version("debugpy")
 HOST_PYTHON = "%d.%d" % sys.version_info[:2]

@@ -5,9 +5,9 @@ import pytest
 import typer
 
 from amldebug import cli
-from amldebug.options import AttachOptions, Runtime, option_fields, task_argv
+from amldebug.core.options import AttachOptions, Runtime, option_fields, task_argv
+from amldebug.core.spec import resolve_spec
 from amldebug.session import task_command, task_options
-from amldebug.spec import resolve_spec
 
 
 def parse_attach(argv: list[str]) -> AttachOptions:

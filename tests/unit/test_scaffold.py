@@ -16,8 +16,10 @@ import typer
 from amldebug import scaffold
 from amldebug.check import check_entry_script, check_environment, check_model
 from amldebug.cli import app
+from amldebug.core.paths import resource_dir
+from amldebug.core.scriptcheck import syntax_error
+from amldebug.core.spec import layout, resolve_spec
 from amldebug.errors import ConfigFileError, ExitStatus, UsageError
-from amldebug.resources import resource_dir
 from amldebug.scaffold import (
     BEGINS_PATTERN,
     ENDS_PATTERN,
@@ -29,8 +31,6 @@ from amldebug.scaffold import (
     vscode_files,
     write_vscode,
 )
-from amldebug.scriptcheck import syntax_error
-from amldebug.spec import layout, resolve_spec
 from amldebug.vscode import build_task, parse_jsonc
 
 PROJECT_FILES = {
@@ -487,8 +487,8 @@ def test_vscode_config_readme_covers_both_extension_types_and_the_bind_address()
 
 
 def test_the_f5_task_rebuilds_an_amldebug_built_image_from_its_environment(workspace):
+    from amldebug.core.spec import resolve_spec
     from amldebug.session import task_command
-    from amldebug.spec import resolve_spec
 
     (workspace / "sample" / "requirements.txt").write_text("six\n")
     spec = resolve_spec("sample", env_file="sample/requirements.txt", workspace=workspace).replace(
@@ -587,7 +587,8 @@ def test_vscode_again_keeps_keys_the_user_added_to_amldebugs_entries(workspace, 
 
 
 def test_vscode_waiting_too_long_for_another_run_is_an_error(workspace, capsys, monkeypatch):
-    from amldebug import inject, vscode
+    from amldebug.vscode import jsonc as vscode
+    from amldebug.runtime import inject
 
     monkeypatch.setattr(vscode, "LOCK_TIMEOUT", 0.2)
     with vscode.folder_lock(workspace / ".vscode", inject.cache_root() / "locks"):

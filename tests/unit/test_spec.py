@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
+from amldebug.core.spec import ServiceSpec, layout, parse_env_pairs, resolve_spec, service_name_from
 from amldebug.errors import UsageError
-from amldebug.service import launch_config, logged_exception
-from amldebug.spec import ServiceSpec, layout, parse_env_pairs, resolve_spec, service_name_from
+from amldebug.runtime.service import launch_config, logged_exception
 
 
 def test_defaults_from_the_folder(workspace):

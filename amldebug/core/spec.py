@@ -13,7 +13,7 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Mapping, Optional
 
-from .errors import UsageError
+from ..errors import UsageError
 from .options import DEFAULT_DEBUG_PORT, DEFAULT_PORT, AttachOptions, Runtime
 
 APP_ROOT = "/var/azureml-app"

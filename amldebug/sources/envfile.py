@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Iterator, Optional
 
-from .errors import AmlDebugError, UsageError
+from ..errors import AmlDebugError, UsageError
 
 
 @dataclasses.dataclass(frozen=True)

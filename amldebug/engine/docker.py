@@ -15,11 +15,18 @@ import docker
 import docker.errors
 import requests
 
-from .errors import ContainerError, DockerUnavailableError, ImageError, UsageError
-from .inject import cache_root
-from .options import Runtime
-from .spec import (DEBUG_PORT_IN_CONTAINER, PAYLOAD_ROOT, SCORING_PORT_IN_CONTAINER, Layout, ServiceSpec,
-                   launcher_command, layout)
+from ..core.options import Runtime
+from ..core.spec import (
+    DEBUG_PORT_IN_CONTAINER,
+    PAYLOAD_ROOT,
+    SCORING_PORT_IN_CONTAINER,
+    Layout,
+    ServiceSpec,
+    launcher_command,
+    layout,
+)
+from ..errors import ContainerError, DockerUnavailableError, ImageError, UsageError
+from ..runtime.inject import cache_root
 
 LABEL_SERVICE = "amldebug.service"
 LABEL_SPEC = "amldebug.spec"

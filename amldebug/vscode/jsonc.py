@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, NoReturn, Sequence
 
-from amldebug.errors import ConfigFileError, ConfigLockError
+from ..errors import ConfigFileError, ConfigLockError
 
 try:
     import fcntl

@@ -21,10 +21,10 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from . import __version__
-from .errors import AmlDebugError, ImageError
+from .. import __version__
+from ..errors import AmlDebugError, ImageError
 
-PAYLOAD_SOURCE = Path(__file__).resolve().parent / "payload"
+PAYLOAD_SOURCE = Path(__file__).resolve().parents[1] / "payload"
 OLDEST_PYTHON = "3.8"  # the launcher's floor (tests/unit/test_payload_compat.py)
 # pip's words for an index it could not reach (urllib3's retries, pip's own fetch errors).
 NETWORK_SIGNS = (r"NewConnectionError|ConnectTimeout|ReadTimeout|ProxyError|SSLError|Connection refused|"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from .errors import EntryScriptError
+from ..errors import EntryScriptError
 
 
 def syntax_error(path: Path) -> str | None:

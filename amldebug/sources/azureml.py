@@ -20,8 +20,8 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping, Optional
 
+from ..errors import UsageError
 from .envfile import Environment, Reader, read_conda_environment
-from .errors import UsageError
 
 # Keys of the file, as azureml-core's InferenceConfig names them in JSON.
 _ENVIRONMENT_KEYS = ("entryScript", "sourceDirectory", "environment", "description")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 
-from .errors import UsageError
+from ..errors import UsageError
 
 
 def is_free(port: int, host: str = "127.0.0.1") -> bool:

@@ -23,10 +23,10 @@ import time
 from pathlib import Path
 from typing import Iterator, Optional
 
-from . import interrupts
-from .errors import AmlDebugError, ContainerError, UsageError
-from .options import Runtime
-from .spec import ServiceSpec, launcher_command, layout
+from ..core import interrupts
+from ..core.options import Runtime
+from ..core.spec import ServiceSpec, launcher_command, layout
+from ..errors import AmlDebugError, ContainerError, UsageError
 
 REGISTRY = "process.json"
 LOG = "server.log"

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator, Optional, Protocol
 
-from .options import Runtime
-from .spec import ServiceSpec
+from ..core.options import Runtime
+from ..core.spec import ServiceSpec
 from .statefile import StateFile
 
 # A point in a service's log, for ``logs(since=...)``: each backend's own kind of value

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from amldebug.errors import UsageError
+from ..errors import UsageError
 
 __all__ = [
     "Finding",

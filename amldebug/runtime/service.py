@@ -21,14 +21,23 @@ from typing import Callable, Optional
 
 import requests
 
-from . import container as engine
-from . import inject, ports, process, vscode
-from .errors import ContainerError, DockerUnavailableError, ReloadError, ScoringError, ServiceNotFoundError, UsageError
-from .scriptcheck import check_entry_script, syntax_error
-from .backend import Backend, Runner
-from .options import Runtime
-from .spec import ServiceSpec, served_source_dir
-from .statefile import StateFile, state_folder
+from .. import vscode
+from ..core.options import Runtime
+from ..core.scriptcheck import check_entry_script, syntax_error
+from ..core.spec import ServiceSpec, served_source_dir
+from ..engine import docker as engine
+from ..engine import ports, process
+from ..engine.backend import Backend, Runner
+from ..engine.statefile import StateFile, state_folder
+from ..errors import (
+    ContainerError,
+    DockerUnavailableError,
+    ReloadError,
+    ScoringError,
+    ServiceNotFoundError,
+    UsageError,
+)
+from . import inject
 
 Progress = Callable[[str], None]
 
@@ -230,13 +239,13 @@ class Service:
         spec = self.spec.replace(**changes)
         if spec.env_file and spec.runtime == Runtime.CONTAINER and spec.image and spec.image.startswith("amldebug-env:") \
                 and "image" not in changes:
-            from .build import build_image  # the environment file changed: the image follows it
+            from .imagebuild import build_image  # the environment file changed: the image follows it
 
             spec = spec.replace(image=build_image(Path(spec.env_file), base_image=spec.base_image,
                                                   client=self._client).tag)
         new = start(spec, client=self._client, keep_ports=True)
         self.spec, self._backend = new.spec, new._backend
-        from .session import launch_json_path, write_vscode_files
+        from ..session import launch_json_path, write_vscode_files
 
         if launch_json_path(self.spec).is_file():  # keep VS Code pointed at the (new) debug port
             write_vscode_files(self.spec)

@@ -12,9 +12,9 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from . import __version__
-from .errors import AmlDebugError, ContainerError, ExitStatus, ScoringError, UsageError
-from .options import DEFAULT_DEBUG_PORT, DEFAULT_PORT, LOOPBACK, AttachOptions, Runtime, option_fields
+from .. import __version__
+from ..core.options import DEFAULT_DEBUG_PORT, DEFAULT_PORT, LOOPBACK, AttachOptions, Runtime, option_fields
+from ..errors import AmlDebugError, ContainerError, ExitStatus, ScoringError, UsageError
 
 app = typer.Typer(
     name="amldebug",
@@ -108,7 +108,8 @@ def attach(
     watch: bool = typer.Option(True, "--watch/--no-watch", help="Reload on save (foreground only)."),
 ) -> None:
     """Start the scoring container with the debugger inside and write .vscode/launch.json."""
-    from .session import attach as do_attach, spec_for
+    from ..session import attach as do_attach
+    from ..session import spec_for
 
     options = _options(locals())
     if options.env_file is not None and not Path(options.env_file).is_file():
@@ -136,8 +137,8 @@ def _foreground(start, watch: bool, announce) -> None:
     """Start the service, announce it, stream its log (and reload on save) until Ctrl-C,
     SIGTERM or SIGHUP, then remove it. The start is inside the try, so a signal at any
     moment cleans up (start() itself removes what an unfinished start made)."""
-    from .statefile import StateFile, state_folder
-    from .watch import ReloadLoop
+    from ..engine.statefile import StateFile, state_folder
+    from ..watch import ReloadLoop
 
     stop = threading.Event()
     loop = thread = service = None
@@ -185,7 +186,7 @@ def vscode(
     post_debug_task: bool = typer.Option(False, "--post-debug-task", help="Stop the service when debugging ends."),
 ) -> None:
     """Write .vscode/launch.json and tasks.json so that F5 starts the service and attaches."""
-    from .session import check_vscode_files, spec_for, write_vscode_files
+    from ..session import check_vscode_files, spec_for, write_vscode_files
 
     spec = spec_for(_options(locals()), progress=note)
     workspace = Path(spec.workspace)
@@ -205,7 +206,7 @@ def init_project(
     post_debug_task: bool = typer.Option(False, "--post-debug-task", help="Stop the service when debugging ends."),
 ) -> None:
     """Scaffold a working project: score.py, a small model, environment files, .vscode, README."""
-    from .scaffold import init_project as scaffold_project
+    from ..scaffold import init_project as scaffold_project
 
     for path in scaffold_project(folder, force=force, image=image, post_debug_task=post_debug_task):
         out(str(path))
@@ -217,8 +218,8 @@ AZUREML_INFERENCE_IMAGE = "mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cp
 
 def _demo_runtime(image: Optional[str]) -> tuple[Runtime, Optional[str], str]:
     """(runtime, image, why): the container when an engine answers and the image is here."""
-    from . import container as engine
-    from .errors import DockerUnavailableError, ImageError
+    from ..engine import docker as engine
+    from ..errors import DockerUnavailableError, ImageError
 
     wanted = image or AZUREML_INFERENCE_IMAGE
     try:
@@ -243,8 +244,10 @@ def demo(
     wait: bool = typer.Option(False, "--wait/--no-wait", help="Hold before init() until a debugger attaches."),
 ) -> None:
     """Run the bundled example end to end (container if possible, else a local process) until Ctrl-C."""
-    from .scaffold import PROJECT_FILE, init_project as scaffold_project
-    from .session import attach as do_attach, spec_for
+    from ..scaffold import PROJECT_FILE
+    from ..scaffold import init_project as scaffold_project
+    from ..session import attach as do_attach
+    from ..session import spec_for
 
     if runtime:
         chosen, why = runtime, "asked for with --runtime"
@@ -274,7 +277,7 @@ def build(
     tag: Optional[str] = typer.Option(None, "--tag", help="Tag for the image (default: amldebug-env:<hash>)."),
 ) -> None:
     """Build a local scoring image from an environment file, with no network inside the build."""
-    from .build import build_image
+    from ..runtime.imagebuild import build_image
 
     result = build_image(env, base_image=base_image, tag=tag, progress=note)
     note(f"amldebug: {'built' if result.built else 'up to date:'} {result.tag} in {result.seconds:.1f} s")
@@ -288,7 +291,7 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per service."),
 ) -> None:
     """List the services and their state, scoring URI and debug port."""
-    from .service import get_service, list_services
+    from ..runtime.service import get_service, list_services
 
     wanted = name_opt or name
     services = [get_service(wanted)] if wanted else list_services()
@@ -308,8 +311,8 @@ def _service_name(name: Optional[str]) -> str:
     """--name, else the one service there is, else the current folder's name."""
     if name:
         return name
-    from .service import list_services
-    from .spec import service_name_from
+    from ..core.spec import service_name_from
+    from ..runtime.service import list_services
 
     services = list_services()
     if len(services) == 1:
@@ -323,7 +326,7 @@ def down(
     name_opt: Optional[str] = typer.Option(None, "--name", help="Service name."),
 ) -> None:
     """Stop and remove the service's container."""
-    from .service import get_service
+    from ..runtime.service import get_service
 
     service = get_service(_service_name(name_opt or name))
     service.delete()
@@ -333,7 +336,7 @@ def down(
 @app.command()
 def reload(name: Optional[str] = typer.Option(None, "--name", help="Service name.")) -> None:
     """Serve the current files now (new worker, fresh init(); the debugger stays attached)."""
-    from .service import get_service
+    from ..runtime.service import get_service
 
     service = get_service(_service_name(name))
     result = service.reload(progress=note)
@@ -349,11 +352,11 @@ def watch(
     source_dir: Optional[Path] = typer.Argument(None, help="With --service: the source folder it was deployed from."),
 ) -> None:
     """Reload a service started with --detach whenever its files change (Ctrl-C stops)."""
-    from .service import get_service
-    from .watch import ReloadLoop
+    from ..runtime.service import get_service
+    from ..watch import ReloadLoop
 
     if service_name:
-        from .azureml_bridge import LocalWebserviceTarget, find_local_webservice
+        from ..azureml_bridge import LocalWebserviceTarget, find_local_webservice
 
         service = LocalWebserviceTarget(find_local_webservice(service_name), source_dir)
         note(f"amldebug: watching {service.spec.source_dir} for LocalWebservice '{service_name}': each reload is "
@@ -376,7 +379,7 @@ def logs(
     tail: int = typer.Option(200, "--tail", help="How many lines from the end."),
 ) -> None:
     """Print the service's log."""
-    from .service import get_service
+    from ..runtime.service import get_service
 
     service = get_service(_service_name(name))
     if follow:
@@ -399,7 +402,8 @@ def logs(
 
 
 def _print_findings(text: str, seen: Optional[set] = None) -> None:
-    from .diagnose import diagnose as find, render_report
+    from ..diagnose import diagnose as find
+    from ..diagnose import render_report
 
     findings = [f for f in find(text) if seen is None or (f.rule, f.lines[:1]) not in seen]
     if seen is not None:
@@ -417,7 +421,7 @@ def score(
     file: Optional[Path] = typer.Option(None, "--file", help="File with the request body."),
 ) -> None:
     """Send one request like service.run(); print status, latency and the answer."""
-    from .service import get_service
+    from ..runtime.service import get_service
 
     if (data is None) == (file is None):
         raise UsageError("pass exactly one of --data JSON or --file PATH")
@@ -443,12 +447,13 @@ def diagnose(
     tail: int = typer.Option(20, "--tail", help="Lines of log to show when nothing is recognised."),
 ) -> None:
     """Recognise known failures in a log (service.get_logs(), azmlinfsrv, gunicorn, AKS/ACI) and say the fix."""
-    from .diagnose import diagnose as find, findings_as_json, read_log, render_report
+    from ..diagnose import diagnose as find
+    from ..diagnose import findings_as_json, read_log, render_report
 
     if (source is None) == (name is None):
         raise UsageError("pass a log FILE (or - for stdin), or --name SERVICE for a local service's log")
     if name:
-        from .service import get_service
+        from ..runtime.service import get_service
 
         text = get_service(name).get_logs()
         if not text.strip():
@@ -473,9 +478,9 @@ def check(
     image: Optional[str] = typer.Option(None, "--image", help="Also check that the image serves and imports it."),
 ) -> None:
     """Check a project step by step before deploying: script, environment, model, image."""
-    from . import check as checks
-    from .scaffold import load_project
-    from .spec import spec_from_options
+    from .. import check as checks
+    from ..core.spec import spec_from_options
+    from ..scaffold import load_project
 
     source_dir = source_dir or Path(".")
     given = _options(locals()).replace(env_file=None if env is None else str(env), env=())
@@ -495,7 +500,7 @@ def check(
         except UsageError as exc:
             results.append(checks.Check("model", False, str(exc)))
     if options.image and results[0].ok:
-        from . import container as engine
+        from ..engine import docker as engine
 
         spec = spec or spec_from_options(options.replace(env_file=None, model_dir=None, model_name=None,
                                                          model_version=None))
@@ -513,7 +518,7 @@ def model_path(
     name: Optional[str] = typer.Option(None, "--name", help="Service name."),
 ) -> None:
     """Resolve a model inside the running service as Model.get_model_path(NAME) does."""
-    from .service import get_service
+    from ..runtime.service import get_service
 
     service = get_service(_service_name(name))
     result = service.model_path(model)
@@ -537,7 +542,7 @@ def replicas(
     target_utilization: float = typer.Option(0.7, "--target-utilization", help="Utilization target, in (0, 1]."),
 ) -> None:
     """Compute autoscale_min_replicas with the troubleshooting guide's formula (HTTP 503)."""
-    from .replicas import plan_replicas, render_plan
+    from ..replicas import plan_replicas, render_plan
 
     out(render_plan(plan_replicas(target_rps, request_time, max_concurrent, target_utilization)))
 
@@ -582,7 +587,7 @@ def run(argv: Optional[List[str]] = None) -> int:
 
 
 def main() -> None:
-    from . import interrupts
+    from ..core import interrupts
 
     interrupts.install()  # SIGTERM (a VS Code task ended) and SIGHUP (a closed terminal) clean up as Ctrl-C does
     sys.exit(run())

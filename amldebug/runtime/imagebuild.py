@@ -30,12 +30,21 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from . import __version__
-from .container import (SERVER_PYTHON_SH, build_image_from_context, connect, find_image, find_image_by_label,
-                        pull_image, remove_image, run_once, tag_image)
-from .envfile import Environment, conda_name, read_env_file, read_text
-from .errors import AmlDebugError, BuildError, ImageError, UsageError
-from .inference import file_kind, read_setup
+from .. import __version__
+from ..engine.docker import (
+    SERVER_PYTHON_SH,
+    build_image_from_context,
+    connect,
+    find_image,
+    find_image_by_label,
+    pull_image,
+    remove_image,
+    run_once,
+    tag_image,
+)
+from ..errors import AmlDebugError, BuildError, ImageError, UsageError
+from ..sources.azureml import file_kind, read_setup
+from ..sources.envfile import Environment, conda_name, read_env_file, read_text
 from .inject import cache_root
 
 Progress = Callable[[str], None]
