@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import os
 
+from .core.version import __version__
 from .errors import UsageError
-
-__version__ = "0.1.0"
 
 __all__ = ["attach", "get_service", "list_services", "Service", "__version__"]
 
@@ -65,13 +64,13 @@ def attach(source_dir=None, *, write_vscode: bool = True, inference_config=None,
 
 
 def get_service(name: str):
-    from .runtime.service import get_service as _get
+    from .runtime.registry import get_service as _get
 
     return _get(name)
 
 
 def list_services():
-    from .runtime.service import list_services as _list
+    from .runtime.registry import list_services as _list
 
     return _list()
 

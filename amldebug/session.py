@@ -5,16 +5,16 @@ a failure after the start removes the container)."""
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import scaffold
-from .core.options import LOOPBACK, AttachOptions, Runtime, task_argv
+from .core.options import LOOPBACK, AttachOptions, Runtime
+from .core.project import load_project
 from .core.spec import ServiceSpec, spec_from_options
 from .errors import UsageError
-from .runtime.service import Progress, Service, _stderr, start
-from .scaffold import load_project
+from .runtime.registry import start
+from .runtime.service import Progress, Service, _stderr
+from .vscode.files import check_vscode_files, write_vscode_files
 
 if TYPE_CHECKING:
     from .sources.azureml import EnvironmentSetup, InferenceSetup
@@ -24,51 +24,6 @@ if TYPE_CHECKING:
 class Attached:
     service: Service
     launch_json: Path | None
-
-
-def launch_json_path(spec: ServiceSpec) -> Path:
-    return Path(spec.workspace) / ".vscode" / "launch.json"
-
-
-def task_options(spec: ServiceSpec) -> AttachOptions:
-    """What the F5 task asks for to start this service again: paths relative to the
-    workspace, the ports launch.json names (exactly), the environment's file rather than
-    the image built from it, and ``-e`` keys without their values (F5 takes them from
-    VS Code's environment; nothing a user passed is written into tasks.json)."""
-    workspace = Path(spec.workspace)
-
-    def rel(path: str) -> str:
-        try:
-            return Path(os.path.relpath(path, workspace)).as_posix()
-        except ValueError:  # another drive on Windows
-            return path
-
-    options = AttachOptions(
-        source_dir=rel(spec.source_dir), name=spec.name, debug_port=spec.debug_port, exact_ports=True,
-        entry_script=spec.entry_script if spec.entry_script != "score.py" else None, port=spec.port,
-        wait=spec.wait, just_my_code=spec.just_my_code, runtime=spec.runtime,
-        env=tuple((key, None) for key, _ in spec.env if key not in spec.file_env),
-    )
-    if spec.model_dir:
-        options = options.replace(model_dir=rel(spec.model_dir), model_name=spec.model_name,
-                                  model_version=spec.model_version)
-    if spec.runtime == Runtime.PROCESS:
-        return options.replace(python=spec.python)
-    built = bool(spec.image and spec.image.startswith("amldebug-env:"))
-    # An image amldebug built is built again from its environment by F5 (found at once
-    # when nothing changed); the file's variables are read from it again too.
-    if spec.inference_config:
-        options = options.replace(inference_config=rel(spec.inference_config))
-    elif built and spec.env_file:
-        options = options.replace(env_file=rel(spec.env_file))
-    if built and spec.base_image:
-        return options.replace(base_image=spec.base_image)
-    return options.replace(image=spec.image) if spec.image and not built else options
-
-
-def task_command(spec: ServiceSpec) -> list[str]:
-    """argv of the long-running ``amldebug attach`` that the VS Code task runs (F5)."""
-    return scaffold.attach_prefix() + task_argv(task_options(spec))
 
 
 def spec_for(options: AttachOptions, *, setup: InferenceSetup | EnvironmentSetup | None = None,
@@ -86,8 +41,8 @@ def spec_for(options: AttachOptions, *, setup: InferenceSetup | EnvironmentSetup
     if options.service:
         if options.inference_config is not None:
             raise UsageError("--service and --inference-config both say where the code comes from; pass one")
-        from .azureml_bridge import spec_from_local_webservice_container
         from .engine import docker as engine
+        from .localwebservice import spec_from_local_webservice_container
 
         spec = spec_from_local_webservice_container(
             engine.connect(), options.service, source_dir=options.source_dir, model_dir=options.model_dir,
@@ -113,24 +68,6 @@ def spec_for(options: AttachOptions, *, setup: InferenceSetup | EnvironmentSetup
     if given.env_file is not None:
         return apply_env_file(spec, image_given=bool(given.image), base_image=options.base_image, progress=progress)
     return spec
-
-
-def check_vscode_files(spec: ServiceSpec) -> None:
-    """Refuse early (before anything starts) when launch.json or tasks.json cannot be parsed."""
-    scaffold.check_vscode(Path(spec.workspace))
-
-
-def write_vscode_files(spec: ServiceSpec, *, post_debug_task: bool | None = None) -> Path:
-    """Write the attach configuration and the F5 task (merged into the user's files)."""
-    workspace = Path(spec.workspace)
-    if post_debug_task is None:  # keep what an earlier 'amldebug vscode --post-debug-task' set up
-        post_debug_task = scaffold.down_task_label(spec.name) in scaffold.task_labels(workspace)
-    entries = scaffold.vscode_files(Path(spec.source_dir), service=spec.name, debug_port=spec.debug_port,
-                                    command=task_command(spec), workspace=workspace,
-                                    just_my_code=spec.just_my_code, runtime=spec.runtime,
-                                    post_debug_task=post_debug_task)
-    scaffold.write_vscode(workspace, entries)
-    return launch_json_path(spec)
 
 
 def attach(spec: ServiceSpec | AttachOptions, *, write_vscode: bool = True, client=None, exact_ports: bool = False,

@@ -13,7 +13,6 @@ Run: python benchmarks/bench_attach.py [--image IMAGE] [--runs 5] [--requests 20
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import time
 from common import DEFAULT_IMAGE, median, p95, score, start_plain, wait_healthy, workspace
 
 from amldebug.engine import docker as engine
-from amldebug.runtime.service import get_service
+from amldebug.runtime.registry import get_service
 from tests.support.dap import DebugClient, initialize_roundtrip
 
 NAME = "bench-attach"

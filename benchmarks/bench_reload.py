@@ -23,7 +23,7 @@ import time
 from common import DEFAULT_IMAGE, median, p95, score, start_plain, workspace
 
 from amldebug.engine import docker as engine
-from amldebug.runtime.service import get_service
+from amldebug.runtime.registry import get_service
 from amldebug.watch import ReloadLoop
 from tests.support.dap import DebugClient
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import requests
+
+# The benchmarks use the tests' DAP client (tests/support/dap.py), which does not ship in the package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from amldebug.core.spec import SCORING_PORT_IN_CONTAINER, layout, resolve_spec
 from amldebug.engine import docker as engine

@@ -12,8 +12,8 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from .. import __version__
 from ..core.options import DEFAULT_DEBUG_PORT, DEFAULT_PORT, LOOPBACK, AttachOptions, Runtime, option_fields
+from ..core.version import __version__
 from ..errors import AmlDebugError, ContainerError, ExitStatus, ScoringError, UsageError
 
 app = typer.Typer(
@@ -186,7 +186,8 @@ def vscode(
     post_debug_task: bool = typer.Option(False, "--post-debug-task", help="Stop the service when debugging ends."),
 ) -> None:
     """Write .vscode/launch.json and tasks.json so that F5 starts the service and attaches."""
-    from ..session import check_vscode_files, spec_for, write_vscode_files
+    from ..session import spec_for
+    from ..vscode.files import check_vscode_files, write_vscode_files
 
     spec = spec_for(_options(locals()), progress=note)
     workspace = Path(spec.workspace)
@@ -244,7 +245,7 @@ def demo(
     wait: bool = typer.Option(False, "--wait/--no-wait", help="Hold before init() until a debugger attaches."),
 ) -> None:
     """Run the bundled example end to end (container if possible, else a local process) until Ctrl-C."""
-    from ..scaffold import PROJECT_FILE
+    from ..core.project import PROJECT_FILE
     from ..scaffold import init_project as scaffold_project
     from ..session import attach as do_attach
     from ..session import spec_for
@@ -291,7 +292,7 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per service."),
 ) -> None:
     """List the services and their state, scoring URI and debug port."""
-    from ..runtime.service import get_service, list_services
+    from ..runtime.registry import get_service, list_services
 
     wanted = name_opt or name
     services = [get_service(wanted)] if wanted else list_services()
@@ -312,7 +313,7 @@ def _service_name(name: Optional[str]) -> str:
     if name:
         return name
     from ..core.spec import service_name_from
-    from ..runtime.service import list_services
+    from ..runtime.registry import list_services
 
     services = list_services()
     if len(services) == 1:
@@ -326,7 +327,7 @@ def down(
     name_opt: Optional[str] = typer.Option(None, "--name", help="Service name."),
 ) -> None:
     """Stop and remove the service's container."""
-    from ..runtime.service import get_service
+    from ..runtime.registry import get_service
 
     service = get_service(_service_name(name_opt or name))
     service.delete()
@@ -336,7 +337,7 @@ def down(
 @app.command()
 def reload(name: Optional[str] = typer.Option(None, "--name", help="Service name.")) -> None:
     """Serve the current files now (new worker, fresh init(); the debugger stays attached)."""
-    from ..runtime.service import get_service
+    from ..runtime.registry import get_service
 
     service = get_service(_service_name(name))
     result = service.reload(progress=note)
@@ -352,7 +353,7 @@ def watch(
     source_dir: Optional[Path] = typer.Argument(None, help="With --service: the source folder it was deployed from."),
 ) -> None:
     """Reload a service started with --detach whenever its files change (Ctrl-C stops)."""
-    from ..runtime.service import get_service
+    from ..runtime.registry import get_service
     from ..watch import ReloadLoop
 
     if service_name:
@@ -379,7 +380,7 @@ def logs(
     tail: int = typer.Option(200, "--tail", help="How many lines from the end."),
 ) -> None:
     """Print the service's log."""
-    from ..runtime.service import get_service
+    from ..runtime.registry import get_service
 
     service = get_service(_service_name(name))
     if follow:
@@ -421,7 +422,7 @@ def score(
     file: Optional[Path] = typer.Option(None, "--file", help="File with the request body."),
 ) -> None:
     """Send one request like service.run(); print status, latency and the answer."""
-    from ..runtime.service import get_service
+    from ..runtime.registry import get_service
 
     if (data is None) == (file is None):
         raise UsageError("pass exactly one of --data JSON or --file PATH")
@@ -453,7 +454,7 @@ def diagnose(
     if (source is None) == (name is None):
         raise UsageError("pass a log FILE (or - for stdin), or --name SERVICE for a local service's log")
     if name:
-        from ..runtime.service import get_service
+        from ..runtime.registry import get_service
 
         text = get_service(name).get_logs()
         if not text.strip():
@@ -479,8 +480,8 @@ def check(
 ) -> None:
     """Check a project step by step before deploying: script, environment, model, image."""
     from .. import check as checks
+    from ..core.project import load_project
     from ..core.spec import spec_from_options
-    from ..scaffold import load_project
 
     source_dir = source_dir or Path(".")
     given = _options(locals()).replace(env_file=None if env is None else str(env), env=())
@@ -518,7 +519,7 @@ def model_path(
     name: Optional[str] = typer.Option(None, "--name", help="Service name."),
 ) -> None:
     """Resolve a model inside the running service as Model.get_model_path(NAME) does."""
-    from ..runtime.service import get_service
+    from ..runtime.registry import get_service
 
     service = get_service(_service_name(name))
     result = service.model_path(model)

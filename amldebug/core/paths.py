@@ -1,7 +1,9 @@
-"""Find the files that ship with amldebug (templates/, vscode-config/, the in-container launcher)."""
+"""Where amldebug's files are: its cache (payload, probes, state, locks) and the folders that ship
+with it (templates/, vscode-config/)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parents[1]  # amldebug/
@@ -13,3 +15,8 @@ def resource_dir(name: str) -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"amldebug is installed without its '{name}' folder; reinstall it with pip")
+
+
+def cache_root() -> Path:
+    """amldebug's cache: ``$AMLDEBUG_CACHE``, else ``~/.cache/amldebug``."""
+    return Path(os.environ.get("AMLDEBUG_CACHE", Path.home() / ".cache" / "amldebug"))

@@ -12,6 +12,8 @@ from typing import Any, Iterator, Optional, Protocol
 
 from ..core.options import Runtime
 from ..core.spec import ServiceSpec
+from .docker import ContainerRunner, connect
+from .process import ProcessRunner
 from .statefile import StateFile
 
 # A point in a service's log, for ``logs(since=...)``: each backend's own kind of value
@@ -63,3 +65,10 @@ class Runner(Protocol):
 
     def payload_path(self, payload: Path, script: str) -> str:
         """Where the service sees one of amldebug's payload files."""
+
+
+def runner_for(spec: ServiceSpec, client=None) -> Runner:
+    """The runtime that runs ``spec`` (the one place that asks which)."""
+    if spec.runtime == Runtime.PROCESS:
+        return ProcessRunner()
+    return ContainerRunner(client or connect())

@@ -16,6 +16,7 @@ import docker.errors
 import requests
 
 from ..core.options import Runtime
+from ..core.paths import cache_root
 from ..core.spec import (
     DEBUG_PORT_IN_CONTAINER,
     PAYLOAD_ROOT,
@@ -26,7 +27,6 @@ from ..core.spec import (
     layout,
 )
 from ..errors import ContainerError, DockerUnavailableError, ImageError, UsageError
-from ..runtime.inject import cache_root
 
 LABEL_SERVICE = "amldebug.service"
 LABEL_SPEC = "amldebug.spec"

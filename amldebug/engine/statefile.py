@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..runtime.inject import cache_root
+from ..core.paths import cache_root
 
 
 def state_root() -> Path:

@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from .. import __version__
+from ..core.paths import cache_root
+from ..core.version import __version__
 from ..engine.docker import (
     SERVER_PYTHON_SH,
     build_image_from_context,
@@ -45,7 +46,6 @@ from ..engine.docker import (
 from ..errors import AmlDebugError, BuildError, ImageError, UsageError
 from ..sources.azureml import file_kind, read_setup
 from ..sources.envfile import Environment, conda_name, read_env_file, read_text
-from .inject import cache_root
 
 Progress = Callable[[str], None]
 

@@ -21,7 +21,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .. import __version__
+from ..core.paths import cache_root
+from ..core.version import __version__
 from ..errors import AmlDebugError, ImageError
 
 PAYLOAD_SOURCE = Path(__file__).resolve().parents[1] / "payload"
@@ -30,10 +31,6 @@ OLDEST_PYTHON = "3.8"  # the launcher's floor (tests/unit/test_payload_compat.py
 NETWORK_SIGNS = (r"NewConnectionError|ConnectTimeout|ReadTimeout|ProxyError|SSLError|Connection refused|"
                  r"Name or service not known|Temporary failure in name resolution|Network is unreachable|"
                  r"Could not fetch URL|connection error|HTTP error \d+|Max retries exceeded")
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("AMLDEBUG_CACHE", Path.home() / ".cache" / "amldebug"))
 
 
 def _debugpy_version() -> str:

@@ -1,11 +1,10 @@
 """VS Code's files: JSON with comments merged in place, keeping the user's entries and
-comments (jsonc)."""
+comments (jsonc); the entries amldebug writes (entries); a workspace's .vscode folder
+(files)."""
 
-from .jsonc import (  # noqa: F401 (the package's API)
+from .entries import build_attach_config, build_task, config_name  # noqa: F401 (the package's API)
+from .jsonc import (  # noqa: F401
     KINDS,
-    build_attach_config,
-    build_task,
-    config_name,
     folder_lock,
     lock_path,
     merge_entry,

@@ -39,7 +39,6 @@ _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _STRING_HEAD = re.compile(r'"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*')
 _TRIVIA = re.compile(r"(?:[ \t\r\n]+|//[^\r\n]*|/\*.*?\*/)*", re.DOTALL)
 _BLANKS = re.compile(r"[ \t]*")
-_PROBLEM_REGEXP = "^(.*):(\\d+):\\s+(error|warning):\\s+(.*)$"
 _WORDS = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
 LOCK_TIMEOUT = 30.0  # seconds to wait for another amldebug run to finish writing
 _LOCK_POLL = 0.05
@@ -171,50 +170,6 @@ def parse_jsonc(text: str, source: str = "<text>") -> object:
     if node is None:
         parser.fail("expected a JSON value but found the end of the file")
     return node.value
-
-
-def config_name(service: str) -> str:
-    """Return the launch configuration name by which amldebug finds its entry for ``service`` again."""
-    return f"amldebug: {service}"
-
-
-def build_attach_config(
-    *, name: str, port: int, local_root: str, remote_root: str, host: str = "localhost", just_my_code: bool = True,
-    pre_launch_task: str | None = None, post_debug_task: str | None = None,
-) -> dict:
-    """Return a debugpy attach configuration for the service ``name`` listening on ``host:port``."""
-    tasks = {"preLaunchTask": pre_launch_task, "postDebugTask": post_debug_task}
-    return {
-        "name": config_name(name),
-        "type": "debugpy",
-        "request": "attach",
-        "connect": {"host": host, "port": port},
-        "pathMappings": [{"localRoot": local_root, "remoteRoot": remote_root}],
-        "justMyCode": just_my_code,
-        **{key: task for key, task in tasks.items() if task is not None},
-    }
-
-
-def build_task(
-    *, label: str, command: str, args: list[str], begins_pattern: str, ends_pattern: str,
-    cwd: str = "${workspaceFolder}",
-) -> dict:
-    """Return a VS Code background shell task; the two patterns tell VS Code when the task is ready."""
-    return {
-        "label": label,
-        "type": "shell",
-        "command": command,
-        "args": list(args),
-        "isBackground": True,
-        "options": {"cwd": cwd},
-        "problemMatcher": {
-            "owner": "amldebug",
-            # amldebug prints absolute paths; autoDetect also takes workspace-relative ones.
-            "fileLocation": ["autoDetect", "${workspaceFolder}"],
-            "pattern": {"regexp": _PROBLEM_REGEXP, "file": 1, "line": 2, "severity": 3, "message": 4},
-            "background": {"activatesOnStart": True, "beginsPattern": begins_pattern, "endsPattern": ends_pattern},
-        },
-    }
 
 
 def _render(value: object, indent: str, nl: str) -> str:
@@ -443,7 +398,6 @@ def read_config_file(path: Path) -> str | None:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise ConfigFileError(f"{path}:{line}: the file is not UTF-8 text; {_FIX}") from exc
-
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -21,12 +21,10 @@ changes. Run: ``python tests/images/build.py`` (needs root for debootstrap).
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from dataclasses import dataclass

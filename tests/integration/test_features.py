@@ -22,7 +22,7 @@ import requests
 
 import amldebug
 from amldebug.runtime import imagebuild as build
-from amldebug.runtime.service import _existing, get_service
+from amldebug.runtime.registry import _existing, get_service
 from amldebug.watch import ReloadLoop
 from tests.conftest import marker_line
 from tests.integration.conftest import BASE_IMAGE

@@ -12,7 +12,7 @@ import pytest
 from amldebug.core.spec import PAYLOAD_ROOT
 from amldebug.engine import docker as engine
 from amldebug.runtime import inject
-from amldebug.runtime.service import get_service
+from amldebug.runtime.registry import get_service
 from amldebug.watch import ReloadLoop
 from tests.conftest import marker_line
 from tests.integration.helpers import Request, amldebug, client_from_launch_json

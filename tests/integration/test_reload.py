@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from amldebug.runtime.service import get_service
+from amldebug.runtime.registry import get_service
 from amldebug.watch import ReloadLoop
 from tests.conftest import marker_line
 from tests.integration.helpers import Request, amldebug, client_from_launch_json

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from amldebug import vscode
-from amldebug.runtime.service import get_service
+from amldebug.runtime.registry import get_service
 from amldebug.watch import ReloadLoop
 from tests.integration.helpers import amldebug
 

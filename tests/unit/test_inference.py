@@ -289,7 +289,8 @@ def test_json_that_is_no_azure_ml_file_is_refused_as_an_environment(workspace):
 
 def test_the_f5_task_of_an_inference_configuration_reads_it_again(workspace):
     from amldebug.core.spec import resolve_spec
-    from amldebug.session import apply_setup, task_command
+    from amldebug.session import apply_setup
+    from amldebug.vscode.entries import task_command
 
     path = _write(workspace, {"entryScript": "score.py", "sourceDirectory": "sample",
                               "environment": {"environmentVariables": {"SECRET": "s3cr3t", "MODE": "file"},

@@ -7,7 +7,7 @@ import typer
 from amldebug import cli
 from amldebug.core.options import AttachOptions, Runtime, option_fields, task_argv
 from amldebug.core.spec import resolve_spec
-from amldebug.session import task_command, task_options
+from amldebug.vscode.entries import task_command, task_options
 
 
 def parse_attach(argv: list[str]) -> AttachOptions:

@@ -17,21 +17,14 @@ from amldebug import scaffold
 from amldebug.check import check_entry_script, check_environment, check_model
 from amldebug.cli import app
 from amldebug.core.paths import resource_dir
+from amldebug.core.project import load_project
 from amldebug.core.scriptcheck import syntax_error
 from amldebug.core.spec import layout, resolve_spec
 from amldebug.errors import ConfigFileError, ExitStatus, UsageError
-from amldebug.scaffold import (
-    BEGINS_PATTERN,
-    ENDS_PATTERN,
-    attach_command,
-    init_project,
-    load_project,
-    task_label,
-    task_labels,
-    vscode_files,
-    write_vscode,
-)
+from amldebug.scaffold import init_project
 from amldebug.vscode import build_task, parse_jsonc
+from amldebug.vscode.entries import BEGINS_PATTERN, ENDS_PATTERN, attach_command, task_label, vscode_files
+from amldebug.vscode.files import task_labels, write_vscode
 
 PROJECT_FILES = {
     "score.py", "model/model.json", "requirements.txt", "environment.yml", "sample-request.json", "README.md",
@@ -488,7 +481,7 @@ def test_vscode_config_readme_covers_both_extension_types_and_the_bind_address()
 
 def test_the_f5_task_rebuilds_an_amldebug_built_image_from_its_environment(workspace):
     from amldebug.core.spec import resolve_spec
-    from amldebug.session import task_command
+    from amldebug.vscode.entries import task_command
 
     (workspace / "sample" / "requirements.txt").write_text("six\n")
     spec = resolve_spec("sample", env_file="sample/requirements.txt", workspace=workspace).replace(
@@ -587,8 +580,8 @@ def test_vscode_again_keeps_keys_the_user_added_to_amldebugs_entries(workspace, 
 
 
 def test_vscode_waiting_too_long_for_another_run_is_an_error(workspace, capsys, monkeypatch):
-    from amldebug.vscode import jsonc as vscode
     from amldebug.runtime import inject
+    from amldebug.vscode import jsonc as vscode
 
     monkeypatch.setattr(vscode, "LOCK_TIMEOUT", 0.2)
     with vscode.folder_lock(workspace / ".vscode", inject.cache_root() / "locks"):

@@ -1,11 +1,11 @@
 import json
-from pathlib import Path
 
 import pytest
 
 from amldebug.core.spec import ServiceSpec, layout, parse_env_pairs, resolve_spec, service_name_from
+from amldebug.diagnose.log import logged_exception
 from amldebug.errors import UsageError
-from amldebug.runtime.service import launch_config, logged_exception
+from amldebug.vscode.entries import launch_config
 
 
 def test_defaults_from_the_folder(workspace):

@@ -1,0 +1,157 @@
+"""Where services come from: start (or replace) one, find one by name, list them all, in
+either runtime. Like docker-py's collections over its models: the functions here make
+:class:`~amldebug.runtime.service.Service` objects, and hand each the way to start itself
+again (for ``update()``)."""
+
+from __future__ import annotations
+
+import uuid
+
+from ..core.options import Runtime
+from ..core.paths import cache_root
+from ..core.scriptcheck import check_entry_script
+from ..core.spec import ServiceSpec
+from ..diagnose.log import logged_exception
+from ..engine import docker as engine
+from ..engine import ports, process
+from ..engine.backend import Runner, runner_for
+from ..engine.statefile import StateFile, state_folder
+from ..errors import ContainerError, DockerUnavailableError, ServiceNotFoundError, UsageError
+from . import inject
+from .service import Progress, Service, _stderr
+
+
+def start(spec: ServiceSpec, *, client=None, keep_ports: bool = False, exact_ports: bool = False,
+          progress: Progress = _stderr, ready_timeout: float = 120) -> Service:
+    """Start (or replace) the service described by ``spec`` and wait until it is attachable
+    (with spec.wait) or serving (without). Raises, leaving nothing running, on failure."""
+    check_entry_script(spec.entry_path)
+    payload = inject.payload_dir()
+    runner = runner_for(spec, client)
+    client = getattr(runner, "client", client)
+    info = runner.probe(spec, payload)
+    inject.ensure_debugpy(payload, info["version"], info["machine"])
+
+    released = set()
+    for old in _existing(spec.name, client):
+        released |= {old.spec.port, old.spec.debug_port}
+        old.delete()
+    # A replaced service's ports are let go of a moment later (Docker's port forwarder).
+    ports.wait_free(released & {spec.port, spec.debug_port}, timeout=3)
+    port = ports.pick(spec.port)
+    debug_port = ports.pick(spec.debug_port, avoid={port}, host="127.0.0.1")
+    if exact_ports:  # VS Code attaches to the port launch.json named before the task ran
+        for flag, wanted, got in (("--port", spec.port, port), ("--debug-port", spec.debug_port, debug_port)):
+            if got == wanted:
+                continue
+            if wanted in released:
+                raise UsageError(f"{flag} {wanted} is still held by the service '{spec.name}' this one replaces; "
+                                 "start it again in a moment (press F5 again)")
+            raise UsageError(f"{flag} {wanted} is in use{_holder(wanted, client)}; stop what holds it, or run this "
+                             f"'amldebug attach' once with another {flag} (it rewrites launch.json and tasks.json)")
+    if not keep_ports:
+        if port != spec.port:
+            progress(f"port {spec.port} is in use; serving on {port} instead")
+        if debug_port != spec.debug_port:
+            progress(f"debug port {spec.debug_port} is in use; using {debug_port} instead")
+    spec = spec.replace(port=port, debug_port=debug_port)
+    state = StateFile(state_folder(spec.name))
+    session = uuid.uuid4().hex
+    backend = None
+    try:  # from here on, anything (a Ctrl-C, SIGTERM, a failure) removes what this start made
+        backend = runner.start(spec, state, payload, info, session)
+        _wait_started(backend, spec, state, ready_timeout)
+    except BaseException:
+        _undo_start(runner, spec, backend, session, state)
+        raise
+    return Service(spec, backend, client, starter=start)
+
+
+def _undo_start(runner: Runner, spec: ServiceSpec, backend, session: str, state: StateFile) -> None:
+    """Remove what an unfinished start made; a failure here must not hide the first one."""
+    try:
+        if backend is not None:
+            backend.remove()
+        runner.undo(spec, state, session, unreturned=backend is None)
+    except Exception as exc:  # noqa: BLE001 - the original error is the one to report
+        _stderr(f"amldebug: could not remove everything service '{spec.name}' started: {exc}")
+    state.remove()
+
+
+def _holder(port: int, client) -> str:
+    """' by amldebug service NAME (...)' when one of ours holds ``port``."""
+    try:
+        holders = [s.name for s in list_services(client=client)
+                   if port in (s.spec.port, s.spec.debug_port) and s.state == "Running"]
+    except Exception:  # only a better message is at stake: never let it replace the real one
+        return ""
+    return f" by amldebug service '{holders[0]}' ('amldebug down --name {holders[0]}' stops it)" if holders else ""
+
+
+def _existing(name: str, client) -> list[Service]:
+    """Services of that name in either runtime (Docker is asked only when it answers)."""
+    found = [s for s in _process_services() if s.name == name]
+    if client is None:
+        try:
+            client = engine.connect()
+        except DockerUnavailableError:
+            return found
+    return found + [_container_service(client, b) for b in engine.find_services(client, name)]
+
+
+def _container_service(client, box) -> "Service":
+    return Service(engine.spec_of(box), engine.ContainerBackend(client, box), client, starter=start)
+
+
+def _process_services() -> list[Service]:
+    return [Service(spec, backend, starter=start) for spec, backend, _ in process.registered(cache_root() / "state")]
+
+
+def _wait_started(backend, spec: ServiceSpec, state: StateFile, timeout: float) -> None:
+    wanted = ("waiting", "listening", "attached", "ready", "failed") if spec.wait else ("ready", "failed")
+    where = "process" if spec.runtime == Runtime.PROCESS else "container"
+    try:
+        done = state.wait(lambda st: st.get("status") in wanted, timeout,
+                          alive=lambda: backend.status() == "running")
+    except TimeoutError:
+        raise ContainerError(f"service '{spec.name}' was not ready after {timeout:.0f} s",
+                             backend.logs(tail=40)) from None
+    if done is None:
+        raise ContainerError(f"the {where} of service '{spec.name}' exited while starting",
+                             _failure_excerpt(backend.logs()))
+    if done["status"] == "failed":
+        raise ContainerError(f"service '{spec.name}' failed to start: the worker could not import the "
+                             f"entry script or run init()", _failure_excerpt(backend.logs()))
+
+
+def _failure_excerpt(log: str) -> str:
+    exc = logged_exception(log)
+    tail = "\n".join(log.splitlines()[-15:])
+    return f"{exc}\n\nlast log lines:\n{tail}" if exc else tail
+
+
+def get_service(name: str, *, client=None) -> Service:
+    """The service called ``name``, in whichever runtime it runs."""
+    for service in _process_services():
+        if service.name == name:
+            return service
+    client = client or engine.connect()
+    found = engine.find_services(client, name)
+    if not found:
+        raise ServiceNotFoundError(f"no amldebug service named '{name}'; 'amldebug status' lists them, "
+                                   f"'amldebug attach' starts one")
+    return _container_service(client, found[0])
+
+
+def list_services(*, client=None) -> list[Service]:
+    """Every service: the process ones always, the container ones when Docker answers
+    (or, with an explicit client, always)."""
+    services = _process_services()
+    if client is None:
+        try:
+            client = engine.connect()
+        except DockerUnavailableError:
+            if services:
+                return services
+            raise
+    return services + [_container_service(client, b) for b in engine.find_services(client)]

@@ -1,0 +1,113 @@
+"""The package's layers, checked on its import statements (those inside functions too):
+cli -> use cases -> runtime -> engine -> {core, sources, vscode, diagnose} -> errors.
+A module imports its own layer or lower ones, and no two modules import each other
+around a circle."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "amldebug"
+
+# Highest first. A module's layer is that of its first two name parts (amldebug.engine.docker ->
+# amldebug.engine), else of the module itself.
+LAYERS = [
+    {"amldebug.__main__"},
+    {"amldebug.cli"},
+    {"amldebug", "amldebug.session", "amldebug.watch", "amldebug.check", "amldebug.scaffold", "amldebug.replicas",
+     "amldebug.azureml_bridge", "amldebug.localwebservice"},
+    {"amldebug.runtime"},
+    {"amldebug.engine"},
+    {"amldebug.core", "amldebug.sources", "amldebug.vscode", "amldebug.diagnose"},
+    {"amldebug.errors"},
+]
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        if "payload" in rel.parts:  # runs inside the container, imports nothing of ours
+            continue
+        parts = list(rel.parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found[".".join(parts)] = path
+    return found
+
+
+def imports(module: str, path: Path, known: set[str]) -> set[str]:
+    """The amldebug modules ``module`` imports (a name imported from a package counts as
+    its submodule when there is one)."""
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            for alias in node.names:
+                sub = f"{source}.{alias.name}"
+                found.add(sub if sub in known else source)
+    return {m for m in found if m in known and m != module}
+
+
+def layer(module: str) -> int:
+    for candidate in (".".join(module.split(".")[:2]), module):
+        for number, members in enumerate(LAYERS):
+            if candidate in members:
+                return number
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS in {__file__}")
+
+
+GRAPH = {m: imports(m, p, set(modules())) for m, p in modules().items()}
+
+
+@pytest.mark.parametrize("module", sorted(GRAPH))
+def test_a_module_imports_only_its_own_layer_or_lower(module):
+    up = sorted(target for target in GRAPH[module] if layer(target) < layer(module))
+    assert not up, f"{module} imports a higher layer: {up}"
+
+
+def test_no_import_cycles():
+    index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+    def visit(node: str) -> None:  # Tarjan's strongly connected components
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in GRAPH[node]:
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for node in sorted(GRAPH):
+        if node not in index:
+            visit(node)
+    assert not cycles, f"import cycles: {cycles}"
+
+
+def test_the_check_sees_the_imports_it_checks():
+    """The graph is not empty by mistake: the CLI reaches the engine through the session."""
+    assert "amldebug.session" in GRAPH["amldebug.cli"]
+    assert "amldebug.engine.docker" in GRAPH["amldebug.runtime.registry"]
+    assert len(GRAPH) > 30 and sum(map(len, GRAPH.values())) > 80
