@@ -8,7 +8,11 @@ import re
 from pathlib import Path
 from typing import Optional
 
+from .core.options import AttachOptions
+from .core.project import load_project
 from .core.scriptcheck import defined_functions, syntax_error
+from .core.spec import spec_from_options
+from .errors import UsageError
 
 SERVER_PACKAGES = ("azureml-inference-server-http", "azureml-defaults")
 _REQ = re.compile(r"^\s*-?\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*((?:[<>=!~]=?|===)\s*[^\s;#,]+)?")
@@ -132,3 +136,32 @@ def check_image(client, spec) -> list[Check]:
                                                       f"{last[0]}",
                             "add the missing package to the environment, or fix the import\n" + output.rstrip()))
     return checks
+
+
+def check_project(options: AttachOptions) -> list[Check]:
+    """Every check ``amldebug check`` makes for ``options`` (amldebug.json fills what was not
+    given): the entry script, the environment file, the model, and with an image, that it
+    serves and imports the script. The image is checked only when the script is sound."""
+    source_dir = Path(options.source_dir or ".")
+    options = options.with_project(load_project(source_dir) or {})
+    results = [check_entry_script(source_dir / (options.entry_script or "score.py"))]
+    env_file = Path(options.env_file) if options.env_file else find_environment_file(source_dir)
+    if env_file is not None:
+        results.append(check_environment(env_file))
+    else:
+        results.append(Check("environment", False, f"no requirements.txt or conda YAML in {source_dir}",
+                             "pass --env FILE listing azureml-inference-server-http"))
+    spec = None
+    if options.model_dir is not None:
+        try:
+            spec = spec_from_options(options.replace(env_file=None))
+            results.append(check_model(Path(options.model_dir), spec.model_name, spec.model_version))
+        except UsageError as exc:
+            results.append(Check("model", False, str(exc)))
+    if options.image and results[0].ok:
+        from .engine import docker as engine
+
+        spec = spec or spec_from_options(options.replace(env_file=None, model_dir=None, model_name=None,
+                                                         model_version=None))
+        results.extend(check_image(engine.connect(), spec))
+    return results

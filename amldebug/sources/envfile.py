@@ -259,15 +259,6 @@ def _relative(path: Path, value: str) -> Path:
     return (path.parent / Path(value).expanduser()).resolve()
 
 
-def parse_requirements(path: str | os.PathLike) -> list[str]:
-    """The lines pip should read for requirements file ``path``: comments and blank lines
-    dropped, continuations joined, ``-r`` files inlined (relative to the file naming
-    them), local paths made absolute. Raises UsageError naming FILE:LINE."""
-    reader = Reader()
-    reader.read_file(Path(path).expanduser().absolute())
-    return reader.lines
-
-
 # -- conda YAML --------------------------------------------------------------------------
 # A reader for what conda environment files contain (top-level keys; block or flow lists;
 # one nested '- pip:' list), so amldebug needs no YAML library. Other YAML forms are
@@ -400,13 +391,6 @@ def _read_conda(path: Path) -> tuple[list[str], list[tuple[int, str]], list[str]
         raise UsageError(f"conda environment file '{path}' has no 'dependencies:' list; list the packages there, "
                          "with pip packages under '- pip:'")
     return conda, pip, channels
-
-
-def parse_conda_env(path: str | os.PathLike) -> tuple[list[str], list[str]]:
-    """(conda packages, pip lines) of a conda environment file. Pip lines are read as in a
-    requirements file (``-r`` relative to the YAML file). Raises UsageError naming FILE:LINE."""
-    env = read_conda_environment(Path(path).expanduser().absolute())
-    return list(env.conda), list(env.pip)
 
 
 def read_conda_environment(path: Path) -> Environment:

@@ -10,8 +10,6 @@ from .jsonc import (  # noqa: F401
     merge_entry,
     parse_jsonc,
     read_config_file,
-    remove_config,
-    remove_entry,
     write_config_file,
     write_config_files,
 )

@@ -347,21 +347,6 @@ def merge_entry(
         isinstance(item, dict) and item.get(id_key) == entry[id_key] and _holds(item, expected) for item in items))
 
 
-def remove_entry(text: str, *, array_key: str, id_key: str, id_value: object, source: str = "<text>") -> str:
-    """Return ``text`` without the first ``array_key`` element whose ``id_key`` is ``id_value``, nor its comma.
-
-    Everything else is kept byte for byte; unchanged text when there is no such element.
-    """
-    root = _Parser(text, source).document()
-    array = _array(root, array_key, text, source) if root is not None else None
-    matches = _matches(array.value, id_key, id_value) if array is not None else []
-    if not matches:
-        return text
-    result = _cut(text, array, matches[0])
-    left = len(matches) - 1
-    return _check(result, source, array_key, lambda items: len(_matches(items, id_key, id_value)) == left)
-
-
 def _refuse_dangling(path: Path, what: str = "file") -> None:
     """A symlink whose target is missing: following it would create a file outside the workspace."""
     if not os.path.islink(path):
@@ -534,13 +519,3 @@ def write_config_file(path: Path, entry: dict, *, kind: str) -> Path:
     return path
 
 
-def remove_config(path: Path, *, kind: str, id_value: str) -> bool:
-    """Remove entry ``id_value`` from the launch.json or tasks.json at ``path`` atomically; True if removed."""
-    array_key, id_key, _, _ = _KINDS[kind]
-    old = read_config_file(path)
-    if old is None:
-        return False
-    new = remove_entry(old, array_key=array_key, id_key=id_key, id_value=id_value, source=str(path))
-    if new != old:
-        _atomic_write(path, new)
-    return new != old

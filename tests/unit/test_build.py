@@ -12,7 +12,8 @@ from amldebug.errors import ImageError, UsageError
 from amldebug.runtime import imagebuild as build
 from amldebug.runtime.imagebuild import env_hash, read_environment
 from amldebug.sources import envfile
-from amldebug.sources.envfile import Environment, parse_conda_env, parse_requirements
+from amldebug.sources.envfile import Environment
+from tests.support.envfiles import parse_conda_env, parse_requirements
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "build"
 

@@ -18,11 +18,10 @@ from amldebug.vscode import (
     lock_path,
     merge_entry,
     parse_jsonc,
-    remove_config,
-    remove_entry,
     write_config_file,
     write_config_files,
 )
+from tests.support.vscode_edit import remove_config, remove_entry
 
 LAUNCH = dict(array_key="configurations", id_key="name", skeleton={"version": "0.2.0", "configurations": []})
 
