@@ -36,6 +36,10 @@ class EntryScriptError(UsageError):
     """The entry script is missing, does not compile, or lacks init()/run()."""
 
 
+class AzureMLNotInstalledError(UsageError):
+    """The azureml extra is needed for this and is missing."""
+
+
 class ConfigFileError(AmlDebugError):
     """A JSON-with-comments file (launch.json, tasks.json) cannot be parsed or written."""
 

@@ -15,7 +15,7 @@ from typing import Optional
 
 from .core.spec import APP_ROOT, ServiceSpec, resolve_spec
 from .engine.docker import containers_labelled, image_of
-from .errors import ImageError, ServiceNotFoundError, UsageError
+from .errors import AzureMLNotInstalledError, ImageError, ServiceNotFoundError, UsageError
 
 INSTALL_HINT = "azureml-core is not installed; pip install 'amldebug[azureml]'"
 
@@ -38,10 +38,6 @@ LABEL_MODEL_PATH_DIR = "amlModelPathDir"
 
 
 MODELS_DIR = "azureml-models"
-
-
-class AzureMLNotInstalledError(UsageError):
-    """The azureml extra is needed for this and is missing."""
 
 
 def _import_azureml():

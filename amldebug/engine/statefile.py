@@ -11,6 +11,7 @@ since a bind mount needs no access to the folders above it).
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import shutil
@@ -19,6 +20,23 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..core.paths import cache_root
+
+
+class Status(str, enum.Enum):
+    """What the launcher writes as ``status`` (payload/launch.py, which imports nothing of
+    ours, writes the same strings)."""
+
+    STARTING = "starting"
+    LISTENING = "listening"  # debugpy listens (the server is not started yet)
+    WAITING = "waiting"  # ... and holds before init() until a client attaches
+    ATTACHED = "attached"
+    RELOADING = "reloading"
+    READY = "ready"  # a worker imported the entry script and ran init()
+    FAILED = "failed"  # a worker could not: the server answers 503 until the next reload
+
+
+ATTACHABLE = (Status.WAITING, Status.LISTENING, Status.ATTACHED, Status.READY, Status.FAILED)
+SETTLED = (Status.READY, Status.FAILED)
 
 
 def state_root() -> Path:

@@ -44,8 +44,8 @@ from ..engine.docker import (
     tag_image,
 )
 from ..errors import AmlDebugError, BuildError, ImageError, UsageError
-from ..sources.azureml import file_kind, read_setup
-from ..sources.envfile import Environment, conda_name, read_env_file, read_text
+from ..sources import read_environment  # noqa: F401 (build.read_environment, as before)
+from ..sources.envfile import Environment, conda_name
 
 Progress = Callable[[str], None]
 
@@ -76,24 +76,6 @@ class BuildResult:
     image_id: str
     built: bool  # False: an image with the same hash existed (no pip, no Docker build)
     seconds: float
-
-
-def read_environment(env_file: str | os.PathLike | None) -> Environment:
-    """The environment a file describes (a requirements file, a conda YAML by its
-    ``.yml``/``.yaml`` suffix or its top-level ``dependencies:``, or an Azure ML
-    environment definition or inference configuration in JSON or YAML); None: no packages
-    beyond the scoring server."""
-    if env_file is None:
-        return Environment(None)
-    path = Path(env_file).expanduser().absolute()
-    read_text(path)
-    if file_kind(path):
-        setup = read_setup(path)
-        if setup.environment is None:
-            raise UsageError(f"'{path}' sets userManagedDependencies: its image ({setup.base_image}) is used as it "
-                             "is and there is nothing to build; pass it to 'amldebug attach --image'")
-        return setup.environment
-    return read_env_file(path)
 
 
 # Bump when the image layout below changes, so older images are not reused.

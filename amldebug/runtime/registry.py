@@ -15,7 +15,7 @@ from ..diagnose.log import logged_exception
 from ..engine import docker as engine
 from ..engine import ports, process
 from ..engine.backend import Runner, runner_for
-from ..engine.statefile import StateFile, state_folder
+from ..engine.statefile import ATTACHABLE, SETTLED, StateFile, Status, state_folder
 from ..errors import ContainerError, DockerUnavailableError, ServiceNotFoundError, UsageError
 from . import inject
 from .service import Progress, Service, _stderr
@@ -108,7 +108,7 @@ def _process_services() -> list[Service]:
 
 
 def _wait_started(backend, spec: ServiceSpec, state: StateFile, timeout: float) -> None:
-    wanted = ("waiting", "listening", "attached", "ready", "failed") if spec.wait else ("ready", "failed")
+    wanted = ATTACHABLE if spec.wait else SETTLED
     where = "process" if spec.runtime == Runtime.PROCESS else "container"
     try:
         done = state.wait(lambda st: st.get("status") in wanted, timeout,
@@ -119,7 +119,7 @@ def _wait_started(backend, spec: ServiceSpec, state: StateFile, timeout: float) 
     if done is None:
         raise ContainerError(f"the {where} of service '{spec.name}' exited while starting",
                              _failure_excerpt(backend.logs()))
-    if done["status"] == "failed":
+    if done["status"] == Status.FAILED:
         raise ContainerError(f"service '{spec.name}' failed to start: the worker could not import the "
                              f"entry script or run init()", _failure_excerpt(backend.logs()))
 

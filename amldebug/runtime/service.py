@@ -24,7 +24,7 @@ from ..core.scriptcheck import syntax_error
 from ..core.spec import ServiceSpec
 from ..diagnose.log import logged_exception
 from ..engine.backend import Backend, runner_for
-from ..engine.statefile import StateFile, state_folder
+from ..engine.statefile import SETTLED, StateFile, Status, state_folder
 from ..errors import (
     ContainerError,
     ReloadError,
@@ -96,7 +96,7 @@ class Service:
         files = StateFile(state_folder(self.name))
         if files.orphaned():
             return "Orphaned"
-        return "Running (init failed)" if files.read().get("status") == "failed" else state
+        return "Running (init failed)" if files.read().get("status") == Status.FAILED else state
 
     def __repr__(self) -> str:
         return f"Service(name={self.name!r}, state={self.state!r}, scoring_uri={self.scoring_uri!r})"
@@ -179,7 +179,7 @@ class Service:
         mark = self._backend.position()
         self._backend.signal("SIGHUP")
         try:
-            done = state.wait(lambda st: st.get("generation", 0) > before and st.get("status") in ("ready", "failed"),
+            done = state.wait(lambda st: st.get("generation", 0) > before and st.get("status") in SETTLED,
                               timeout, alive=self._running)
         except TimeoutError:
             raise ReloadError(f"the new worker of '{self.name}' was not ready after {timeout:.0f} s "
@@ -187,7 +187,7 @@ class Service:
         elapsed = time.monotonic() - started
         if done is None:
             raise ContainerError(f"service '{self.name}' stopped during the reload", self.get_logs(40))
-        if done["status"] == "failed":
+        if done["status"] == Status.FAILED:
             log = self._backend.logs(since=mark)
             error = logged_exception(log) or "\n".join(log.splitlines()[-20:])
             raise ReloadError(f"the new code failed in import or init(); the service waits for the next "

@@ -10,6 +10,5 @@ from .jsonc import (  # noqa: F401
     merge_entry,
     parse_jsonc,
     read_config_file,
-    write_config_file,
     write_config_files,
 )

@@ -504,18 +504,3 @@ def write_config_files(
     return [path for path, _, _ in planned]
 
 
-def write_config_file(path: Path, entry: dict, *, kind: str) -> Path:
-    """Merge ``entry`` into the launch.json (``kind="launch"``) or tasks.json (``kind="tasks"``) at ``path``.
-
-    Creates the file and its folder when missing; atomic, so on any error the file is left as it was.
-    Not locked: a caller that may run concurrently with another amldebug uses :func:`write_config_files`.
-    """
-    array_key, id_key, skeleton, owned = _KINDS[kind]
-    old = read_config_file(path)
-    new = merge_entry(old, entry, array_key=array_key, id_key=id_key, skeleton=skeleton, source=str(path),
-                      owned=owned)
-    if new != old:
-        _atomic_write(path, new)
-    return path
-
-

@@ -1,12 +1,23 @@
-"""Taking amldebug's entry out of a launch.json or tasks.json again, byte for byte: the
-tests use it to prove that a merge kept the user's text (amldebug itself never removes
-entries, so this is not in the package)."""
+"""One launch.json or tasks.json edited on its own, unlocked: merging one entry in, and taking
+it out again byte for byte. The tests use these to prove what a merge keeps; amldebug itself
+writes both files of a workspace under one lock (jsonc.write_config_files) and never
+removes entries, so they are not in the package."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from amldebug.vscode.jsonc import _KINDS, _array, _atomic_write, _check, _cut, _matches, _Parser, read_config_file
+from amldebug.vscode.jsonc import (
+    _KINDS,
+    _array,
+    _atomic_write,
+    _check,
+    _cut,
+    _matches,
+    _Parser,
+    merge_entry,
+    read_config_file,
+)
 
 
 def remove_entry(text: str, *, array_key: str, id_key: str, id_value: object, source: str = "<text>") -> str:
@@ -34,3 +45,18 @@ def remove_config(path: Path, *, kind: str, id_value: str) -> bool:
     if new != old:
         _atomic_write(path, new)
     return new != old
+
+
+def write_config_file(path: Path, entry: dict, *, kind: str) -> Path:
+    """Merge ``entry`` into the launch.json (``kind="launch"``) or tasks.json (``kind="tasks"``) at ``path``.
+
+    Creates the file and its folder when missing; atomic, so on any error the file is left as it was.
+    Not locked: a caller that may run concurrently with another amldebug uses :func:`write_config_files`.
+    """
+    array_key, id_key, skeleton, owned = _KINDS[kind]
+    old = read_config_file(path)
+    new = merge_entry(old, entry, array_key=array_key, id_key=id_key, skeleton=skeleton, source=str(path),
+                      owned=owned)
+    if new != old:
+        _atomic_write(path, new)
+    return path

@@ -18,10 +18,9 @@ from amldebug.vscode import (
     lock_path,
     merge_entry,
     parse_jsonc,
-    write_config_file,
     write_config_files,
 )
-from tests.support.vscode_edit import remove_config, remove_entry
+from tests.support.vscode_edit import remove_config, remove_entry, write_config_file
 
 LAUNCH = dict(array_key="configurations", id_key="name", skeleton={"version": "0.2.0", "configurations": []})
 
