@@ -60,7 +60,7 @@ def attach(source_dir=None, *, write_vscode: bool = True, inference_config=None,
     opts = AttachOptions.from_params({**options, "source_dir": source_dir, "env_file": env_file,
                                       "base_image": base_image, "inference_config": inference_config,
                                       "env": tuple(env.items())})
-    return _attach(spec_for(opts, setup=setup), write_vscode=write_vscode).service
+    return _attach(spec_for(opts, setup=setup, project=False), write_vscode=write_vscode).service
 
 
 def get_service(name: str):

@@ -192,7 +192,7 @@ def spec_from_inference_config(inference_config, *, models: Iterable[Any] = (), 
     options.update(place_model(models))
     env = options.pop("env", None) or {}
     opts = AttachOptions.from_params({**options, "base_image": base_image, "env": tuple(env.items())})
-    return spec_for(opts, setup=setup, **({"progress": progress} if progress else {}))
+    return spec_for(opts, setup=setup, project=False, **({"progress": progress} if progress else {}))
 
 
 def place_model(models) -> dict:

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Optional
 
 from .core.options import AttachOptions
-from .core.project import load_project
 from .core.scriptcheck import defined_functions, syntax_error
 from .core.spec import spec_from_options
 from .errors import UsageError
+from .sources.project import load_project
 
 SERVER_PACKAGES = ("azureml-inference-server-http", "azureml-defaults")
 _REQ = re.compile(r"^\s*-?\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*((?:[<>=!~]=?|===)\s*[^\s;#,]+)?")
@@ -143,7 +143,10 @@ def check_project(options: AttachOptions) -> list[Check]:
     given): the entry script, the environment file, the model, and with an image, that it
     serves and imports the script. The image is checked only when the script is sound."""
     source_dir = Path(options.source_dir or ".")
-    options = options.with_project(load_project(source_dir) or {})
+    project = load_project(source_dir) or {}
+    options = options.with_project(project)
+    if options.model_name is None and project.get("model_name"):  # check uses the project's model name always
+        options = options.replace(model_name=project["model_name"])
     results = [check_entry_script(source_dir / (options.entry_script or "score.py"))]
     env_file = Path(options.env_file) if options.env_file else find_environment_file(source_dir)
     if env_file is not None:

@@ -1,6 +1,6 @@
 """``amldebug init``: a working project to debug, and the VS Code entries that start it on F5.
 
-The project's files come from ``templates/project/``; ``amldebug.json`` (core.project)
+The project's files come from ``templates/project/``; ``amldebug.json`` (sources.project)
 records its layout so that ``amldebug check`` and ``amldebug attach`` need no arguments in
 that folder. The VS Code entries (vscode.entries) are merged into the user's launch.json and
 tasks.json (vscode.files), keeping their own entries and comments.
@@ -14,9 +14,9 @@ from typing import Sequence
 
 from .core.options import DEFAULT_DEBUG_PORT
 from .core.paths import resource_dir
-from .core.project import PROJECT_FILE, project_file, render_project_file
 from .core.spec import service_name_from
 from .errors import AmlDebugError, UsageError
+from .sources.project import PROJECT_FILE, project_file, render_project_file
 from .vscode.entries import attach_command, vscode_files
 from .vscode.files import check_vscode, write_vscode
 

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .core.options import LOOPBACK, AttachOptions, Runtime
-from .core.project import load_project
 from .core.spec import ServiceSpec, spec_from_options
 from .errors import UsageError
 from .runtime.registry import start
 from .runtime.service import Progress, Service, _stderr
+from .sources.project import load_project
+from .vscode.entries import task_env_note
 from .vscode.files import check_vscode_files, write_vscode_files
 
 if TYPE_CHECKING:
@@ -27,12 +28,14 @@ class Attached:
 
 
 def spec_for(options: AttachOptions, *, setup: InferenceSetup | EnvironmentSetup | None = None,
-             progress: Progress = _stderr) -> ServiceSpec:
+             project: bool = True, progress: Progress = _stderr) -> ServiceSpec:
     """The one way from what a user asked for to a ServiceSpec, whoever asks (the CLI, the
     Python API, demo, the F5 task): where the code and the environment come from (a
     LocalWebservice, an inference configuration, an environment, the project's
     amldebug.json), then the image they need, built if it must be. ``setup``: an Azure ML
-    configuration read already (from azureml-core objects)."""
+    configuration read already (from azureml-core objects). ``project``: fill what was not
+    given from the source folder's amldebug.json (the command line does; the Python API
+    takes its arguments as they are)."""
     from .sources.azureml import InferenceSetup, read_inference_config  # noqa: F811 (the class, at run time)
 
     if options.debug_bind != LOOPBACK:
@@ -45,14 +48,15 @@ def spec_for(options: AttachOptions, *, setup: InferenceSetup | EnvironmentSetup
         from .localwebservice import spec_from_local_webservice_container
 
         spec = spec_from_local_webservice_container(
-            engine.connect(), options.service, source_dir=options.source_dir, model_dir=options.model_dir,
+            engine.connect(), options.service, source_dir=_given_folder(options.source_dir),
+            model_dir=options.model_dir,
             port=options.port, debug_port=options.debug_port, wait=options.wait,
             just_my_code=options.just_my_code, debug_bind=options.debug_bind)
         return spec.replace(name=options.name or f"{options.service}-debug")
     if options.inference_config is not None or isinstance(setup, InferenceSetup):
         setup = setup or read_inference_config(options.inference_config)
         for flag, differs in (
-                ("SOURCE_DIR", options.source_dir is not None
+                ("SOURCE_DIR", _given_folder(options.source_dir) is not None
                  and Path(options.source_dir).resolve() != Path(setup.source_dir).resolve()),
                 ("--entry-script", options.entry_script and options.entry_script != setup.entry_script),
                 ("--env", options.env_file is not None)):
@@ -61,7 +65,8 @@ def spec_for(options: AttachOptions, *, setup: InferenceSetup | EnvironmentSetup
                                  f"drop {flag} or --inference-config")
         options = options.replace(source_dir=str(setup.source_dir), entry_script=setup.entry_script)
     given = options
-    options = options.with_project(load_project(Path(options.source_dir or ".")) or {})
+    if project:
+        options = options.with_project(load_project(Path(options.source_dir or ".")) or {})
     spec = spec_from_options(options)
     if setup is not None:
         return apply_setup(spec, setup, base_image=options.base_image, progress=progress)
@@ -70,24 +75,31 @@ def spec_for(options: AttachOptions, *, setup: InferenceSetup | EnvironmentSetup
     return spec
 
 
-def attach(spec: ServiceSpec | AttachOptions, *, write_vscode: bool = True, client=None, exact_ports: bool = False,
+def attach(spec: ServiceSpec, *, write_vscode: bool = True, client=None, exact_ports: bool = False,
            progress: Progress = _stderr) -> Attached:
     """Start (or replace) the service and point VS Code at it. ``exact_ports``: fail rather
     than move to the next free port (F5: VS Code attaches where launch.json said)."""
-    if isinstance(spec, AttachOptions):
-        exact_ports = exact_ports or spec.exact_ports
-        spec = spec_for(spec, progress=progress)
     if write_vscode:
         check_vscode_files(spec)
-    service = start(spec, client=client, exact_ports=exact_ports, progress=progress)
-    written = None
-    if write_vscode:
-        try:
+    service = written = None
+    try:  # the service is removed if writing the files fails, or a signal comes before we return it
+        service = start(spec, client=client, exact_ports=exact_ports, progress=progress)
+        if write_vscode:
             written = write_vscode_files(service.spec)
-        except BaseException:
+    except BaseException:
+        if service is not None:
             service.delete()
-            raise
+        raise
+    note = task_env_note(service.spec) if write_vscode else None
+    if note:
+        progress(note)
     return Attached(service, written)
+
+
+def _given_folder(source_dir: str | None) -> str | None:
+    """SOURCE_DIR as given, with '.' (the default folder) counted as not given: the code's
+    folder then comes from the inference configuration or the LocalWebservice."""
+    return None if source_dir is None or Path(source_dir) == Path(".") else source_dir
 
 
 def with_built_image(spec: ServiceSpec, environment, *, base_image: str | None = None,

@@ -120,8 +120,8 @@ def _foreground(start, watch: bool, announce) -> None:
         note(f"amldebug: stopping service '{service.name}'{how}")  # the usual end of a session: exit 0
     finally:
         stop.set()
-        if thread is not None:  # let an update in flight finish, so nothing it starts is left behind
-            thread.join(150)
+        if thread is not None and thread.ident is not None:  # an update in flight finishes: nothing it starts
+            thread.join(150)                                 # is left behind (a signal may come before start())
         if service is not None:
             try:
                 service.delete()
@@ -139,6 +139,7 @@ def vscode(
 ) -> None:
     """Write .vscode/launch.json and tasks.json so that F5 starts the service and attaches."""
     from ..session import spec_for
+    from ..vscode.entries import task_env_note
     from ..vscode.files import check_vscode_files, write_vscode_files
 
     spec = spec_for(_options(locals()), progress=note)
@@ -147,6 +148,8 @@ def vscode(
         note(f"amldebug: {workspace} has no .vscode folder yet; creating it (open {workspace} in VS Code)")
     check_vscode_files(spec)
     launch = write_vscode_files(spec, post_debug_task=post_debug_task)
+    if task_env_note(spec):
+        note(task_env_note(spec))
     out(f"launch.json: {launch} (configuration \"amldebug: {spec.name}\", preLaunchTask \"amldebug: {spec.name}\")")
     out(f"tasks.json:  {launch.parent / 'tasks.json'}")
 
@@ -197,10 +200,10 @@ def demo(
     wait: bool = typer.Option(False, "--wait/--no-wait", help="Hold before init() until a debugger attaches."),
 ) -> None:
     """Run the bundled example end to end (container if possible, else a local process) until Ctrl-C."""
-    from ..core.project import PROJECT_FILE
     from ..scaffold import init_project as scaffold_project
     from ..session import attach as do_attach
     from ..session import spec_for
+    from ..sources.project import PROJECT_FILE
 
     if runtime:
         chosen, why = runtime, "asked for with --runtime"
@@ -427,14 +430,13 @@ def check(
     model_dir: ModelDir = None,
     model_name: ModelName = None,
     model_version: ModelVersion = None,
-    env: EnvFile = None,
+    env_file: EnvFile = None,
     image: Optional[str] = typer.Option(None, "--image", help="Also check that the image serves and imports it."),
 ) -> None:
     """Check a project step by step before deploying: script, environment, model, image."""
     from ..check import check_project
 
-    options = _options(locals()).replace(env_file=None if env is None else str(env), env=())
-    results = check_project(options)
+    results = check_project(_options(locals()))
     for result in results:
         out(result.render())
     failed = [r for r in results if not r.ok]

@@ -55,6 +55,8 @@ def install() -> None:
     if threading.current_thread() is not threading.main_thread():
         return
     for sig in SIGNALS:
+        if signal.getsignal(sig) is signal.SIG_IGN:  # 'nohup amldebug attach &' must outlive its terminal
+            continue
         signal.signal(sig, _handler)
     _state.installed, _state.raised, _state.pending, _state.depth = True, False, None, 0
 

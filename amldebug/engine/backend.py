@@ -25,6 +25,7 @@ class Backend(Protocol):
     """A running (or stopped) service, as its runtime sees it."""
 
     runtime: Runtime
+    session: Optional[str]  # the start that made it (None for services of earlier versions)
 
     @property
     def id(self) -> str: ...

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -157,12 +158,17 @@ def remove(container) -> None:
     labels = getattr(container, "labels", None) or {}
     service = labels.get(LABEL_SERVICE)
     if service and labels.get(LABEL_KIND) == "service":
-        _remove_network(container.client, network_name(service))
+        _remove_network(container.client, network_name(service), session=labels.get(LABEL_SESSION))
 
 
-def _remove_network(client: docker.DockerClient, name: str) -> None:
+def _remove_network(client: docker.DockerClient, name: str, *, session: Optional[str] = None) -> None:
+    """Remove network ``name``; with ``session``, only if that start made it (a replacement
+    under the same name may have made its own since)."""
     try:
-        client.networks.get(name).remove()
+        network = client.networks.get(name)
+        if session and (network.attrs.get("Labels") or {}).get(LABEL_SESSION, session) != session:
+            return
+        network.remove()
     except docker.errors.NotFound:
         pass
     except docker.errors.APIError as exc:  # still in use: by a replacement that is starting
@@ -321,12 +327,16 @@ def run_once(client: docker.DockerClient, image: str, command: list, *, ref: str
     ("base image 'x'"), ``hint`` says what the image needs. Raises ImageError when the
     image cannot run the command at all."""
     named = f"{what} '{ref or image}'"
+    session = uuid.uuid4().hex
     try:
         box = client.containers.create(image, entrypoint=command, command=[], volumes=volumes or {},
                                        environment=environment or {}, working_dir=working_dir,
-                                       labels={LABEL_KIND: kind}, network_mode="none")
+                                       labels={LABEL_KIND: kind, LABEL_SESSION: session}, network_mode="none")
     except docker.errors.DockerException as exc:
         raise ImageError(f"cannot create a container from {named}: {_short(exc)}") from None
+    except BaseException:  # a signal while the create was sent: the engine may still make it
+        remove_session(client, session)
+        raise
     try:
         try:
             box.start()
@@ -362,7 +372,7 @@ class ContainerRunner:
         return probe_image(self.client, get_image(self.client, spec.image), payload, cache_root())
 
     def start(self, spec: ServiceSpec, state, payload: Path, info: dict, session: str) -> "ContainerBackend":
-        state.reset(owner=(info["uid"], info["gid"]) if "uid" in info else None)
+        state.reset(owner=(info["uid"], info["gid"]) if "uid" in info else None, session=session)
         lay = layout(spec, server=info["server"])
         box = start_service(self.client, spec, lay, launcher_command(info["python"], lay), payload, state.channel,
                             spec.port, spec.debug_port, session=session)
@@ -384,6 +394,10 @@ class ContainerBackend:
     def __init__(self, client: docker.DockerClient, box) -> None:
         self.client = client
         self.box = box
+
+    @property
+    def session(self) -> Optional[str]:
+        return (self.box.labels or {}).get(LABEL_SESSION)
 
     @property
     def id(self) -> str:

@@ -120,8 +120,8 @@ class ProcessRunner:
         return probe_python(spec.python)
 
     def start(self, spec: ServiceSpec, state, payload: Path, info: dict, session: str) -> "ProcessBackend":
-        state.reset()
-        return start(spec, state.folder, payload, info)
+        state.reset(session=session)
+        return start(spec, state.folder, payload, info, session)
 
     def undo(self, spec: ServiceSpec, state, session: str, unreturned: bool) -> None:
         backend = backend_in(state.folder)  # started, but the signal came before start() returned
@@ -137,9 +137,10 @@ class ProcessBackend:
 
     runtime = Runtime.PROCESS
 
-    def __init__(self, state: Path, pid: int) -> None:
+    def __init__(self, state: Path, pid: int, session: Optional[str] = None) -> None:
         self.state = state
         self.pid = pid
+        self.session = session
 
     @property
     def id(self) -> str:
@@ -220,8 +221,11 @@ class ProcessBackend:
             os.waitpid(self.pid, os.WNOHANG)
         except ChildProcessError:
             pass
-        (self.state / REGISTRY).unlink(missing_ok=True)
-        shutil.rmtree(app_root(self.state), ignore_errors=True)
+        _kill_session(self.session)
+        recorded = backend_in(self.state)
+        if recorded is None or recorded.pid == self.pid:  # not a replacement's, started under the same name
+            (self.state / REGISTRY).unlink(missing_ok=True)
+            shutil.rmtree(app_root(self.state), ignore_errors=True)
 
     def run_python(self, python: str, args: list) -> tuple[int, str]:
         env = dict(os.environ, AML_APP_ROOT=str(app_root(self.state)))
@@ -229,7 +233,7 @@ class ProcessBackend:
         return result.returncode, result.stdout + result.stderr
 
 
-def start(spec: ServiceSpec, state: Path, payload: Path, info: dict) -> ProcessBackend:
+def start(spec: ServiceSpec, state: Path, payload: Path, info: dict, session: Optional[str] = None) -> ProcessBackend:
     """Start the server process group detached from the terminal; the caller waits for it."""
     server = info["server"] or str(payload / "azmlinfsrv_shim.py")
     lay = process_layout(spec, state, server, payload)
@@ -237,27 +241,52 @@ def start(spec: ServiceSpec, state: Path, payload: Path, info: dict) -> ProcessB
     # debugpy's own log files can deadlock a forked worker (a lock held across fork).
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEBUGPY_LOG")}
     env.update(lay.env)
+    if session:
+        env["AMLDEBUG_SESSION"] = session
     log = open(state / LOG, "ab")
     try:
         with interrupts.deferred():  # a started server is recorded before a signal can end us
             proc = subprocess.Popen(launcher_command(info["python"], lay, str(payload)), cwd=root, env=env,
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True)
-            registry = state / REGISTRY
-            registry.write_text(json.dumps({"pid": proc.pid, "spec": json.loads(spec.to_label()),
-                                            "python": info["python"]}))
-            registry.chmod(0o600)
+            try:
+                registry = state / REGISTRY
+                registry.write_text(json.dumps({"pid": proc.pid, "spec": json.loads(spec.to_label()),
+                                                "python": info["python"], "session": session}))
+                registry.chmod(0o600)
+            except OSError as exc:  # a server nobody could find again: stop it
+                ProcessBackend(state, proc.pid).remove()
+                raise AmlDebugError(f"cannot record the server process in {state}: {exc.strerror}") from None
     except OSError as exc:
         raise AmlDebugError(f"cannot start {info['python']}: {exc.strerror}") from None
     finally:
         log.close()
-    return ProcessBackend(state, proc.pid)
+    return ProcessBackend(state, proc.pid, session)
+
+
+def _kill_session(session: Optional[str]) -> None:
+    """Kill what is left of a start outside its process group: debugpy starts its adapter
+    in a session of its own, and an adapter whose server was killed while it started
+    waits for it (seen: still there 20 s later). They carry the start's id in their
+    environment."""
+    if not session:
+        return
+    marker = f"AMLDEBUG_SESSION={session}\0".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes():
+                os.kill(int(entry.name), signals.SIGKILL)
+        except (OSError, ValueError):
+            continue
 
 
 def backend_in(state: Path) -> Optional[ProcessBackend]:
     """The backend recorded in a service's state folder, if a server was started there."""
     try:
-        return ProcessBackend(state, int(json.loads((state / REGISTRY).read_text())["pid"]))
+        data = json.loads((state / REGISTRY).read_text())
+        return ProcessBackend(state, int(data["pid"]), data.get("session"))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -280,5 +309,6 @@ def registered(cache_state: Path) -> list[tuple[ServiceSpec, ProcessBackend, str
             spec = ServiceSpec.from_label(json.dumps(data["spec"]), values=_environ(int(data["pid"])))
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        found.append((spec, ProcessBackend(entry.parent, int(data["pid"])), data.get("python", sys.executable)))
+        found.append((spec, ProcessBackend(entry.parent, int(data["pid"]), data.get("session")),
+                      data.get("python", sys.executable)))
     return found

@@ -63,9 +63,10 @@ class StateFile:
         self.channel = self.folder / "run"  # what the launcher writes (mounted into a container)
         self.path = self.channel / "state.json"
 
-    def reset(self, *, owner: Optional[tuple[int, int]] = None) -> None:
-        """Empty the service's folder. ``owner``: the (uid, gid) the service runs as, when
-        it is not us (a container's user); None for a local process, which runs as us."""
+    def reset(self, *, owner: Optional[tuple[int, int]] = None, session: Optional[str] = None) -> None:
+        """Empty the service's folder for a new start. ``owner``: the (uid, gid) the service
+        runs as, when it is not us (a container's user); None for a local process, which
+        runs as us. ``session``: the start's id, so that only that service removes it."""
         shutil.rmtree(self.folder, ignore_errors=True)
         root = self.folder.parent
         root.mkdir(parents=True, exist_ok=True)
@@ -73,6 +74,8 @@ class StateFile:
         self.folder.mkdir(mode=0o700)
         self.folder.chmod(0o700)  # mkdir's mode is masked by the umask
         self.channel.mkdir(mode=0o700)
+        if session:
+            (self.folder / "session").write_text(session)
         if owner is not None and tuple(owner) != (os.geteuid(), os.getegid()):
             try:
                 os.chown(self.channel, *owner)
@@ -95,9 +98,22 @@ class StateFile:
             return False
         return _start_time(int(owner.get("pid", 0))) != owner.get("started")
 
-    def remove(self) -> None:
-        """Remove the service's folder (the service is gone)."""
+    def remove(self, session: Optional[str] = None) -> None:
+        """Remove the service's folder (the service is gone); with ``session``, only while it
+        is still that start's (a replacement started under the same name keeps its own)."""
+        if session:
+            try:
+                if (self.folder / "session").read_text() != session:
+                    return
+            except OSError:
+                pass
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    def owner_pid(self) -> Optional[int]:
+        try:
+            return int(json.loads((self.folder / "owner.json").read_text())["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def read(self) -> dict:
         try:

@@ -78,7 +78,8 @@ def patch_gunicorn():
                 write_state("failed")
                 say("worker failed to boot; the server waits for a fix (save the file or run 'amldebug reload'); "
                     "until then requests get HTTP 503 with the error")
-                FailureResponder.start(self)
+                if not self.WORKERS:  # a worker still alive (WORKER_COUNT > 1) keeps serving instead
+                    FailureResponder.start(self)
 
     def manage_workers(self):
         if getattr(self, "_amldebug_broken", False):
@@ -156,6 +157,7 @@ class FailureResponder(object):
     def stop(cls):
         if cls.current is not None:
             cls.current.stopped.set()
+            cls.current.thread.join(1)  # before new workers are forked: no accept() of ours competes
             cls.current = None
 
     def body(self):
@@ -187,11 +189,14 @@ class FailureResponder(object):
                 self.answer(conn)
 
     def answer(self, conn):
+        import time
+
+        deadline = time.time() + 5  # one slow client must not hold the only thread that answers
         try:
             conn.setblocking(True)
             conn.settimeout(2)
             data = b""
-            while b"\r\n\r\n" not in data and len(data) < 65536:
+            while b"\r\n\r\n" not in data and len(data) < 65536 and time.time() < deadline:
                 chunk = conn.recv(65536)
                 if not chunk:
                     break
@@ -204,11 +209,12 @@ class FailureResponder(object):
                 name, _, value = line.partition(b":")
                 if name.strip().lower() == b"content-length" and value.strip().isdigit():
                     length = min(int(value.strip()), 64 * 1024 * 1024)
-            while len(rest) < length:
-                chunk = conn.recv(65536)
+            received = len(rest)
+            while received < length and time.time() < deadline:
+                chunk = conn.recv(65536)  # read and drop
                 if not chunk:
                     break
-                rest += chunk
+                received += len(chunk)
             body = self.body()
             conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
                          b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)

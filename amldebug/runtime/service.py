@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -220,15 +221,20 @@ class Service:
         if self._starter is None:
             raise UsageError(f"service '{self.name}' was not made by amldebug's registry; get it with "
                              "amldebug.get_service() to update it")
+        files = StateFile(state_folder(self.name))
+        owned = files.owner_pid() == os.getpid()  # a foreground session keeps owning the recreated service
         new = self._starter(spec, client=self._client, keep_ports=True)
         self.spec, self._backend = new.spec, new._backend
+        if owned:
+            files.claim()
         if launch_json_path(self.spec).is_file():  # keep VS Code pointed at the (new) debug port
             write_vscode_files(self.spec)
         return self
 
     def delete(self) -> None:
         self._backend.remove()
-        StateFile(state_folder(self.name)).remove()
+        # A replacement started under the same name (F5 while a terminal attach runs) keeps its folder.
+        StateFile(state_folder(self.name)).remove(session=getattr(self._backend, "session", None))
 
     def run_payload_script(self, script: str, *args: str) -> tuple[int, str]:
         """Run one of amldebug's payload scripts where the service runs, in its Python."""

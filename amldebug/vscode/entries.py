@@ -200,3 +200,13 @@ def task_options(spec: ServiceSpec) -> AttachOptions:
 def task_command(spec: ServiceSpec) -> list[str]:
     """argv of the long-running ``amldebug attach`` that the VS Code task runs (F5)."""
     return attach_prefix() + task_argv(task_options(spec))
+
+
+def task_env_note(spec: ServiceSpec) -> str | None:
+    """What to tell the user when the F5 task passes ``-e`` keys without their values."""
+    keys = [key for key, _ in task_options(spec).env]
+    if not keys:
+        return None
+    return (f"amldebug: the F5 task passes {', '.join('-e ' + k for k in keys)} without values (amldebug writes no "
+            "values to disk): F5 takes them from VS Code's environment, so set them before starting VS Code, or "
+            "add them to the task's \"options\": {\"env\"} in tasks.json yourself")

@@ -377,3 +377,30 @@ def test_process_runtime_model_folder_is_seen_by_os_walk(capsys, workspace, serv
     assert code == 0, err
     answer = get_service(service_name).run({"data": []})
     assert answer == {"files": ["model/weights.json"]}
+
+
+@pytest.mark.parametrize("runtime", ["container", "process"])
+def test_a_replaced_foreground_session_leaves_the_replacement_whole(capsys, docker_client, server_image, workspace,
+                                                                    service_name, runtime):
+    """F5 while a terminal attach runs: the terminal's session sees its service replaced and
+    ends; the replacement keeps its container or process, network, state folder and registry."""
+    target = ["--image", server_image] if runtime == "container" else ["--runtime", "process"]
+    first = _start_foreground(workspace, service_name, *target)
+    try:
+        _wait_line(first, "is ready for a debugger", 60)
+        code, _, err = amldebug(capsys, "attach", "sample", *target, "--name", service_name,
+                                "--model-dir", "sample/model", "--no-wait", "--detach")
+        assert code == 0, err
+        first.wait(60)  # it ends: its service is gone
+        service = get_service(service_name)
+        assert service.state == "Running"
+        assert (state_folder(service_name) / "run" / "state.json").is_file()
+        if runtime == "container":
+            assert docker_client.networks.list(names=[f"amldebug-{service_name}"])
+        else:
+            assert (state_folder(service_name) / "process.json").is_file()
+        assert service.reload().worker_pid  # the reload still finds its state file
+        assert service.run({"data": [1]})["version"] == "v1"
+    finally:
+        if first.poll() is None:
+            first.kill()

@@ -121,3 +121,19 @@ def test_version(capsys):
 
     code, out, _ = run(capsys, "--version")
     assert code == 0 and out.strip() == __version__
+
+
+def test_check_env_file_is_read(capsys, workspace):
+    (workspace / "sample" / "requirements.txt").write_text("azureml-inference-server-http\n")
+    code, out, err = run(capsys, "check", "sample", "--env", "sample/requirements.txt")
+    assert "internal error" not in err
+    assert "requirements.txt" in out and code in (0, 1)
+
+
+def test_vscode_says_how_f5_gets_the_values_it_does_not_write(capsys, workspace, monkeypatch):
+    monkeypatch.setenv("TOKEN", "s3cret")
+    code, _, err = run(capsys, "vscode", "sample", "--image", "x", "-e", "TOKEN", "-e", "MODE=fast")
+    assert code == 0, err
+    assert "the F5 task passes -e MODE, -e TOKEN without values" in err
+    tasks = (workspace / ".vscode" / "tasks.json").read_text()
+    assert "s3cret" not in tasks and "fast" not in tasks

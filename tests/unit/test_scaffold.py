@@ -17,11 +17,11 @@ from amldebug import scaffold
 from amldebug.check import check_entry_script, check_environment, check_model
 from amldebug.cli import app
 from amldebug.core.paths import resource_dir
-from amldebug.core.project import load_project
 from amldebug.core.scriptcheck import syntax_error
 from amldebug.core.spec import layout, resolve_spec
 from amldebug.errors import ConfigFileError, ExitStatus, UsageError
 from amldebug.scaffold import init_project
+from amldebug.sources.project import load_project
 from amldebug.vscode import build_task, parse_jsonc
 from amldebug.vscode.entries import BEGINS_PATTERN, ENDS_PATTERN, attach_command, task_label, vscode_files
 from amldebug.vscode.files import task_labels, write_vscode
