@@ -4,11 +4,13 @@ DAP client with what the generated launch.json says (as VS Code would)."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import requests
 
 from amldebug import cli, vscode
+from amldebug.watch import ReloadLoop
 from tests.support.dap import DebugClient
 
 
@@ -51,3 +53,27 @@ class Request(threading.Thread):
         assert not self.is_alive(), "the scoring request did not finish"
         assert self.error is None, self.error
         return self.response
+
+
+class Watching:
+    """Run the real watcher loop in a thread and collect what it reports."""
+
+    def __init__(self, service) -> None:
+        self.reports: list[str] = []
+        self.loop = ReloadLoop(service, report=self.reports.append)
+        self.thread = threading.Thread(target=self.loop.run, daemon=True)
+        self.thread.start()
+        time.sleep(0.3)  # let the observer start
+
+    def wait_report(self, text: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.reports:
+                if text in line:
+                    return line
+            time.sleep(0.02)
+        raise AssertionError(f"no report containing {text!r}; got {self.reports}")
+
+    def stop(self) -> None:
+        self.loop.stop.set()
+        self.thread.join(5)

@@ -23,10 +23,9 @@ import requests
 import amldebug
 from amldebug.runtime import imagebuild as build
 from amldebug.runtime.registry import _existing, get_service
-from amldebug.watch import ReloadLoop
 from tests.conftest import marker_line
 from tests.integration.conftest import BASE_IMAGE
-from tests.integration.helpers import Request, client_from_launch_json
+from tests.integration.helpers import Request, Watching, client_from_launch_json
 from tests.integration.helpers import amldebug as run_cli
 from tests.support.dap import DapError, initialize_roundtrip
 
@@ -36,29 +35,6 @@ BUILD_APP = Path(__file__).resolve().parents[1] / "fixtures" / "build" / "app"
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-class Watching:
-    """The real watcher loop in a thread, collecting what it reports."""
-
-    def __init__(self, service) -> None:
-        self.reports: list[str] = []
-        self.loop = ReloadLoop(service, report=self.reports.append)
-        self.thread = threading.Thread(target=self.loop.run, daemon=True)
-        self.thread.start()
-        time.sleep(0.3)  # let the observer start
-
-    def wait_report(self, text: str, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.reports):
-                if text in line:
-                    return line
-            time.sleep(0.02)
-        raise AssertionError(f"no report containing {text!r} within {timeout} s; got {self.reports}")
-
-    def stop(self) -> None:
-        self.loop.stop.set()
-        self.thread.join(150)  # an update in flight finishes first
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import requests
 from amldebug.engine import docker as engine
 from amldebug.engine.statefile import state_folder
 from amldebug.runtime.registry import get_service
-from tests.integration.helpers import amldebug
+from tests.integration.helpers import Watching, amldebug
 from tests.support.dap import initialize_roundtrip
 
 pytestmark = pytest.mark.docker
@@ -289,8 +289,6 @@ def test_an_engine_that_goes_away_is_named_not_an_internal_error(docker_client, 
 
 def test_a_failed_init_answers_503_with_the_error_and_the_next_good_save_serves(capsys, server_image, workspace,
                                                                                  service_name):
-    from tests.integration.test_reload import Watching
-
     code, _, err = amldebug(capsys, "attach", "sample", "--image", server_image, "--name", service_name,
                             "--model-dir", "sample/model", "--detach", "--no-wait")
     assert code == 0, err

@@ -4,8 +4,6 @@ attached with the generated launch.json, breakpoints in init() and run() at the 
 
 import platform
 import sys
-import threading
-import time
 
 import pytest
 
@@ -13,9 +11,8 @@ from amldebug.core.spec import PAYLOAD_ROOT
 from amldebug.engine import docker as engine
 from amldebug.runtime import inject
 from amldebug.runtime.registry import get_service
-from amldebug.watch import ReloadLoop
 from tests.conftest import marker_line
-from tests.integration.helpers import Request, amldebug, client_from_launch_json
+from tests.integration.helpers import Request, Watching, amldebug, client_from_launch_json
 
 pytestmark = pytest.mark.docker
 
@@ -66,30 +63,6 @@ def test_breakpoints_in_init_and_run_hit_on_each_image(capsys, docker_client, ot
         "python", "-c", f"import sys; sys.path.insert(0, '{PAYLOAD_ROOT}/lib/{tag}'); import debugpy; "
                         "print(debugpy.__version__)"])
     assert in_image == (debugpy_release or inject._debugpy_version())
-
-
-class Watching:
-    """The real watcher loop in a thread (as `amldebug attach` without --detach runs it)."""
-
-    def __init__(self, service) -> None:
-        self.reports: list[str] = []
-        self.loop = ReloadLoop(service, report=self.reports.append)
-        self.thread = threading.Thread(target=self.loop.run, daemon=True)
-        self.thread.start()
-        time.sleep(0.3)  # let the observer start
-
-    def wait_report(self, text: str, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [line for line in self.reports if text in line]
-            if found:
-                return found[0]
-            time.sleep(0.02)
-        raise AssertionError(f"no report containing {text!r}; got {self.reports}")
-
-    def stop(self) -> None:
-        self.loop.stop.set()
-        self.thread.join(5)
 
 
 def test_nonroot_image_runs_as_uid_1000_and_reload_logs_model_path_work(capsys, docker_client, nonroot_image,

@@ -1,42 +1,16 @@
 """The edit loop against a real engine: save score.py, the watcher reloads, the SAME debug
 session stops in the new code; broken saves keep the last good code serving."""
 
-import threading
 import time
 
 import pytest
 import requests
 
 from amldebug.runtime.registry import get_service
-from amldebug.watch import ReloadLoop
 from tests.conftest import marker_line
-from tests.integration.helpers import Request, amldebug, client_from_launch_json
+from tests.integration.helpers import Request, Watching, amldebug, client_from_launch_json
 
 pytestmark = pytest.mark.docker
-
-
-class Watching:
-    """Run the real watcher loop in a thread and collect what it reports."""
-
-    def __init__(self, service) -> None:
-        self.reports: list[str] = []
-        self.loop = ReloadLoop(service, report=self.reports.append)
-        self.thread = threading.Thread(target=self.loop.run, daemon=True)
-        self.thread.start()
-        time.sleep(0.3)  # let the observer start
-
-    def wait_report(self, text: str, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in self.reports:
-                if text in line:
-                    return line
-            time.sleep(0.02)
-        raise AssertionError(f"no report containing {text!r}; got {self.reports}")
-
-    def stop(self) -> None:
-        self.loop.stop.set()
-        self.thread.join(5)
 
 
 @pytest.fixture
