@@ -53,7 +53,7 @@ def attach(
     model_name: ModelName = None, model_version: ModelVersion = None, port: Port = DEFAULT_PORT,
     debug_port: DebugPort = DEFAULT_DEBUG_PORT, name: Name = None, wait: Wait = True,
     just_my_code: JustMyCode = True, env: EnvVars = None, debug_bind: DebugBind = LOOPBACK,
-    runtime: RuntimeName = "container", python: Python = None, env_file: EnvFile = None,
+    runtime: RuntimeName = Runtime.CONTAINER.value, python: Python = None, env_file: EnvFile = None,
     base_image: BaseImage = None, service: FromService = None, inference_config: InferenceConfig = None,
     exact_ports: ExactPorts = False,
     detach: bool = typer.Option(False, "--detach", "-d", help="Start, write launch.json, print, and return."),
@@ -134,7 +134,7 @@ def vscode(
     source_dir: SourceDir = None, entry_script: EntryScript = None, image: Image = None, model_dir: ModelDir = None,
     model_name: ModelName = None, model_version: ModelVersion = None, port: Port = DEFAULT_PORT,
     debug_port: DebugPort = DEFAULT_DEBUG_PORT, name: Name = None, wait: Wait = True,
-    just_my_code: JustMyCode = True, env: EnvVars = None, runtime: RuntimeName = "container", python: Python = None,
+    just_my_code: JustMyCode = True, env: EnvVars = None, runtime: RuntimeName = Runtime.CONTAINER.value, python: Python = None,
     post_debug_task: bool = typer.Option(False, "--post-debug-task", help="Stop the service when debugging ends."),
 ) -> None:
     """Write .vscode/launch.json and tasks.json so that F5 starts the service and attaches."""

@@ -75,7 +75,7 @@ class ServiceSpec:
         data["env"] = tuple((item[0], item[1]) if isinstance(item, (list, tuple)) else (item, values.get(item, ""))
                             for item in data.get("env", ()))
         data["file_env"] = tuple(data.get("file_env", ()))
-        data["runtime"] = Runtime(data.get("runtime", "container"))
+        data["runtime"] = Runtime(data.get("runtime", Runtime.CONTAINER))
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 

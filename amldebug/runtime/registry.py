@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 
-from ..core.options import Runtime
 from ..core.paths import cache_root
 from ..core.scriptcheck import check_entry_script
 from ..core.spec import ServiceSpec
@@ -109,7 +108,7 @@ def _process_services() -> list[Service]:
 
 def _wait_started(backend, spec: ServiceSpec, state: StateFile, timeout: float) -> None:
     wanted = ATTACHABLE if spec.wait else SETTLED
-    where = "process" if spec.runtime == Runtime.PROCESS else "container"
+    where = str(spec.runtime)  # "the container" / "the process" of the service
     try:
         done = state.wait(lambda st: st.get("status") in wanted, timeout,
                           alive=lambda: backend.status() == "running")

@@ -108,7 +108,7 @@ def _down_command(command: Sequence[str], service: str) -> list[str]:
 
 def vscode_files(
     project: Path, *, service: str, debug_port: int, command: Sequence[str], workspace: Path | None = None,
-    just_my_code: bool = True, runtime: str = "container", post_debug_task: bool = False,
+    just_my_code: bool = True, runtime: Runtime = Runtime.CONTAINER, post_debug_task: bool = False,
     down_command: Sequence[str] | None = None,
 ) -> dict[str, list[dict]]:
     """The entries that make F5 start ``service`` and attach to it: ``{"launch": [...], "tasks": [...]}``.
@@ -117,8 +117,7 @@ def vscode_files(
     ``workspace`` (default: ``project``) as a background task labelled :func:`task_label`;
     the launch configuration names it as its ``preLaunchTask``. With ``post_debug_task`` a
     second task runs ``down_command`` (default: ``command`` up to ``attach``, then
-    ``down --name SERVICE``) when the debug session ends. ``runtime`` ("container" or
-    "process") decides where the service sees the code, as in ``service.launch_config``.
+    ``down --name SERVICE``) when the debug session ends. ``runtime`` decides where the service sees the code, as in ``service.launch_config``.
     """
     if not command:
         raise ValueError("command is empty; pass the argv of 'amldebug attach'")

@@ -53,7 +53,7 @@ def task_labels(workspace: Path) -> set[str]:
 
 
 def launch_json_path(spec: ServiceSpec) -> Path:
-    return Path(spec.workspace) / ".vscode" / "launch.json"
+    return _vscode_path(Path(spec.workspace), "launch")
 
 
 def check_vscode_files(spec: ServiceSpec) -> None:
