@@ -81,3 +81,19 @@ def target(request):
 @pytest.fixture
 def server_image(test_images):
     return test_images["azmlinfsrv"]
+
+
+@pytest.fixture
+def watching():
+    """watching(service): the real reload loop in a thread (helpers.Watching), stopped after the test."""
+    from tests.integration.helpers import Watching
+
+    started = []
+
+    def start(service):
+        started.append(Watching(service))
+        return started[-1]
+
+    yield start
+    for w in started:
+        w.stop()

@@ -25,7 +25,7 @@ from amldebug.runtime import imagebuild as build
 from amldebug.runtime.registry import _existing, get_service
 from tests.conftest import marker_line
 from tests.integration.conftest import BASE_IMAGE
-from tests.integration.helpers import Request, Watching, client_from_launch_json
+from tests.integration.helpers import Request, client_from_launch_json
 from tests.integration.helpers import amldebug as run_cli
 from tests.support.dap import DapError, initialize_roundtrip
 
@@ -35,19 +35,6 @@ BUILD_APP = Path(__file__).resolve().parents[1] / "fixtures" / "build" / "app"
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def watching():
-    started = []
-
-    def start(service):
-        started.append(Watching(service))
-        return started[-1]
-
-    yield start
-    for w in started:
-        w.stop()
 
 
 class Child:

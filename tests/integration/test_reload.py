@@ -8,22 +8,9 @@ import requests
 
 from amldebug.runtime.registry import get_service
 from tests.conftest import marker_line
-from tests.integration.helpers import Request, Watching, amldebug, client_from_launch_json
+from tests.integration.helpers import Request, amldebug, client_from_launch_json
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture
-def watching():
-    started = []
-
-    def start(service):
-        started.append(Watching(service))
-        return started[-1]
-
-    yield start
-    for w in started:
-        w.stop()
 
 
 def _attach(capsys, target, name, *extra):
