@@ -90,8 +90,11 @@ class ReloadLoop:
             self._observer.stop()
             self._observer.join(timeout=5)
 
-    def run(self) -> None:
+    def run(self, on_ready: Callable[[], None] = lambda: None) -> None:
+        """Watch until ``stop`` is set; ``on_ready`` runs once the file watches are in place
+        (say "save to reload" only then: a save before it would be missed)."""
         self.startup()
+        on_ready()
         try:
             while not self.stop.is_set():
                 batch = self.next_batch(timeout=0.5)

@@ -101,8 +101,10 @@ def _foreground(start, watch: bool, announce) -> None:
         announce(result)
         if watch:
             loop = ReloadLoop(service, report=note, stop=stop)
-            thread = threading.Thread(target=loop.run, daemon=True)
+            watching = threading.Event()
+            thread = threading.Thread(target=loop.run, kwargs={"on_ready": watching.set}, daemon=True)
             thread.start()
+            watching.wait(30)
             note(f"amldebug: watching {service.spec.source_dir} - save to reload, Ctrl-C to stop")
         while True:
             for line in service.follow_logs():
@@ -315,15 +317,15 @@ def watch(
         from ..azureml_bridge import LocalWebserviceTarget, find_local_webservice
 
         service = LocalWebserviceTarget(find_local_webservice(service_name), source_dir)
-        note(f"amldebug: watching {service.spec.source_dir} for LocalWebservice '{service_name}': each reload is "
-             "LocalWebservice.reload(), which recreates the container and drops a debug session "
-             "(an amldebug service keeps it: 'amldebug attach --service NAME')")
+        ready = (f"amldebug: watching {service.spec.source_dir} for LocalWebservice '{service_name}': each reload is "
+                 "LocalWebservice.reload(), which recreates the container and drops a debug session "
+                 "(an amldebug service keeps it: 'amldebug attach --service NAME')")
     else:
         service = get_service(_service_name(name))
-        note(f"amldebug: watching {service.spec.source_dir} for service '{service.name}' - Ctrl-C to stop")
+        ready = f"amldebug: watching {service.spec.source_dir} for service '{service.name}' - Ctrl-C to stop"
     loop = ReloadLoop(service, report=note)
     try:
-        loop.run()
+        loop.run(on_ready=lambda: note(ready))
     except KeyboardInterrupt:
         loop.stop.set()
 
