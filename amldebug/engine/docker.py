@@ -66,14 +66,13 @@ def _short(exc: BaseException) -> str:
 
 
 def get_image(client: docker.DockerClient, ref: str):
-    try:
-        return client.images.get(ref)
-    except docker.errors.ImageNotFound:
+    """The local image ``ref``; ImageError saying how to get it when there is none."""
+    image = find_image(client, ref)
+    if image is None:
         raise ImageError(
             f"image '{ref}' is not present locally; pull it ('docker pull {ref}') or build one with 'amldebug build'"
-        ) from None
-    except docker.errors.DockerException as exc:
-        raise ImageError(f"cannot read image '{ref}': {_short(exc)}") from None
+        )
+    return image
 
 
 # Sets $srv (azmlinfsrv on PATH, or empty) and $cand (the Python its shebang names, conda's
