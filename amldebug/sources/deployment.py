@@ -90,6 +90,11 @@ def read_deployment(path: str | Path) -> DeploymentSetup:
     if kind not in ("deployment", None):
         raise UsageError(_wrong_kind(file, kind))
     data = _load(file, text)
+    if isinstance(data, dict) and "entryScript" in data:
+        raise UsageError(f"'{file}' is an Azure ML v1 inference configuration (entryScript), not a v2 deployment; "
+                         "pass it with --inference-config")
+    if isinstance(data, dict) and ("python" in data or "docker" in data) and "code_configuration" not in data:
+        raise UsageError(f"'{file}' is an Azure ML v1 environment definition, not a v2 deployment; pass it with --env")
     if not isinstance(data, dict):
         raise UsageError(f"{file}: an online deployment is a mapping with 'model', 'code_configuration' and "
                          f"'environment', not {type(data).__name__}")
@@ -245,6 +250,11 @@ class _Reader(_ConfigReader):
             raise self.fail("code_configuration.scoring_script", f"scoring script '{script}' is not a .py file; "
                             "amldebug debugs Python scoring scripts", script)
         return folder, str(relative)
+
+    def conda_file(self, key: str, value: Any, folder: Path, relative_to: str) -> Environment:
+        if isinstance(value, str):  # v2 paths climb out of the file's folder ('../../model-1/...'): name them plainly
+            value = str((folder / self.path(value)).resolve()) if (folder / self.path(value)).exists() else value
+        return super().conda_file(key, value, folder, relative_to)
 
     def placeholder(self, key: str, value: str) -> None:
         found = _PLACEHOLDER.search(value)
