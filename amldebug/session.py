@@ -142,8 +142,7 @@ def apply_setup(spec: ServiceSpec, setup: InferenceSetup | EnvironmentSetup, *, 
         if base_image:
             raise UsageError(f"--base-image does not apply: '{setup.origin}' builds its image from a Dockerfile "
                              f"({setup.build.dockerfile}); pass --image to use another image instead")
-        return spec.replace(image=build_context(setup.build, getattr(setup, "name", Path(setup.origin).stem),
-                                                progress))
+        return spec.replace(image=build_context(setup.build, spec.name, progress))
     if setup.environment is None:
         return spec.replace(image=base_image or setup.base_image)
     origin = Path(setup.origin)

@@ -14,6 +14,7 @@ import json
 import pickle
 import textwrap
 
+import docker
 import pytest
 import requests
 
@@ -166,3 +167,38 @@ def test_image_on_the_command_line_wins_and_a_registered_model_says_how_to_fetch
     args = next(t for t in tasks["tasks"] if t["label"] == f"amldebug: {service_name}")["args"]
     assert args[args.index("--image") + 1] == IMAGES["azmlinfsrv"]  # given on the command line: kept for F5
     assert args[args.index("--model-dir") + 1] == "models/my-model/model"
+
+
+def test_a_build_context_is_built_with_the_engine(capsys, docker_client, test_images, sample, service_name):
+    workspace, deployment, model_1 = sample
+    context = workspace / "cli" / "endpoints" / "online" / "context"
+    context.mkdir()
+    (context / "greeting.txt").write_text("from-the-dockerfile")
+    (context / "Dockerfile").write_text(f"FROM {IMAGES['azmlinfsrv']}\nCOPY greeting.txt /opt/greeting.txt\n"
+                                        "ENV GREETING=from-the-dockerfile-env\n")
+    deployment.write_text(deployment.read_text().replace(
+        f"environment:\n  image: {IMAGES['azmlinfsrv']}\n", "environment:\n  build:\n    path: ../../context\n")
+        .replace("environment_variables:\n  GREETING: from-the-deployment\n", ""))
+    tag = f"amldebug-context/{service_name}:latest"
+    try:
+        code, out, err = run_cli(capsys, "attach", "--deployment", deployment, "--name", service_name, "--detach",
+                                 "--no-wait")
+        assert code == 0, err
+        assert f"building {context / 'Dockerfile'}" in err
+        uri = next(line.split()[-1] for line in out.splitlines() if line.startswith("scoring URI:"))
+        assert requests.post(uri, json={"data": [[1, 1]]}, timeout=30).json()["greeting"] == \
+            "from-the-dockerfile-env"
+        args = json.loads((workspace / ".vscode" / "tasks.json").read_text())["tasks"][0]["args"]
+        assert "--image" not in args  # F5 builds the context again (the engine's cache: at once)
+
+        # A Dockerfile that fails names itself and the step.
+        (context / "Dockerfile").write_text(f"FROM {IMAGES['azmlinfsrv']}\nCOPY missing.txt /opt/\n")
+        code, out, err = run_cli(capsys, "attach", "--deployment", deployment, "--name", service_name, "--detach",
+                                 "--no-wait")
+        assert code != 0 and f"docker build of {context / 'Dockerfile'} failed" in err and "Traceback" not in err
+    finally:
+        run_cli(capsys, "down", "--name", service_name)
+        try:
+            docker_client.images.remove(tag, force=True)
+        except docker.errors.ImageNotFound:
+            pass
