@@ -89,6 +89,11 @@ def read_deployment(path: str | Path) -> DeploymentSetup:
     kind = v2_kind(file, text)
     if kind not in ("deployment", None):
         raise UsageError(_wrong_kind(file, kind))
+    template = re.search(r"\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\}", text)
+    if template:  # the samples' templates ('{{ENDPOINT_NAME}}'), filled in by their scripts, are not YAML yet
+        line = text.count("\n", 0, template.start()) + 1
+        raise UsageError(f"{file}:{line}: holds the placeholder {template.group(0)} (a template its sample's script "
+                         "fills in); write the real value there")
     data = _load(file, text)
     if isinstance(data, dict) and "entryScript" in data:
         raise UsageError(f"'{file}' is an Azure ML v1 inference configuration (entryScript), not a v2 deployment; "

@@ -315,6 +315,8 @@ def test_a_missing_deployment_file(capsys, online):
      "no 'code_configuration': this is a no-code deployment"),
     (lambda t: t.replace("environment:\n  image: score:1\n", "environment:\n  conda_file: conda.yml\n"),
      "the environment has neither 'environment.image' nor 'environment.build'"),
+    (lambda t: t.replace("endpoint_name: my-endpoint", "endpoint_name: {{ENDPOINT_NAME}}"),
+     "blue-deployment.yml:3: holds the placeholder {{ENDPOINT_NAME}} (a template its sample's script fills in)"),
     (lambda t: t.replace("model:\n  path: ../../model-1/model/\n", "model: [1, 2]\n"),
      "'model' must be a mapping with 'path'"),
     (lambda t: t + "request_settings:\n  request_timeout_ms: soon\n", "request_timeout_ms 'soon' is not a number"),
