@@ -123,6 +123,12 @@ def test_a_v2_deployment_is_placed_as_the_local_endpoint_places_it_and_debugs(
         assert flag not in args
     assert "-e" not in args  # the file's variables come from the file
 
+    # What F5 runs, after an edit of the file: the new variable is served.
+    deployment.write_text(deployment.read_text().replace("from-the-deployment", "edited"))
+    code, out, err = run_cli(capsys, *args[args.index("attach"):], "--detach", "--no-wait")
+    assert code == 0, err
+    assert requests.post(uri, json={"data": [[0, 0]]}, timeout=30).json()["greeting"] == "edited"
+
     code, out, err = run_cli(capsys, "down", "--name", service_name)
     assert code == 0, err
     with pytest.raises(requests.ConnectionError):
@@ -202,3 +208,16 @@ def test_a_build_context_is_built_with_the_engine(capsys, docker_client, test_im
             docker_client.images.remove(tag, force=True)
         except docker.errors.ImageNotFound:
             pass
+
+
+def test_the_python_api_attaches_a_deployment(test_images, sample, service_name):
+    import amldebug
+
+    workspace, deployment, model_1 = sample
+    service = amldebug.attach(deployment=str(deployment), name=service_name, wait=False)
+    try:
+        answer = service.run({"data": [[2, 0]]})
+        assert answer["result"] == [2.5] and answer["greeting"] == "from-the-deployment"
+        assert answer["model_dir"] == f"/var/azureml-app/azureml-models/{model_folder_hash(model_1 / 'model')}/1"
+    finally:
+        service.delete()

@@ -375,3 +375,20 @@ def test_check_takes_a_deployment(capsys, online):
     code, out, err = run(capsys, "check", "--deployment", blue(online, "  conda_file: ../../model-1/environment/"
                                                                         "conda.yaml\n  image: score:1\n"))
     assert "entry script" in out and "conda.yaml" in out, out + err
+
+
+def test_a_deployment_given_as_the_source_folder_names_deployment(capsys, online):
+    code, _, err = run(capsys, "attach", blue(online), "--image", IMAGE)
+    assert code == 2 and "is an Azure ML v2 deployment file, not the folder of your scoring script; pass it with " \
+                         "--deployment" in err
+
+
+def test_the_python_api_takes_a_deployment(online):
+    import amldebug
+    from amldebug.errors import UsageError
+
+    with pytest.raises(UsageError, match="model 'azureml:m:2' is registered in Azure ML"):
+        deployment = blue(online)
+        deployment.write_text(deployment.read_text().replace("model:\n  path: ../../model-1/model/\n",
+                                                             "model: azureml:m:2\n"))
+        amldebug.attach(deployment=str(deployment))
