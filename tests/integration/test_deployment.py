@@ -221,3 +221,19 @@ def test_the_python_api_attaches_a_deployment(test_images, sample, service_name)
         assert answer["model_dir"] == f"/var/azureml-app/azureml-models/{model_folder_hash(model_1 / 'model')}/1"
     finally:
         service.delete()
+
+
+def test_the_placement_holds_in_every_runtime(capsys, target, sample, service_name):
+    """The runit image (Azure ML's runsvdir chain) and the no-Docker runtime place the same way."""
+    workspace, deployment, model_1 = sample
+    code, out, err = run_cli(capsys, "attach", "--deployment", deployment, *target, "--name", service_name,
+                             "--detach", "--no-wait")
+    assert code == 0, err
+    uri = next(line.split()[-1] for line in out.splitlines() if line.startswith("scoring URI:"))
+    answer = requests.post(uri, json={"data": [[1, 0]]}, timeout=30).json()
+    model_dir = f"azureml-models/{model_folder_hash(model_1 / 'model')}/1"
+    assert answer["result"] == [1.5] and answer["greeting"] == "from-the-deployment"
+    assert answer["model_dir"].endswith(model_dir) and answer["model_path"].startswith(answer["model_dir"])
+    assert answer["cwd"].endswith("/onlinescoring") and answer["app_root"].rstrip("/").endswith("/onlinescoring")
+    code, _, err = run_cli(capsys, "down", "--name", service_name)
+    assert code == 0, err

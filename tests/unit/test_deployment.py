@@ -392,3 +392,35 @@ def test_the_python_api_takes_a_deployment(online):
         deployment.write_text(deployment.read_text().replace("model:\n  path: ../../model-1/model/\n",
                                                              "model: azureml:m:2\n"))
         amldebug.attach(deployment=str(deployment))
+
+
+def test_an_environment_named_by_path_and_env_replacing_a_registered_one(online):
+    write(online / "managed" / "sample" / "env.yml", """\
+        $schema: https://azuremlschemas.azureedge.net/latest/environment.schema.json
+        image: base:2
+        conda_file: ../../model-1/environment/conda.yaml
+        """)
+    deployment = blue(online)
+    deployment.write_text(deployment.read_text().replace("environment:\n  image: score:1\n", "environment: env.yml\n"))
+    setup = read_deployment(deployment)
+    assert setup.base_image == "base:2" and setup.environment.source == online / "model-1" / "environment" / \
+        "conda.yaml"
+    # A registered environment exported with 'az ml environment show -o yaml' (an inline conda_file), given to --env.
+    exported = write(online / "exported.yml", """\
+        conda_file:
+          dependencies:
+            - python=3.10
+            - pip:
+              - joblib
+        creation_context:
+          created_by: someone
+        id: azureml:/subscriptions/x/resourceGroups/y/providers/Microsoft.MachineLearningServices/workspaces/z/environments/my-env/versions/1
+        image: mcr.microsoft.com/azureml/minimal-py312-inference:latest
+        name: my-env
+        version: '1'
+        """)
+    deployment.write_text(deployment.read_text().replace("environment: env.yml\n", "environment: azureml:my-env:1\n"))
+    spec = spec_for(AttachOptions(deployment=str(deployment), env_file=str(exported), runtime="process"),
+                    progress=lambda _: None)
+    assert spec.env_file == str(exported) and spec.deployment == str(deployment)
+    assert read_setup(exported).environment.pip == ("joblib",)
