@@ -125,8 +125,12 @@ def read_deployment(path: str | Path) -> DeploymentSetup:
         setup = read_environment_yaml(env_file)
         reader.notes.extend(setup.notes)
         environment, base_image, build = setup.environment, setup.base_image, setup.build
-    elif isinstance(raw, str) and raw.strip():
+    elif isinstance(raw, str) and _REFERENCE.match(raw.strip()):
         reference = raw.strip()  # session decides: --image or --env replace it, else the message
+    elif isinstance(raw, str):
+        raise reader.fail("environment", f"environment '{raw}' is neither a registered environment "
+                          "('azureml:name:version'), the path of an environment YAML, nor a mapping with 'image' "
+                          "and/or 'conda_file'", raw)
     elif raw is None:
         reference = ""
     else:

@@ -320,6 +320,9 @@ def test_a_missing_deployment_file(capsys, online):
     (lambda t: t.replace("model:\n  path: ../../model-1/model/\n", "model: [1, 2]\n"),
      "'model' must be a mapping with 'path'"),
     (lambda t: t + "request_settings:\n  request_timeout_ms: soon\n", "request_timeout_ms 'soon' is not a number"),
+    (lambda t: t.replace("environment:\n  image: score:1\n", "environment: my-env:1\n"),
+     "environment 'my-env:1' is neither a registered environment ('azureml:name:version'), the path of an "
+     "environment YAML"),
     (lambda t: t.replace("name: blue", "name: blue\n  bad: [").replace("endpoint_name", "endpoint_name"),
      "not valid YAML"),
 ])
