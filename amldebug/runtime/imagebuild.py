@@ -157,6 +157,24 @@ def conda_requirements(env: Environment, probe: dict, progress: Progress = _stde
     return mapped.requirements, mapped.python_spec or ""
 
 
+_PYPI_ITSELF = re.compile(r"^--(?:find-links|extra-index-url|index-url)\s+'?https?://pypi\.(?:python\.)?org/simple"
+                          r"(?:/index\.html)?/?'?$")
+
+
+def without_pypi_aliases(lines: Sequence[str], progress: Progress = _stderr) -> list[str]:
+    """The lines without those that only name PyPI again (azureml-core's CondaDependencies
+    writes '--find-links https://pypi.python.org/simple/index.html' and
+    '--extra-index-url https://pypi.python.org/simple' into every file): PyPI is the
+    default index already, and the old host name may not resolve."""
+    kept = []
+    for line in lines:
+        if _PYPI_ITSELF.match(line):
+            progress(f"amldebug: '{line}' names PyPI, the default index: dropped")
+        else:
+            kept.append(line)
+    return kept
+
+
 def added_requirements(env: Environment, user_lines: Sequence[str], server_version: Optional[str],
                        progress: Progress = _stderr) -> list[str]:
     """What amldebug adds to the environment: the scoring server (pinned to the base
@@ -621,14 +639,14 @@ def build_image(env_file: Path | Environment | None, *, base_image: str | None =
 
     probe = probe_python(client, base, base_ref)
     conda_lines, python_spec = conda_requirements(env, probe, progress)
-    user_lines = conda_lines + list(env.pip)
+    user_lines = conda_lines + without_pypi_aliases(env.pip, progress)
     added = added_requirements(env, user_lines, probe.get("server"), progress)
     with tempfile.TemporaryDirectory(prefix="amldebug-build-") as work:
         work_dir = Path(work)
         site_dir = work_dir / "install" / "site-packages"
         site_dir.mkdir(parents=True)
         resolved = resolve.install(user_lines, added, site_dir, probe, progress, python_spec=python_spec)
-        modules = resolve.top_level_modules(site_dir, resolved.direct)
+        modules = resolve.top_level_modules(site_dir, list(resolved.direct) + [SERVER_DIST])
         labels = {
             LABEL_HASH: digest, LABEL_BASE: base_ref, LABEL_BASE_ID: base.id, LABEL_VERSION: __version__,
             LABEL_FILE: str(env.source or ""), LABEL_PYTHON: f"{probe['python']} {probe['version']}",

@@ -350,7 +350,8 @@ def uv_command(requirements: Path, target: Path, probe: dict, *, bound: Optional
 
 
 def uv_env() -> dict:
-    env = dict(os.environ, UV_CACHE_DIR=str(cache_root() / "uv"), NO_COLOR="1")
+    env = dict(os.environ, NO_COLOR="1")
+    env.setdefault("UV_CACHE_DIR", str(cache_root() / "uv"))  # a wheel cache on disk: rebuilds download nothing
     if not env.get("UV_DEFAULT_INDEX") and not env.get("UV_INDEX_URL") and env.get("PIP_INDEX_URL"):
         env["UV_DEFAULT_INDEX"] = env["PIP_INDEX_URL"]
     if not env.get("SSL_CERT_FILE") and env.get("PIP_CERT") and os.path.isfile(env["PIP_CERT"]):
@@ -406,27 +407,29 @@ def _wheel_tags(info: Path) -> tuple[bool, list[str]]:
     return pure, re.findall(r"^Tag:\s*(\S+)", text, re.M)
 
 
-def host_builds(target: Path, probe: dict) -> list[tuple[str, str, str]]:
-    """(name, version, tag) of compiled wheels built on the host from source (plain
-    ``linux_<machine>`` tags): they fit only when the image's Python is the host's."""
-    out = []
-    for name, (version, info) in sorted(installed(target).items()):
-        pure, tags = _wheel_tags(info)
-        if not pure and any(re.search(r"-linux_\w+$", tag) for tag in tags):
-            out.append((name, version, tags[0]))
-    return out
+def source_builds(output: str) -> list[tuple[str, str]]:
+    """(name, version) of the packages uv built from source ("Built fusepy==3.0.1")."""
+    return [(normalize_name(m.group(1)), m.group(2)) for m in re.finditer(r"^\s*Built (\S+)==(\S+)", output, re.M)]
 
 
-def check_host_builds(target: Path, probe: dict) -> list[str]:
-    """Notes for source builds that fit; BuildError for one compiled for another Python than the image's."""
-    nodot = "cp" + probe["version"].replace(".", "")
+def check_source_builds(built: Sequence[tuple[str, str]], target: Path, probe: dict) -> list[str]:
+    """Notes for packages built from source on the host that fit the image (pure Python, or
+    compiled for the same Python); BuildError for one compiled for the host's other Python."""
+    have = installed(target)
     host = "%d.%d" % sys.version_info[:2]
     notes = []
-    for name, version, tag in host_builds(target, probe):
-        if not tag.startswith(nodot + "-") or host != probe["version"]:
+    for name, version in built:
+        info = have.get(name, (version, None))[1]
+        pure, tags = _wheel_tags(info) if info is not None else (True, [])
+        if pure:
+            notes.append(f"amldebug: {name}=={version} exists only as source: built into a pure-Python wheel on the "
+                         "host")
+            continue
+        tag = tags[0] if tags else "?"
+        if host != probe["version"]:
             raise BuildError(f"{name}=={version} has no wheel for the base image's CPython {probe['version']}; its "
-                             f"source was compiled on the host ({tag}), which does not fit the image. Pin a {name} "
-                             f"release with wheels for Python {probe['version']}")
+                             f"source has compiled code, and the host's Python {host} compiled it ({tag}), which does "
+                             f"not fit the image. Pin a {name} release with wheels for Python {probe['version']}")
         notes.append(f"amldebug: {name}=={version} has no wheel; compiled from source on the host ({tag}, the "
                      f"image's Python {probe['version']})")
     return notes
@@ -475,28 +478,31 @@ def backtracks(direct: Iterable[str], have: dict[str, tuple[str, Path]], index: 
 
 
 def top_level_modules(target: Path, names: Iterable[str]) -> dict[str, list[str]]:
-    """{distribution: importable top-level modules} from each one's top_level.txt or RECORD."""
+    """{distribution: importable top-level modules} from each one's RECORD; for a namespace
+    package (``azureml/`` without ``__init__.py``) the modules one level down (``azureml.core``)."""
     have = installed(target)
     out = {}
     for name in names:
-        if name not in have:
+        if name not in have or not (have[name][1] / "RECORD").is_file():
             continue
-        info = have[name][1]
         modules: list[str] = []
-        top = info / "top_level.txt"
-        if top.is_file():
-            modules = [m.strip() for m in top.read_text(errors="replace").splitlines() if m.strip()]
-        elif (info / "RECORD").is_file():
-            for row in (info / "RECORD").read_text(errors="replace").splitlines():
-                path = row.split(",", 1)[0]
-                first = path.split("/", 1)[0]
-                if "/" in path and first.isidentifier() and not first.endswith((".dist-info", ".data")):
-                    modules.append(first)
-                elif "/" not in path and path.endswith(".py") and path[:-3].isidentifier():
-                    modules.append(path[:-3])
+        for row in (have[name][1] / "RECORD").read_text(errors="replace").splitlines():
+            parts = row.split(",", 1)[0].split("/")
+            if parts[0].endswith((".dist-info", ".data")) or parts[0] in ("bin", "..") or not parts[0]:
+                continue
+            if len(parts) == 1:
+                stem = parts[0].split(".", 1)[0]
+                if parts[0].endswith((".py", ".so")) and stem.isidentifier():
+                    modules.append(stem)
+                continue
+            if not parts[0].isidentifier():
+                continue
+            if (target / parts[0] / "__init__.py").is_file():
+                modules.append(parts[0])
+            elif len(parts) > 2 and parts[1].isidentifier() and (target / parts[0] / parts[1] / "__init__.py").is_file():
+                modules.append(f"{parts[0]}.{parts[1]}")
         modules = [m for m in dict.fromkeys(modules)
-                   if m.isidentifier() and not m.startswith("_") and m not in ("tests", "test", "bin")
-                   and ((target / m).is_dir() or (target / f"{m}.py").is_file() or any(target.glob(f"{m}.*.so")))]
+                   if not m.split(".")[-1].startswith("_") and m.split(".")[-1] not in ("tests", "test")]
         if modules:
             out[name] = modules
     return out
@@ -544,6 +550,8 @@ def install(user_lines: Sequence[str], added_lines: Sequence[str], target: Path,
     direct = direct_names(lines)
     pins = exact_pins(user_lines)
     index = _releases(list(pins) + direct)
+    held = {n for n in map(requirement_name, user_lines) if n} & {
+        requirement_name(line) for line in user_lines if re.search(r"(==|<|~=)", line.split(";", 1)[0])}
     check_pins(pins, index, probe, python_spec)
     found = cutoff(pins, index, probe) if bound_unpinned else None
     bound = found[0] if found else None
@@ -563,10 +571,10 @@ def install(user_lines: Sequence[str], added_lines: Sequence[str], target: Path,
     status, output = run_uv(uv_command(requirements, target, probe, bound=bound, exempt=exempt))
     if status != 0:
         raise uv_failure(output, probe)
-    for note in check_host_builds(target, probe):
+    for note in check_source_builds(source_builds(output), target, probe):
         progress(note)
     have = installed(target)
-    for warning in backtracks(direct, have, index, probe, bound, exempt):
+    for warning in backtracks([n for n in direct if n not in held], have, index, probe, bound, exempt):
         progress(warning)
     seconds = time.monotonic() - started
     progress(f"amldebug: installed {len(have)} packages in {seconds:.1f} s")
