@@ -424,3 +424,29 @@ def test_docker_build_has_no_network_and_prints_no_engine_lines(tmp_path):
     assert client.api.kwargs["network_mode"] == "none" and client.api.kwargs["pull"] is False
     assert "tag" not in client.api.kwargs  # tagged only once the build succeeded
     assert seen == []  # the stage lines around the build say what happens (issue 13: no raw lines)
+
+
+def test_import_failure_names_the_package_and_the_fix():
+    modules = {"scikit-learn": ["sklearn"], "numpy": ["numpy"], "azureml-core": ["azureml.core"]}
+    ok = [{"module": "numpy", "ok": True}]
+    assert build.import_failure(ok, modules, PROBE) is None
+    results = ok + [
+        {"module": "sklearn", "ok": False, "file": "/opt/amldebug-env/site-packages/sklearn/__init__.py",
+         "error": "ValueError: numpy.dtype size changed, may indicate binary incompatibility"},
+        {"module": "azureml.core", "ok": False, "file": "/opt/amldebug-env/site-packages/azureml/core/__init__.py",
+         "error": "ModuleNotFoundError: No module named 'pkg_resources'"}]
+    message = str(build.import_failure(results, modules, PROBE))
+    assert message == ("the built environment does not import: 'import sklearn' (scikit-learn) fails in the image's "
+                       "Python 3.11 with ValueError: numpy.dtype size changed, may indicate binary incompatibility; "
+                       "scikit-learn was compiled against numpy 1.x and numpy 2 was installed: add 'numpy<2' to the "
+                       "environment file (conda's builds carry that bound, PyPI's do not); also failing: azureml.core")
+    message = str(build.import_failure(results[2:], modules, PROBE))
+    assert "'import azureml.core' (azureml-core)" in message and "add 'setuptools<82'" in message
+
+
+def test_pypi_aliases_written_by_azureml_core_are_dropped():
+    notes = []
+    lines = ["--find-links https://pypi.python.org/simple/index.html", "--extra-index-url https://pypi.python.org/simple",
+             "--extra-index-url https://pkgs.example.com/simple", "six"]
+    assert build.without_pypi_aliases(lines, notes.append) == ["--extra-index-url https://pkgs.example.com/simple", "six"]
+    assert len(notes) == 2 and notes[0].endswith("names PyPI, the default index: dropped")
