@@ -532,13 +532,24 @@ def _releases(names: Iterable[str]) -> dict[str, dict[str, Release]]:
 
 
 def server_stack(server_line: str, probe: dict, work: Path) -> set[str]:
-    """The names of the scoring server's dependency closure (resolved alone, current)."""
+    """The names of the scoring server's dependency closure (resolved alone, current; cached
+    for a few hours, as the index answers are)."""
+    key = re.sub(r"\W", "_", f"{server_line}-{probe['version']}-{uv_platform(probe)}")
+    cache = cache_root() / "server-stack" / f"{key}.json"
+    if cache.is_file() and time.time() - cache.stat().st_mtime < INDEX_TTL:
+        try:
+            return set(json.loads(cache.read_text()))
+        except ValueError:
+            pass
     requirements = work / "server.txt"
     requirements.write_text(server_line + "\n", encoding="utf-8")
     status, output = run_uv(uv_command(requirements, work, probe, compile_only=True))
     if status != 0:
         raise uv_failure(output, probe)
-    return {normalize_name(m.group(1)) for m in re.finditer(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", output, re.M)}
+    names = {normalize_name(m.group(1)) for m in re.finditer(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", output, re.M)}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(sorted(names)))
+    return names
 
 
 def install(user_lines: Sequence[str], added_lines: Sequence[str], target: Path, probe: dict,
@@ -550,8 +561,8 @@ def install(user_lines: Sequence[str], added_lines: Sequence[str], target: Path,
     direct = direct_names(lines)
     pins = exact_pins(user_lines)
     index = _releases(list(pins) + direct)
-    held = {n for n in map(requirement_name, user_lines) if n} & {
-        requirement_name(line) for line in user_lines if re.search(r"(==|<|~=)", line.split(";", 1)[0])}
+    # What a line bounds from above (==, <, ~=) is where it was asked to be: not a backtrack.
+    held = {requirement_name(line) for line in lines if re.search(r"(==|<|~=)", line.split(";", 1)[0])}
     check_pins(pins, index, probe, python_spec)
     found = cutoff(pins, index, probe) if bound_unpinned else None
     bound = found[0] if found else None
