@@ -183,7 +183,11 @@ def added_requirements(env: Environment, user_lines: Sequence[str], server_versi
     names = {n for n in map(requirement_name, user_lines) if n}
     added = [line for line in with_server(Environment(env.source, tuple(user_lines)), server_version)
              if line not in user_lines]
-    if "setuptools" not in names:
+    hashed = any("--hash" in line or line == "--require-hashes" for line in user_lines)
+    if "setuptools" not in names and hashed:
+        progress("amldebug: the environment pins hashes, so setuptools (pkg_resources) is not added; list it "
+                 "with its hashes if the code needs pkg_resources")
+    elif "setuptools" not in names:
         added.append(resolve.SETUPTOOLS)
         progress(f"amldebug: adding '{resolve.SETUPTOOLS}' (pkg_resources), which every conda Python has")
     return added

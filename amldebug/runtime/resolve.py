@@ -202,13 +202,17 @@ def pythons_with_builds(releases: Sequence[Release]) -> list[str]:
 
 
 def check_pins(pins: dict[str, str], index: dict[str, dict[str, Release]], probe: dict, python_spec: str = "",
-               ) -> None:
-    """BuildError for the first pin with no build for the image's Python (naming the Pythons it has builds for)."""
+               *, other_sources: bool = False) -> None:
+    """BuildError for the first pin with no build for the image's Python (naming the Pythons
+    it has builds for). With ``other_sources`` (the environment names its own index or
+    links), a pin the default index lacks is left to the resolver."""
     for name, spec in pins.items():
         releases = index.get(name)
         if releases is None:
             continue  # not on this index (a find-links wheel, another index): the resolver decides
         found = matching(releases, spec)
+        if not found and other_sources:
+            continue
         if not found:
             known = ", ".join(r.version for r in list(releases.values())[-8:])
             raise BuildError(f"{name}{spec} matches no release on the package index (latest: {known or 'none'}); "
@@ -563,7 +567,9 @@ def install(user_lines: Sequence[str], added_lines: Sequence[str], target: Path,
     index = _releases(list(pins) + direct)
     # What a line bounds from above (==, <, ~=) is where it was asked to be: not a backtrack.
     held = {requirement_name(line) for line in lines if re.search(r"(==|<|~=)", line.split(";", 1)[0])}
-    check_pins(pins, index, probe, python_spec)
+    other_sources = any(line.startswith(("--index-url", "--extra-index-url", "--find-links", "--no-index"))
+                        for line in lines)
+    check_pins(pins, index, probe, python_spec, other_sources=other_sources)
     found = cutoff(pins, index, probe) if bound_unpinned else None
     bound = found[0] if found else None
     exempt: set[str] = set()

@@ -215,6 +215,9 @@ def test_setuptools_and_the_server_are_added_unless_listed():
         "azureml-inference-server-http", "setuptools<82"]
     assert "pkg_resources" in notes[0]
     assert build.added_requirements(env, ["setuptools==69.0", "azureml-defaults"], "1.5.1", notes.append) == []
+    hashed = ["azureml-defaults==1.0 --hash=sha256:aaaa"]
+    assert build.added_requirements(Environment(None, tuple(hashed)), hashed, None, notes.append) == []
+    assert notes[-1].startswith("amldebug: the environment pins hashes, so setuptools (pkg_resources) is not added")
 
 
 # -- missing files -------------------------------------------------------------------------
