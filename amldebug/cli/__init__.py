@@ -38,6 +38,8 @@ def run(argv: Optional[List[str]] = None) -> int:
         return int(exc.exit_status)
     except typer.Exit as exc:
         return exc.exit_code
+    except SystemExit as exc:  # typer's --show-completion/--install-completion end with sys.exit
+        return exc.code if isinstance(exc.code, int) else int(ExitStatus.OK if exc.code is None else ExitStatus.ERROR)
     except typer.TyperException as exc:  # usage errors from the (vendored) click parser
         exc.show()
         return int(ExitStatus.USAGE)

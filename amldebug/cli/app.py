@@ -7,6 +7,7 @@ import json
 import sys
 
 import typer
+import typer.core
 
 from ..core.version import __version__
 from ..errors import exit_code_table
@@ -14,6 +15,10 @@ from ..errors import exit_code_table
 # click rewraps an epilog's paragraphs unless they start with \b: the table keeps its lines.
 EPILOG = ("Exit codes:\n\n\b\n" + exit_code_table()
           + "\n\nShell completion: amldebug --install-completion (bash, zsh, fish, PowerShell).")
+
+# typer prints an argument's type after its name ("NAME <str>"); the name says enough, and
+# options name their values with metavars ("--image IMAGE").
+typer.core.TyperArgument.display_type_rich = lambda self, ctx: None
 
 app = typer.Typer(
     name="amldebug",

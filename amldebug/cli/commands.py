@@ -211,7 +211,8 @@ def vscode(
     source_dir: SourceDir = None, entry_script: EntryScript = None, image: Image = None, model_dir: ModelDir = None,
     model_name: ModelName = None, model_version: ModelVersion = None, port: Port = DEFAULT_PORT,
     debug_port: DebugPort = DEFAULT_DEBUG_PORT, name: Name = None, wait: Wait = True,
-    just_my_code: JustMyCode = True, env: EnvVars = None, runtime: RuntimeName = Runtime.CONTAINER, python: Python = None,
+    just_my_code: JustMyCode = True, env: EnvVars = None, runtime: RuntimeName = Runtime.CONTAINER,
+    python: Python = None,
     post_debug_task: bool = typer.Option(False, "--post-debug-task", help="Stop the service when debugging ends."),
 ) -> None:
     """Write .vscode/launch.json and tasks.json so that F5 starts the service and attaches."""
@@ -233,9 +234,10 @@ def vscode(
 
 @app.command("init")
 def init_project(
-    folder: Path = typer.Argument(Path("."), help="Folder to create the project in."),
+    folder: Path = typer.Argument(Path("."), help="Folder to create the project in.", metavar="DIR"),
     force: bool = typer.Option(False, "--force", help="Write into a non-empty folder, overwriting these files."),
-    image: Optional[str] = typer.Option(None, "--image", help="Scoring image to record in amldebug.json."),
+    image: Optional[str] = typer.Option(None, "--image", help="Scoring image to record in amldebug.json.",
+                                        metavar="IMAGE"),
     post_debug_task: bool = typer.Option(False, "--post-debug-task", help="Stop the service when debugging ends."),
 ) -> None:
     """Scaffold a working project: score.py, a small model, environment files, .vscode, README."""
@@ -361,8 +363,8 @@ def build(
 
 @app.command()
 def status(
-    name: Optional[str] = typer.Argument(None, help="Service name (default: all)."),
-    name_opt: Optional[str] = typer.Option(None, "--name", help="Service name."),
+    name: Optional[str] = typer.Argument(None, help="Service name (default: all).", metavar="NAME"),
+    name_opt: Optional[str] = typer.Option(None, "--name", help="Service name.", metavar="NAME"),
     as_json: bool = typer.Option(False, "--json", help="Print the services as one JSON array."),
     json_lines: bool = typer.Option(False, "--json-lines", help="One JSON object per line (the older --json)."),
 ) -> None:
@@ -401,8 +403,8 @@ def _service_name(name: Optional[str]) -> str:
 
 @app.command()
 def down(
-    name: Optional[str] = typer.Argument(None, help="Service name."),
-    name_opt: Optional[str] = typer.Option(None, "--name", help="Service name."),
+    name: Optional[str] = typer.Argument(None, help="Service name.", metavar="NAME"),
+    name_opt: Optional[str] = typer.Option(None, "--name", help="Service name.", metavar="NAME"),
     as_json: AsJson = False,
 ) -> None:
     """Stop and remove the service's container."""
@@ -417,7 +419,8 @@ def down(
 
 
 @app.command()
-def reload(name: Optional[str] = typer.Option(None, "--name", help="Service name."), as_json: AsJson = False) -> None:
+def reload(name: Optional[str] = typer.Option(None, "--name", help="Service name.", metavar="NAME"),
+           as_json: AsJson = False) -> None:
     """Serve the current files now (new worker, fresh init(); the debugger stays attached)."""
     from ..runtime.registry import get_service
 
@@ -433,10 +436,12 @@ def reload(name: Optional[str] = typer.Option(None, "--name", help="Service name
 
 @app.command()
 def watch(
-    name: Optional[str] = typer.Option(None, "--name", help="Service name."),
+    name: Optional[str] = typer.Option(None, "--name", help="Service name.", metavar="NAME"),
     service_name: Optional[str] = typer.Option(
-        None, "--service", help="An azureml-core LocalWebservice to reload instead (restarts its container)."),
-    source_dir: Optional[Path] = typer.Argument(None, help="With --service: the source folder it was deployed from."),
+        None, "--service", help="An azureml-core LocalWebservice to reload instead (restarts its container).",
+        metavar="NAME"),
+    source_dir: Optional[Path] = typer.Argument(None, help="With --service: the source folder it was deployed from.",
+                                                metavar="SOURCE_DIR"),
 ) -> None:
     """Reload a service started with --detach whenever its files change (Ctrl-C stops)."""
     from ..runtime.registry import get_service
@@ -461,9 +466,9 @@ def watch(
 
 @app.command()
 def logs(
-    name: Optional[str] = typer.Option(None, "--name", help="Service name."),
+    name: Optional[str] = typer.Option(None, "--name", help="Service name.", metavar="NAME"),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
-    tail: int = typer.Option(200, "--tail", help="How many lines from the end."),
+    tail: int = typer.Option(200, "--tail", help="How many lines from the end.", metavar="LINES"),
 ) -> None:
     """Print the service's log."""
     from ..runtime.registry import get_service
@@ -528,7 +533,7 @@ def request_body(data: Optional[str], file: Optional[Path]) -> str:
 
 @app.command()
 def score(
-    name: Optional[str] = typer.Option(None, "--name", help="Service name."),
+    name: Optional[str] = typer.Option(None, "--name", help="Service name.", metavar="NAME"),
     data: Optional[str] = typer.Option(None, "--data", "-d", help="Request body (JSON), or @FILE, or @- for stdin.",
                                        metavar="JSON"),
     file: Optional[Path] = typer.Option(None, "--file", help="File with the request body.", metavar="FILE"),
@@ -553,10 +558,11 @@ def score(
 
 @app.command()
 def diagnose(
-    source: Optional[str] = typer.Argument(None, help="Log file, or - for stdin."),
-    name: Optional[str] = typer.Option(None, "--name", help="Read the local service's container log instead."),
+    source: Optional[str] = typer.Argument(None, help="Log file, or - for stdin.", metavar="FILE"),
+    name: Optional[str] = typer.Option(None, "--name", help="Read the local service's container log instead.",
+                                       metavar="NAME"),
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
-    tail: int = typer.Option(20, "--tail", help="Lines of log to show when nothing is recognised."),
+    tail: int = typer.Option(20, "--tail", help="Lines of log to show when nothing is recognised.", metavar="LINES"),
 ) -> None:
     """Recognise known failures in a log (service.get_logs(), azmlinfsrv, gunicorn, AKS/ACI) and say the fix."""
     from ..diagnose import diagnose as find
@@ -607,8 +613,9 @@ def check(
 
 @app.command("model-path")
 def model_path(
-    model: str = typer.Argument(..., help="Registered model name, as passed to Model.get_model_path()."),
-    name: Optional[str] = typer.Option(None, "--name", help="Service name."),
+    model: str = typer.Argument(..., help="Registered model name, as passed to Model.get_model_path().",
+                                metavar="MODEL"),
+    name: Optional[str] = typer.Option(None, "--name", help="Service name.", metavar="NAME"),
     as_json: AsJson = False,
 ) -> None:
     """Resolve a model inside the running service as Model.get_model_path(NAME) does."""
@@ -635,10 +642,11 @@ def model_path(
 
 @app.command()
 def replicas(
-    target_rps: float = typer.Option(..., "--target-rps", help="Requests per second to serve."),
-    request_time: float = typer.Option(..., "--request-time", help="Seconds per request."),
-    max_concurrent: int = typer.Option(1, "--max-concurrent", help="Concurrent requests per replica."),
-    target_utilization: float = typer.Option(0.7, "--target-utilization", help="Utilization target, in (0, 1]."),
+    target_rps: float = typer.Option(..., "--target-rps", help="Requests per second to serve.", metavar="RPS"),
+    request_time: float = typer.Option(..., "--request-time", help="Seconds per request.", metavar="SECONDS"),
+    max_concurrent: int = typer.Option(1, "--max-concurrent", help="Concurrent requests per replica.", metavar="N"),
+    target_utilization: float = typer.Option(0.7, "--target-utilization", help="Utilization target, in (0, 1].",
+                                             metavar="FRACTION"),
     as_json: AsJson = False,
 ) -> None:
     """Compute autoscale_min_replicas with the troubleshooting guide's formula (HTTP 503)."""

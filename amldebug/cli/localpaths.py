@@ -10,9 +10,9 @@ from typing import Callable, Sequence
 from ..core.options import Runtime
 from ..core.spec import ServiceSpec, layout
 
-# A mapped path ends where a path part ends: at '/', a quote, a colon (file:line), a space,
-# a comma, a closing bracket, or the end of the line.
-_PART_END = r"(?=[/\"':\s,)\]]|$)"
+# A mapped path ends where a name part ends: '/', a quote, ':' (file:line), a space... anything
+# but a letter, a digit, '_', '.' or '-' ("/var/azureml-app/sample2" is another folder).
+_PART_END = r"(?![\w.-])"
 
 
 def container_to_local(spec: ServiceSpec) -> list[tuple[str, str]]:

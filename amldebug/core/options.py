@@ -42,8 +42,8 @@ def _opt(default: Any, flag: str, help: str, *, short: str | None = None, always
 class AttachOptions:
     """One debug service, as asked for (before files are read or images built)."""
     # In the order the F5 task's command line gives them.
-    source_dir: Optional[str] = _opt(None, "SOURCE_DIR", "Folder with the entry script (placed at "
-                                     "/var/azureml-app/<name>/).")
+    source_dir: Optional[str] = _opt(None, "SOURCE_DIR", "Folder with the entry script (mounted "
+                                     "under /var/azureml-app).")
     name: Optional[str] = _opt(None, "--name", "Service name (default: the folder's name).", metavar="NAME")
     # always: the F5 task must start the debugger on the port launch.json names, whatever the default.
     debug_port: int = _opt(DEFAULT_DEBUG_PORT, "--debug-port", "Debugger port on 127.0.0.1 (next free one if taken).",
