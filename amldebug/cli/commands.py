@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..core.options import DEFAULT_DEBUG_PORT, DEFAULT_PORT, LOOPBACK, AttachOptions, Runtime
-from ..errors import AmlDebugError, ContainerError, ExitStatus, UsageError
+from ..errors import AmlDebugError, ContainerError, ExitStatus, ScoringError, UsageError
 from .app import app, note, out, out_json
 from .localpaths import local_path_mapper
 from .params import (
@@ -545,7 +545,11 @@ def score(
     body = request_body(data, file)
     service = get_service(_service_name(name))
     started = time.perf_counter()
-    answer = service.run(body)
+    try:
+        answer = service.run(body)
+    except ScoringError as exc:  # the traceback the service logged names local files
+        exc.logged_exception = local_path_mapper(service.spec)(exc.logged_exception or "")
+        raise
     elapsed = time.perf_counter() - started
     note(f"HTTP 200 in {elapsed * 1000:.1f} ms")
     if elapsed > 45:
