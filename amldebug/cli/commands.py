@@ -81,13 +81,17 @@ def attach(
     quiet: Quiet = False, as_json: AsJson = False,
 ) -> None:
     """Start the scoring container with the debugger inside and write .vscode/launch.json."""
-    from ..session import attach as do_attach
-    from ..session import spec_for
-
     options = _options(locals())
     if as_json and not detach:
         raise UsageError("--json describes a started service: pass it with --detach")
-    progress = Reporter(quiet=quiet)
+    with Reporter(quiet=quiet) as progress:
+        _attach(options, progress, detach=detach, watch=watch, as_json=as_json)
+
+
+def _attach(options: AttachOptions, progress: Reporter, *, detach: bool, watch: bool, as_json: bool) -> None:
+    from ..session import attach as do_attach
+    from ..session import spec_for
+
     first = _first_name(options)  # C1: the task's first line, before any probe, build or fetch
     progress.always(f"amldebug: starting service '{first}'" if first
                     else f"amldebug: starting (reading {options.inference_config})")
@@ -303,13 +307,18 @@ def demo(
     quiet: Quiet = False,
 ) -> None:
     """Run the bundled example end to end (container if possible, else a local process) until Ctrl-C."""
+    with Reporter(quiet=quiet) as progress:
+        _demo(folder, image, runtime, port, debug_port, wait, progress)
+
+
+def _demo(folder: Path, image: Optional[str], runtime: Optional[Runtime], port: int, debug_port: int, wait: bool,
+          progress: Reporter) -> None:
     from ..core.spec import service_name_from
     from ..scaffold import init_project as scaffold_project
     from ..session import attach as do_attach
     from ..session import spec_for
     from ..sources.project import PROJECT_FILE
 
-    progress = Reporter(quiet=quiet)
     progress.always(f"amldebug: starting service '{service_name_from(folder)}' (amldebug demo)")  # C1
     _refuse_running(service_name_from(folder), folder)
     if runtime == Runtime.PROCESS:
@@ -351,9 +360,8 @@ def build(
     """Build a local scoring image from an environment file, with no network inside the build."""
     from ..runtime.imagebuild import build_image
 
-    progress = Reporter(quiet=quiet)
-    result = build_image(env_file, base_image=base_image, tag=tag, progress=progress)
-    progress.finish()
+    with Reporter(quiet=quiet) as progress:
+        result = build_image(env_file, base_image=base_image, tag=tag, progress=progress)
     progress(f"amldebug: {'built' if result.built else 'up to date:'} {result.tag} in {result.seconds:.1f} s")
     if as_json:
         out_json({"tag": result.tag, "built": result.built, "seconds": round(result.seconds, 3)})

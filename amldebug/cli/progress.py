@@ -100,6 +100,13 @@ class Reporter:
         """End the last stage (a terminal's spinner becomes a line with its time)."""
         self._end_stage()
 
+    def __enter__(self) -> "Reporter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """A command that fails or is interrupted leaves no spinner under its error message."""
+        self.finish()
+
     def _line(self, text: str) -> None:
         if self._status is not None:
             self._console.print(text)  # above the spinner

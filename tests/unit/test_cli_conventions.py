@@ -129,3 +129,11 @@ def test_check_json_is_one_array(capsys, workspace):
     code, out, _ = run(capsys, "check", "sample", "--json")
     results = json.loads(out)
     assert [r["name"] for r in results][0] == "entry script" and results[0]["ok"] is True
+
+
+def test_the_readme_has_the_same_exit_code_table():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = dict(re.findall(r"^\| (\d+) \| (.+) \|$", readme, re.M))
+    assert {int(k): v.replace("`", "") for k, v in rows.items()} == {int(k): v for k, v in EXIT_MEANINGS.items()}
