@@ -173,7 +173,8 @@ def _foreground(start, watch: bool, announce) -> None:
         StateFile(state_folder(service.name)).claim()
         announce(result)
         if watch:
-            loop = ReloadLoop(service, report=note, stop=stop)
+            # A failed reload's traceback names local files too (the spec is read each time: update() replaces it).
+            loop = ReloadLoop(service, report=lambda text, s=service: note(local_path_mapper(s.spec)(text)), stop=stop)
             watching = threading.Event()
             thread = threading.Thread(target=loop.run, kwargs={"on_ready": watching.set}, daemon=True)
             thread.start()
@@ -218,6 +219,7 @@ def vscode(
     just_my_code: JustMyCode = True, env: EnvVars = None, runtime: RuntimeName = Runtime.CONTAINER,
     python: Python = None,
     post_debug_task: bool = typer.Option(False, "--post-debug-task", help="Stop the service when debugging ends."),
+    as_json: AsJson = False,
 ) -> None:
     """Write .vscode/launch.json and tasks.json so that F5 starts the service and attaches."""
     from ..session import spec_for
@@ -232,6 +234,10 @@ def vscode(
     launch = write_vscode_files(spec, post_debug_task=post_debug_task)
     if task_env_note(spec):
         note(task_env_note(spec))
+    if as_json:
+        out_json({"name": spec.name, "launch_json": str(launch), "tasks_json": str(launch.parent / "tasks.json"),
+                  "configuration": f"amldebug: {spec.name}"})
+        return
     out(f"launch.json: {launch} (configuration \"amldebug: {spec.name}\", preLaunchTask \"amldebug: {spec.name}\")")
     out(f"tasks.json:  {launch.parent / 'tasks.json'}")
 
@@ -243,12 +249,17 @@ def init_project(
     image: Optional[str] = typer.Option(None, "--image", help="Scoring image to record in amldebug.json.",
                                         metavar="IMAGE"),
     post_debug_task: bool = typer.Option(False, "--post-debug-task", help="Stop the service when debugging ends."),
+    as_json: AsJson = False,
 ) -> None:
     """Scaffold a working project: score.py, a small model, environment files, .vscode, README."""
     from ..scaffold import init_project as scaffold_project
 
-    for path in scaffold_project(folder, force=force, image=image, post_debug_task=post_debug_task):
-        out(str(path))
+    written = [str(p) for p in scaffold_project(folder, force=force, image=image, post_debug_task=post_debug_task)]
+    if as_json:
+        out_json({"folder": str(folder), "files": written})
+    else:
+        for path in written:
+            out(path)
     note(f"amldebug: next: 'cd {folder}' and 'amldebug check', then open it in VS Code and press F5")
 
 

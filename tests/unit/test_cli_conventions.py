@@ -137,3 +137,15 @@ def test_the_readme_has_the_same_exit_code_table():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     rows = dict(re.findall(r"^\| (\d+) \| (.+) \|$", readme, re.M))
     assert {int(k): v.replace("`", "") for k, v in rows.items()} == {int(k): v for k, v in EXIT_MEANINGS.items()}
+
+
+def test_init_and_vscode_json(capsys, tmp_path, monkeypatch):
+    import json
+
+    code, out, _ = run(capsys, "init", tmp_path / "proj", "--image", "score:1", "--json")
+    written = json.loads(out)
+    assert code == 0 and str(tmp_path / "proj" / "score.py") in written["files"]
+    monkeypatch.chdir(tmp_path / "proj")
+    code, out, err = run(capsys, "vscode", "--image", "score:1", "--json")
+    assert code == 0, err
+    assert json.loads(out)["tasks_json"] == str(tmp_path / "proj" / ".vscode" / "tasks.json")
