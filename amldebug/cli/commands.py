@@ -67,7 +67,7 @@ def _describe(service, launch_json) -> None:
         out(f"launch.json: {launch_json} (configuration \"amldebug: {service.name}\")")
 
 
-@app.command()
+@app.command(short_help="Start the service with the debugger inside; write launch.json.")
 def attach(
     source_dir: SourceDir = None, entry_script: EntryScript = None, image: Image = None, model_dir: ModelDir = None,
     model_name: ModelName = None, model_version: ModelVersion = None, port: Port = DEFAULT_PORT,
@@ -211,7 +211,7 @@ def _foreground(start, watch: bool, announce) -> None:
                 note(f"amldebug: could not remove service '{service.name}': {exc}")
 
 
-@app.command()
+@app.command(short_help="Write launch.json and tasks.json so that F5 starts and attaches.")
 def vscode(
     source_dir: SourceDir = None, entry_script: EntryScript = None, image: Image = None, model_dir: ModelDir = None,
     model_name: ModelName = None, model_version: ModelVersion = None, port: Port = DEFAULT_PORT,
@@ -242,7 +242,7 @@ def vscode(
     out(f"tasks.json:  {launch.parent / 'tasks.json'}")
 
 
-@app.command("init")
+@app.command("init", short_help="Scaffold a project: score.py, a model, environment, .vscode.")
 def init_project(
     folder: Path = typer.Argument(Path("."), help="Folder to create the project in.", metavar="DIR"),
     force: bool = typer.Option(False, "--force", help="Write into a non-empty folder, overwriting these files."),
@@ -304,7 +304,7 @@ def _refuse_running(name: str, folder: Path) -> None:
                      "for a second demo")
 
 
-@app.command()
+@app.command(short_help="Run the bundled example until Ctrl-C.")
 def demo(
     folder: Path = typer.Option(Path("amldebug-demo"), "--folder", help="Where to put the example project.",
                                 metavar="DIR"),
@@ -358,7 +358,7 @@ def _demo(folder: Path, image: Optional[str], runtime: Optional[Runtime], port: 
     _foreground(lambda: do_attach(spec, progress=progress), True, announce)
 
 
-@app.command()
+@app.command(short_help="Build a local scoring image from an environment file.")
 def build(
     env_file: Optional[Path] = typer.Option(None, "--env-file", help="pip requirements file or conda YAML "
                                             "(--env still works).", metavar="FILE"),
@@ -380,7 +380,7 @@ def build(
         out(result.tag)
 
 
-@app.command()
+@app.command(short_help="List the services: state, scoring URI, debug port.")
 def status(
     name: Optional[str] = typer.Argument(None, help="Service name (default: all).", metavar="NAME"),
     name_opt: Optional[str] = typer.Option(None, "--name", help="Service name.", metavar="NAME"),
@@ -420,7 +420,7 @@ def _service_name(name: Optional[str]) -> str:
     return service_name_from(Path.cwd())
 
 
-@app.command()
+@app.command(short_help="Stop and remove a service.")
 def down(
     name: Optional[str] = typer.Argument(None, help="Service name.", metavar="NAME"),
     name_opt: Optional[str] = typer.Option(None, "--name", help="Service name.", metavar="NAME"),
@@ -437,7 +437,7 @@ def down(
         out(f"removed service '{service.name}'")
 
 
-@app.command()
+@app.command(short_help="Serve the current files now: a new worker, a fresh init().")
 def reload(name: Optional[str] = typer.Option(None, "--name", help="Service name.", metavar="NAME"),
            as_json: AsJson = False) -> None:
     """Serve the current files now (new worker, fresh init(); the debugger stays attached)."""
@@ -453,7 +453,7 @@ def reload(name: Optional[str] = typer.Option(None, "--name", help="Service name
         + ("; re-attach the debugger" if result.restarted else "; the debugger stays attached"))
 
 
-@app.command()
+@app.command(short_help="Reload a --detach'ed service whenever its files change.")
 def watch(
     name: Optional[str] = typer.Option(None, "--name", help="Service name.", metavar="NAME"),
     service_name: Optional[str] = typer.Option(
@@ -483,7 +483,7 @@ def watch(
         loop.stop.set()
 
 
-@app.command()
+@app.command(short_help="Print a service's log, with the known failures named.")
 def logs(
     name: Optional[str] = typer.Option(None, "--name", help="Service name.", metavar="NAME"),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
@@ -550,7 +550,7 @@ def request_body(data: Optional[str], file: Optional[Path]) -> str:
     return data
 
 
-@app.command()
+@app.command(short_help="Send one request; print the status, latency and answer.")
 def score(
     name: Optional[str] = typer.Option(None, "--name", help="Service name.", metavar="NAME"),
     data: Optional[str] = typer.Option(None, "--data", "-d", help="Request body (JSON), or @FILE, or @- for stdin.",
@@ -579,7 +579,7 @@ def score(
         out(answer if isinstance(answer, str) else json.dumps(answer))
 
 
-@app.command()
+@app.command(short_help="Name known failures in a log, and their fixes.")
 def diagnose(
     source: Optional[str] = typer.Argument(None, help="Log file, or - for stdin.", metavar="FILE"),
     name: Optional[str] = typer.Option(None, "--name", help="Read the local service's container log instead.",
@@ -608,7 +608,7 @@ def diagnose(
         out(render_report(findings, text, tail=tail))
 
 
-@app.command()
+@app.command(short_help="Check a project step by step: script, environment, model, image.")
 def check(
     source_dir: SourceDir = None,
     entry_script: EntryScript = None,
@@ -634,7 +634,7 @@ def check(
         raise typer.Exit(int(ExitStatus.ERROR))
 
 
-@app.command("model-path")
+@app.command("model-path", short_help="Resolve a model in the service as Model.get_model_path does.")
 def model_path(
     model: str = typer.Argument(..., help="Registered model name, as passed to Model.get_model_path().",
                                 metavar="MODEL"),
@@ -663,7 +663,7 @@ def model_path(
     out(f"Model.get_model_path('{model}') -> {path[len(root):] if path.startswith(root) else path}")
 
 
-@app.command()
+@app.command(short_help="Compute autoscale_min_replicas (the guide's formula).")
 def replicas(
     target_rps: float = typer.Option(..., "--target-rps", help="Requests per second to serve.", metavar="RPS"),
     request_time: float = typer.Option(..., "--request-time", help="Seconds per request.", metavar="SECONDS"),

@@ -51,9 +51,12 @@ class Reporter:
         self._status = None  # the rich spinner, while a stage runs on a terminal
         self._console = None
         if self.mode == "rich":
-            from rich.console import Console
-
-            self._console = Console(file=self.stream, highlight=False, markup=False, emoji=False)
+            try:  # typer brings rich; without it, plain lines
+                from rich.console import Console
+            except ImportError:
+                self.mode = "plain"
+            else:
+                self._console = Console(file=self.stream, highlight=False, markup=False, emoji=False)
 
     def elapsed(self) -> float:
         return self.clock() - self.started

@@ -58,6 +58,12 @@ def test_help_is_clean_at_80_columns(capsys, command):
     assert not re.search(r"<(bool|str|int|float|path)>", out) and "…" not in out
 
 
+def test_the_command_list_is_not_cut_off(capsys):
+    _, out, _ = run(capsys, "--help")
+    listed = out[out.index("Commands:"):out.index("Exit codes:")].strip().splitlines()[1:]
+    assert len(listed) == len(COMMANDS) and not [line for line in listed if line.endswith("...")]
+
+
 def test_brackets_in_help_are_kept(capsys):
     _, out, _ = run(capsys, "attach", "--help")
     assert "(needs amldebug[azureml])" in " ".join(out.split())
