@@ -168,3 +168,22 @@ def test_docker_context_reaches_the_engine(capsys, docker_client, tmp_path, monk
     assert engine.connect().version()["ApiVersion"]
     code, _, err = amldebug(capsys, "status")
     assert code == 0, err
+
+
+def test_down_from_another_terminal_ends_the_foreground_session_cleanly(capsys, server_image, workspace,
+                                                                        service_name):
+    first = subprocess.Popen([sys.executable, "-m", "amldebug", "attach", "sample", "--image", server_image,
+                              "--model-dir", "sample/model", "--name", service_name, "--no-wait"], cwd=workspace,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        _read_until(first.stderr, "is ready for a debugger")
+        assert amldebug(capsys, "down", "--name", service_name)[0] == 0
+        rest = first.stderr.read()
+        assert first.wait(30) == 0, rest
+        assert f"amldebug: service '{service_name}' was removed ('amldebug down'?); this session ends" in rest
+        assert "error" not in rest and "409" not in rest, rest
+    finally:
+        if first.poll() is None:
+            first.terminate()
+            first.wait(30)
