@@ -69,7 +69,8 @@ def start(spec: ServiceSpec, *, client=None, keep_ports: bool = False, exact_por
     session = uuid.uuid4().hex
     backend = None
     try:  # from here on, anything (a Ctrl-C, SIGTERM, a failure) removes what this start made
-        stage(progress, f"starting the {spec.runtime}")
+        # not "amldebug: starting ...": that is the F5 task's begin pattern (contract C1), printed once, first
+        stage(progress, f"launching the {spec.runtime}")
         backend = runner.start(spec, state, payload, info, session)
         _wait_started(backend, spec, state, ready_timeout, progress)
     except BaseException:

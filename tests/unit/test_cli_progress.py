@@ -59,8 +59,8 @@ def test_plain_lines_name_each_stage_with_the_time_elapsed():
 
 def test_a_stage_is_a_plain_string_to_any_other_callable():
     seen = []
-    stage(seen.append, "starting the container")
-    assert seen == ["amldebug: starting the container"] and isinstance(seen[0], Stage)
+    stage(seen.append, "launching the container")
+    assert seen == ["amldebug: launching the container"] and isinstance(seen[0], Stage)
 
 
 def test_quiet_keeps_the_start_and_ready_lines_warnings_and_errors():
@@ -87,12 +87,12 @@ def test_a_terminal_gets_each_finished_stage_with_its_time_and_no_colour_codes_u
     stage(report, "probing image 'score:1'")
     clock.now += 1.25
     report("amldebug: a note while it runs")
-    stage(report, "starting the container")
+    stage(report, "launching the container")
     clock.now += 0.5
     report.finish()
     text = rich_out.getvalue()
     assert "amldebug: probing image 'score:1' (1.2 s)" in text or "amldebug: probing image 'score:1' (1.3 s)" in text
-    assert "amldebug: starting the container (0.5 s)" in text and "amldebug: a note while it runs" in text
+    assert "amldebug: launching the container (0.5 s)" in text and "amldebug: a note while it runs" in text
 
     plain = Terminal()
     report = Reporter(stream=plain, environ={"NO_COLOR": "1", "TERM": "xterm"}, clock=clock)
