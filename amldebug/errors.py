@@ -12,12 +12,32 @@ import enum
 
 
 class ExitStatus(enum.IntEnum):
+    """The exit codes of ``amldebug`` (the table in ``--help`` and the README is made from
+    :data:`EXIT_MEANINGS`)."""
+
     OK = 0
     ERROR = 1
     USAGE = 2
     DOCKER = 3
     SCORING = 4
     INTERRUPTED = 130
+
+
+# What each code means, as ``amldebug --help`` prints it. 128 + N is the shell's convention for
+# a session ended by signal N (SIGTERM, how VS Code ends a task: 143; SIGHUP: 129).
+EXIT_MEANINGS = {
+    ExitStatus.OK: "success (a foreground session ended with Ctrl-C too)",
+    ExitStatus.ERROR: "an error: a check or a reload failed, a file cannot be read or written",
+    ExitStatus.USAGE: "bad input: an unknown option, a missing file, a wrong value",
+    ExitStatus.DOCKER: "Docker: no engine, an image missing or unfit, a container that died",
+    ExitStatus.SCORING: "score: the request failed (its HTTP status and traceback are printed)",
+    ExitStatus.INTERRUPTED: "Ctrl-C while starting; 128+N for signal N (143 SIGTERM, 129 SIGHUP)",
+}
+
+
+def exit_code_table() -> str:
+    """The exit codes, one per line ("  0  success ..."), for --help."""
+    return "\n".join(f"  {int(code):>3}  {text}" for code, text in EXIT_MEANINGS.items())
 
 
 class AmlDebugError(Exception):

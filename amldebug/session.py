@@ -82,6 +82,11 @@ def spec_for(options: AttachOptions, *, setup: InferenceSetup | EnvironmentSetup
         return apply_setup(spec, setup, base_image=options.base_image, progress=progress)
     if given.env_file is not None:
         return apply_env_file(spec, image_given=bool(given.image), base_image=options.base_image, progress=progress)
+    # C2: F5 from 'amldebug init' (amldebug.json names its requirements.txt to watch, not to build)
+    if spec.runtime == Runtime.CONTAINER and not spec.image:
+        from .runtime.discover import with_local_image
+
+        spec = with_local_image(spec, progress)
     return spec
 
 

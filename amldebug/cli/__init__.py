@@ -11,7 +11,7 @@ import typer
 from ..errors import AmlDebugError, ContainerError, ExitStatus, ScoringError
 from . import commands  # noqa: F401 (registers the commands on app)
 from .app import app, note, out  # noqa: F401
-from .params import _options  # noqa: F401 (tests parse into options as the commands do)
+from .params import _options, resolve_aliases  # noqa: F401 (tests parse into options as the commands do)
 
 
 def _report(exc: AmlDebugError) -> None:
@@ -30,7 +30,7 @@ def run(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         # Without standalone mode, click returns a typer.Exit's code instead of raising it.
-        code = app(args=argv, prog_name="amldebug", standalone_mode=False)
+        code = app(args=resolve_aliases(argv), prog_name="amldebug", standalone_mode=False)
     except AmlDebugError as exc:
         if "--debug" in argv:
             traceback.print_exc()
@@ -38,6 +38,8 @@ def run(argv: Optional[List[str]] = None) -> int:
         return int(exc.exit_status)
     except typer.Exit as exc:
         return exc.exit_code
+    except SystemExit as exc:  # typer's --show-completion/--install-completion end with sys.exit
+        return exc.code if isinstance(exc.code, int) else int(ExitStatus.OK if exc.code is None else ExitStatus.ERROR)
     except typer.TyperException as exc:  # usage errors from the (vendored) click parser
         exc.show()
         return int(ExitStatus.USAGE)

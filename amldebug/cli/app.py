@@ -3,24 +3,44 @@ to stderr."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 import typer
+import typer.core
 
 from ..core.version import __version__
+from ..errors import exit_code_table
+
+# click rewraps an epilog's paragraphs unless they start with \b: the table keeps its lines.
+EPILOG = ("Exit codes:\n\n\b\n" + exit_code_table()
+          + "\n\nShell completion: amldebug --install-completion (bash, zsh, fish, PowerShell).")
+
+# typer prints an argument's type after its name ("NAME <str>"); the name says enough, and
+# options name their values with metavars ("--image IMAGE").
+typer.core.TyperArgument.display_type_rich = lambda self, ctx: None
 
 app = typer.Typer(
     name="amldebug",
     help="Debug an Azure ML scoring script (score.py) in its local image from VS Code, with hot reload.",
+    epilog=EPILOG,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    # Plain click help: fits 80 columns, and keeps brackets such as 'amldebug[azureml]' (rich
+    # markup takes them for tags and drops them).
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
 def out(text: str = "") -> None:
     """Results go to stdout."""
     print(text, flush=True)
+
+
+def out_json(value) -> None:
+    """A command's result as one JSON document on stdout (--json)."""
+    print(json.dumps(value, indent=2, default=str), flush=True)
 
 
 def note(text: str) -> None:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
 from ..core.options import DEFAULT_DEBUG_PORT, DEFAULT_PORT, LOOPBACK, AttachOptions, Runtime
-from ..errors import AmlDebugError, ContainerError, ExitStatus, UsageError
-from .app import app, note, out
+from ..errors import AmlDebugError, ContainerError, ExitStatus, ScoringError, UsageError
+from .app import app, note, out, out_json
+from .localpaths import local_path_mapper
 from .params import (
     BaseImage,
     DebugBind,
@@ -39,6 +41,24 @@ from .params import (
     Wait,
     _options,
 )
+from .progress import Reporter
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print no progress: only warnings, errors and the "
+                                     "start and ready lines.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout.")]
+
+
+def _first_name(options: AttachOptions) -> Optional[str]:
+    """The service's name as far as the command line tells it (before any file is read)."""
+    from ..core.spec import service_name_from
+
+    if options.name:
+        return options.name
+    if options.service:
+        return f"{options.service}-debug"
+    if options.inference_config:
+        return None
+    return service_name_from(Path(options.source_dir or "."))
 
 
 def _describe(service, launch_json) -> None:
@@ -49,48 +69,101 @@ def _describe(service, launch_json) -> None:
         out(f"launch.json: {launch_json} (configuration \"amldebug: {service.name}\")")
 
 
-@app.command()
+@app.command(short_help="Start the service with the debugger inside; write launch.json.")
 def attach(
     source_dir: SourceDir = None, entry_script: EntryScript = None, image: Image = None, model_dir: ModelDirs = None,
     model_name: ModelName = None, model_version: ModelVersion = None, port: Port = DEFAULT_PORT,
     debug_port: DebugPort = DEFAULT_DEBUG_PORT, name: Name = None, wait: Wait = True,
     just_my_code: JustMyCode = True, env: EnvVars = None, debug_bind: DebugBind = LOOPBACK,
-    runtime: RuntimeName = Runtime.CONTAINER.value, python: Python = None, env_file: EnvFile = None,
+    runtime: RuntimeName = Runtime.CONTAINER, python: Python = None, env_file: EnvFile = None,
     base_image: BaseImage = None, service: FromService = None, inference_config: InferenceConfig = None,
     exact_ports: ExactPorts = False, deployment: Deployment = None,
     detach: bool = typer.Option(False, "--detach", "-d", help="Start, write launch.json, print, and return."),
     watch: bool = typer.Option(True, "--watch/--no-watch", help="Reload on save (foreground only)."),
+    quiet: Quiet = False, as_json: AsJson = False,
 ) -> None:
     """Start the scoring container with the debugger inside and write .vscode/launch.json."""
+    options = _options(locals())
+    if as_json and not detach:
+        raise UsageError("--json describes a started service: pass it with --detach")
+    with Reporter(quiet=quiet) as progress:
+        _attach(options, progress, detach=detach, watch=watch, as_json=as_json)
+
+
+def _attach(options: AttachOptions, progress: Reporter, *, detach: bool, watch: bool, as_json: bool) -> None:
     from ..session import attach as do_attach
     from ..session import spec_for
 
-    options = _options(locals())
+    first = _first_name(options)  # C1: the task's first line, before any probe, build or fetch
+    progress.always(f"amldebug: starting service '{first}'" if first
+                    else f"amldebug: starting (reading {options.inference_config})")
     if options.env_file is not None and not Path(options.env_file).is_file():
-        raise UsageError(f"environment file '{options.env_file}' does not exist; pass --env with a requirements.txt "
-                         "or conda YAML")
-    spec = spec_for(options, progress=note)
+        raise UsageError(f"environment file '{options.env_file}' does not exist; pass --env-file with a "
+                         "requirements.txt or conda YAML")
+    spec = spec_for(options, progress=progress)
     where = f"image '{spec.image}'" if spec.runtime == Runtime.CONTAINER else f"Python {spec.python or sys.executable}"
-    note(f"amldebug: starting service '{spec.name}' from {where}")
-    started = time.monotonic()
+    progress(f"amldebug: service '{spec.name}' runs from {where}")
 
     def announce(result) -> None:
-        _describe(result.service, result.launch_json)
+        progress.finish()
+        if as_json:
+            out_json({**result.service.as_dict(), "launch_json": str(result.launch_json or "") or None})
+        else:
+            _describe(result.service, result.launch_json)
         when = "before init()" if spec.wait else "any time"
-        note(f"amldebug: service '{result.service.name}' is ready for a debugger on "
-             f"localhost:{result.service.debug_port} ({when}; {time.monotonic() - started:.1f} s)")
+        progress.always(f"amldebug: service '{result.service.name}' is ready for a debugger on "
+                        f"localhost:{result.service.debug_port} ({when}; {progress.elapsed():.1f} s)")
 
-    start = lambda: do_attach(spec, exact_ports=options.exact_ports, progress=note)  # noqa: E731
+    def start():
+        try:
+            return do_attach(spec, exact_ports=options.exact_ports, progress=progress)
+        except ContainerError as exc:  # the log it carries names local files, as the streamed log does
+            exc.logs = local_path_mapper(spec)(exc.logs or "")
+            raise
+
     if detach:
         announce(start())
         return
     _foreground(start, watch, announce)
 
 
+def _session_of(name: str) -> Optional[str]:
+    """The start that owns the service's state folder now (a replacement writes its own)."""
+    from ..engine.statefile import StateFile, state_folder
+
+    try:
+        return (StateFile(state_folder(name)).folder / "session").read_text()
+    except OSError:
+        return None
+
+
+def _removed_elsewhere(service, settle: float = 3.0) -> Optional[str]:
+    """Why the service is gone when another amldebug command removed it (another attach took
+    its name over, or 'amldebug down'), as the line to print; None when it stopped by itself."""
+    ours = getattr(service._backend, "session", None)
+    deadline = time.monotonic() + settle
+    while True:
+        state = service.state
+        owner = _session_of(service.name)
+        if ours and owner and owner != ours:
+            from ..engine.statefile import StateFile, state_folder
+
+            holder = StateFile(state_folder(service.name)).owner_pid()
+            return (f"amldebug: service '{service.name}' was taken over by another 'amldebug attach'"
+                    f"{f' (pid {holder})' if holder else ''}; this session ends, that one serves now")
+        if state not in ("Removing", "Deleted"):
+            return None
+        if time.monotonic() >= deadline:  # removed, and no new start took the name
+            return f"amldebug: service '{service.name}' was removed ('amldebug down'?); this session ends"
+        time.sleep(0.1)
+
+
 def _foreground(start, watch: bool, announce) -> None:
     """Start the service, announce it, stream its log (and reload on save) until Ctrl-C,
     SIGTERM or SIGHUP, then remove it. The start is inside the try, so a signal at any
-    moment cleans up (start() itself removes what an unfinished start made)."""
+    moment cleans up (start() itself removes what an unfinished start made). A service
+    another 'amldebug attach' replaced (F5 while a terminal runs it) ends this session
+    with a message instead of an error."""
     from ..engine.statefile import StateFile, state_folder
     from ..watch import ReloadLoop
 
@@ -102,20 +175,27 @@ def _foreground(start, watch: bool, announce) -> None:
         StateFile(state_folder(service.name)).claim()
         announce(result)
         if watch:
-            loop = ReloadLoop(service, report=note, stop=stop)
+            # A failed reload's traceback names local files too (the spec is read each time: update() replaces it).
+            loop = ReloadLoop(service, report=lambda text, s=service: note(local_path_mapper(s.spec)(text)), stop=stop)
             watching = threading.Event()
             thread = threading.Thread(target=loop.run, kwargs={"on_ready": watching.set}, daemon=True)
             thread.start()
             watching.wait(30)
             note(f"amldebug: watching {service.spec.source_dir} - save to reload, Ctrl-C to stop")
         while True:
+            local = local_path_mapper(service.spec)  # tracebacks name local files (terminal and VS Code links)
             for line in service.follow_logs():
-                out(line)
+                out(local(line))
             # The log ends when the service stops, or when an update() (a model or
             # environment change) replaced it: then follow the new one.
             while loop is not None and loop.busy.is_set():
                 time.sleep(0.1)
             if service.state != "Running":
+                why = _removed_elsewhere(service)
+                if why:
+                    note(why)
+                    service = None  # nothing of ours is left to remove
+                    return
                 raise ContainerError(f"the service '{service.name}' stopped", service.get_logs(30))
     except KeyboardInterrupt as exc:
         if service is None:  # interrupted while starting: exit 130 (or 128 + the signal)
@@ -133,14 +213,15 @@ def _foreground(start, watch: bool, announce) -> None:
                 note(f"amldebug: could not remove service '{service.name}': {exc}")
 
 
-@app.command()
+@app.command(short_help="Write launch.json and tasks.json so that F5 starts and attaches.")
 def vscode(
     source_dir: SourceDir = None, entry_script: EntryScript = None, image: Image = None, model_dir: ModelDirs = None,
     model_name: ModelName = None, model_version: ModelVersion = None, port: Port = DEFAULT_PORT,
     debug_port: DebugPort = DEFAULT_DEBUG_PORT, name: Name = None, wait: Wait = True,
-    just_my_code: JustMyCode = True, env: EnvVars = None, runtime: RuntimeName = Runtime.CONTAINER.value, python: Python = None,
-    deployment: Deployment = None,
+    just_my_code: JustMyCode = True, env: EnvVars = None, runtime: RuntimeName = Runtime.CONTAINER,
+    python: Python = None, deployment: Deployment = None,
     post_debug_task: bool = typer.Option(False, "--post-debug-task", help="Stop the service when debugging ends."),
+    as_json: AsJson = False,
 ) -> None:
     """Write .vscode/launch.json and tasks.json so that F5 starts the service and attaches."""
     from ..session import spec_for
@@ -155,101 +236,158 @@ def vscode(
     launch = write_vscode_files(spec, post_debug_task=post_debug_task)
     if task_env_note(spec):
         note(task_env_note(spec))
+    if as_json:
+        out_json({"name": spec.name, "launch_json": str(launch), "tasks_json": str(launch.parent / "tasks.json"),
+                  "configuration": f"amldebug: {spec.name}"})
+        return
     out(f"launch.json: {launch} (configuration \"amldebug: {spec.name}\", preLaunchTask \"amldebug: {spec.name}\")")
     out(f"tasks.json:  {launch.parent / 'tasks.json'}")
 
 
-@app.command("init")
+@app.command("init", short_help="Scaffold a project: score.py, a model, environment, .vscode.")
 def init_project(
-    folder: Path = typer.Argument(Path("."), help="Folder to create the project in."),
+    folder: Path = typer.Argument(Path("."), help="Folder to create the project in.", metavar="DIR"),
     force: bool = typer.Option(False, "--force", help="Write into a non-empty folder, overwriting these files."),
-    image: Optional[str] = typer.Option(None, "--image", help="Scoring image to record in amldebug.json."),
+    image: Optional[str] = typer.Option(None, "--image", help="Scoring image to record in amldebug.json.",
+                                        metavar="IMAGE"),
     post_debug_task: bool = typer.Option(False, "--post-debug-task", help="Stop the service when debugging ends."),
+    as_json: AsJson = False,
 ) -> None:
     """Scaffold a working project: score.py, a small model, environment files, .vscode, README."""
     from ..scaffold import init_project as scaffold_project
 
-    for path in scaffold_project(folder, force=force, image=image, post_debug_task=post_debug_task):
-        out(str(path))
+    written = [str(p) for p in scaffold_project(folder, force=force, image=image, post_debug_task=post_debug_task)]
+    if as_json:
+        out_json({"folder": str(folder), "files": written})
+    else:
+        for path in written:
+            out(path)
     note(f"amldebug: next: 'cd {folder}' and 'amldebug check', then open it in VS Code and press F5")
 
 
-AZUREML_INFERENCE_IMAGE = "mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cpu-inference:latest"
-
-
-def _demo_runtime(image: Optional[str]) -> tuple[Runtime, Optional[str], str]:
-    """(runtime, image, why): the container when an engine answers and the image is here."""
+def _demo_runtime(image: Optional[str], progress) -> tuple[Runtime, Optional[str], str]:
+    """(runtime, image, why): the container when an engine answers and a scoring image is
+    here (``image``, else the newest local one with azmlinfsrv), else the process runtime."""
     from ..engine import docker as engine
-    from ..errors import DockerUnavailableError, ImageError
+    from ..errors import DockerUnavailableError
+    from ..runtime.discover import find_scoring_image
 
-    wanted = image or AZUREML_INFERENCE_IMAGE
     try:
         client = engine.connect()
     except DockerUnavailableError as exc:
         return Runtime.PROCESS, None, f"{str(exc).split(';')[0]}"
+    if image:
+        engine.get_image(client, image)  # a named image that is not here is an error, not a fallback
+        return Runtime.CONTAINER, image, f"image '{image}' is present"
+    found = find_scoring_image(client, progress)
+    if found is None:
+        return Runtime.PROCESS, None, ("a Docker engine answers, but no local image has azmlinfsrv (pass --image, "
+                                       "or make one with 'amldebug build')")
+    return Runtime.CONTAINER, found, f"image '{found}' is the newest local image with azmlinfsrv"
+
+
+def _refuse_running(name: str, folder: Path) -> None:
+    """A second demo in the same folder: say which service runs and how to stop it."""
+    from ..engine.statefile import StateFile, state_folder
+    from ..errors import DockerUnavailableError
+    from ..runtime.registry import list_services
+
     try:
-        engine.get_image(client, wanted)
-    except ImageError:
-        return Runtime.PROCESS, None, (f"a Docker engine answers, but image '{wanted}' is not present locally "
-                                 f"(pull it, or pass --image with a local scoring image)")
-    return Runtime.CONTAINER, wanted, f"a Docker engine answers and image '{wanted}' is present"
+        running = [s for s in list_services() if s.name == name and s.state == "Running"]
+    except DockerUnavailableError:
+        running = []
+    if not running:
+        return
+    files = StateFile(state_folder(name))
+    pid = files.owner_pid() if not files.orphaned() else None
+    where = f"in another terminal (pid {pid}: Ctrl-C there stops it), " if pid else ""
+    raise UsageError(f"service '{name}' of {folder}/ is already running {where}at {running[0].scoring_uri}; "
+                     f"stop it with 'amldebug down --name {name}' and run 'amldebug demo' again, or pass --folder "
+                     "for a second demo")
 
 
-@app.command()
+@app.command(short_help="Run the bundled example until Ctrl-C.")
 def demo(
-    folder: Path = typer.Option(Path("amldebug-demo"), "--folder", help="Where to put the example project."),
-    image: Optional[str] = typer.Option(None, "--image", help="Scoring image for the container runtime."),
-    runtime: Optional[str] = typer.Option(None, "--runtime", help="Force 'container' or 'process'."),
+    folder: Path = typer.Option(Path("amldebug-demo"), "--folder", help="Where to put the example project.",
+                                metavar="DIR"),
+    image: Optional[str] = typer.Option(None, "--image", help="Scoring image (default: the newest local image "
+                                        "with azmlinfsrv).", metavar="IMAGE"),
+    runtime: Optional[Runtime] = typer.Option(None, "--runtime", help="Force the runtime (default: container "
+                                              "when a scoring image is here, else process)."),
     port: Port = DEFAULT_PORT,
     debug_port: DebugPort = DEFAULT_DEBUG_PORT,
     wait: bool = typer.Option(False, "--wait/--no-wait", help="Hold before init() until a debugger attaches."),
+    quiet: Quiet = False,
 ) -> None:
     """Run the bundled example end to end (container if possible, else a local process) until Ctrl-C."""
+    with Reporter(quiet=quiet) as progress:
+        _demo(folder, image, runtime, port, debug_port, wait, progress)
+
+
+def _demo(folder: Path, image: Optional[str], runtime: Optional[Runtime], port: int, debug_port: int, wait: bool,
+          progress: Reporter) -> None:
+    from ..core.spec import service_name_from
     from ..scaffold import init_project as scaffold_project
     from ..session import attach as do_attach
     from ..session import spec_for
     from ..sources.project import PROJECT_FILE
 
-    if runtime:
+    progress.always(f"amldebug: starting service '{service_name_from(folder)}' (amldebug demo)")  # C1
+    _refuse_running(service_name_from(folder), folder)
+    if runtime == Runtime.PROCESS:
+        chosen, image, why = runtime, None, "asked for with --runtime"
+    elif runtime == Runtime.CONTAINER and image:
         chosen, why = runtime, "asked for with --runtime"
-        image = image or (AZUREML_INFERENCE_IMAGE if runtime == Runtime.CONTAINER else None)
     else:
-        chosen, image, why = _demo_runtime(image)
-    note(f"amldebug demo: using the {chosen} runtime: {why}")
+        chosen, image, why = _demo_runtime(image, progress)
+        if runtime == Runtime.CONTAINER and chosen != runtime:
+            raise UsageError(f"--runtime container: {why}")
+    progress(f"amldebug demo: using the {chosen} runtime: {why}")
     if not (folder / PROJECT_FILE).is_file():
         scaffold_project(folder, image=image)
-        note(f"amldebug demo: example project written to {folder}/")
+        progress(f"amldebug demo: example project written to {folder}/")
     spec = spec_for(AttachOptions(source_dir=str(folder), image=image, port=port, debug_port=debug_port, wait=wait,
-                                  runtime=chosen), progress=note)
-    note(f"amldebug: starting service '{spec.name}'")
+                                  runtime=chosen), progress=progress)
 
     def announce(result) -> None:
+        progress.finish()
         _describe(result.service, result.launch_json)
-        note(f"amldebug: service '{spec.name}' is ready for a debugger on localhost:{result.service.debug_port}")
-        note(f"amldebug demo: try  amldebug score --name {spec.name} --file {folder / 'sample-request.json'}")
+        progress.always(f"amldebug: service '{spec.name}' is ready for a debugger on "
+                        f"localhost:{result.service.debug_port} ({progress.elapsed():.1f} s)")
+        progress.always(f"amldebug demo: try  amldebug score --name {spec.name} --file "
+                        f"{folder / 'sample-request.json'}")
 
-    _foreground(lambda: do_attach(spec, progress=note), True, announce)
+    _foreground(lambda: do_attach(spec, progress=progress), True, announce)
 
 
-@app.command()
+@app.command(short_help="Build a local scoring image from an environment file.")
 def build(
-    env: Optional[Path] = typer.Option(None, "--env", help="pip requirements file or conda YAML."),
-    base_image: Optional[str] = typer.Option(None, "--base-image", help="Default: Azure ML's minimal inference image."),
-    tag: Optional[str] = typer.Option(None, "--tag", help="Tag for the image (default: amldebug-env:<hash>)."),
+    env_file: Optional[Path] = typer.Option(None, "--env-file", help="pip requirements file or conda YAML "
+                                            "(--env still works).", metavar="FILE"),
+    base_image: Optional[str] = typer.Option(None, "--base-image", help="Default: Azure ML's minimal inference image.",
+                                             metavar="IMAGE"),
+    tag: Optional[str] = typer.Option(None, "--tag", help="Tag for the image (default: amldebug-env:<hash>).",
+                                      metavar="TAG"),
+    quiet: Quiet = False, as_json: AsJson = False,
 ) -> None:
     """Build a local scoring image from an environment file, with no network inside the build."""
     from ..runtime.imagebuild import build_image
 
-    result = build_image(env, base_image=base_image, tag=tag, progress=note)
-    note(f"amldebug: {'built' if result.built else 'up to date:'} {result.tag} in {result.seconds:.1f} s")
-    out(result.tag)
+    with Reporter(quiet=quiet) as progress:
+        result = build_image(env_file, base_image=base_image, tag=tag, progress=progress)
+    progress(f"amldebug: {'built' if result.built else 'up to date:'} {result.tag} in {result.seconds:.1f} s")
+    if as_json:
+        out_json({"tag": result.tag, "built": result.built, "seconds": round(result.seconds, 3)})
+    else:
+        out(result.tag)
 
 
-@app.command()
+@app.command(short_help="List the services: state, scoring URI, debug port.")
 def status(
-    name: Optional[str] = typer.Argument(None, help="Service name (default: all)."),
-    name_opt: Optional[str] = typer.Option(None, "--name", help="Service name."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per service."),
+    name: Optional[str] = typer.Argument(None, help="Service name (default: all).", metavar="NAME"),
+    name_opt: Optional[str] = typer.Option(None, "--name", help="Service name.", metavar="NAME"),
+    as_json: bool = typer.Option(False, "--json", help="Print the services as one JSON array."),
+    json_lines: bool = typer.Option(False, "--json-lines", help="One JSON object per line (the older --json)."),
 ) -> None:
     """List the services and their state, scoring URI and debug port."""
     from ..runtime.registry import get_service, list_services
@@ -257,6 +395,9 @@ def status(
     wanted = name_opt or name
     services = [get_service(wanted)] if wanted else list_services()
     if as_json:
+        out_json([service.as_dict() for service in services])
+        return
+    if json_lines:
         for service in services:
             out(json.dumps(service.as_dict()))
         return
@@ -281,36 +422,47 @@ def _service_name(name: Optional[str]) -> str:
     return service_name_from(Path.cwd())
 
 
-@app.command()
+@app.command(short_help="Stop and remove a service.")
 def down(
-    name: Optional[str] = typer.Argument(None, help="Service name."),
-    name_opt: Optional[str] = typer.Option(None, "--name", help="Service name."),
+    name: Optional[str] = typer.Argument(None, help="Service name.", metavar="NAME"),
+    name_opt: Optional[str] = typer.Option(None, "--name", help="Service name.", metavar="NAME"),
+    as_json: AsJson = False,
 ) -> None:
     """Stop and remove the service's container."""
     from ..runtime.registry import get_service
 
     service = get_service(_service_name(name_opt or name))
     service.delete()
-    out(f"removed service '{service.name}'")
+    if as_json:
+        out_json({"name": service.name, "removed": True})
+    else:
+        out(f"removed service '{service.name}'")
 
 
-@app.command()
-def reload(name: Optional[str] = typer.Option(None, "--name", help="Service name.")) -> None:
+@app.command(short_help="Serve the current files now: a new worker, a fresh init().")
+def reload(name: Optional[str] = typer.Option(None, "--name", help="Service name.", metavar="NAME"),
+           as_json: AsJson = False) -> None:
     """Serve the current files now (new worker, fresh init(); the debugger stays attached)."""
     from ..runtime.registry import get_service
 
     service = get_service(_service_name(name))
     result = service.reload(progress=note)
+    if as_json:
+        out_json({"name": service.name, "ms": round(result.seconds * 1000, 1), "restarted": result.restarted,
+                  "worker_pid": result.worker_pid})
+        return
     out(f"reloaded '{service.name}' in {result.seconds * 1000:.0f} ms"
         + ("; re-attach the debugger" if result.restarted else "; the debugger stays attached"))
 
 
-@app.command()
+@app.command(short_help="Reload a --detach'ed service whenever its files change.")
 def watch(
-    name: Optional[str] = typer.Option(None, "--name", help="Service name."),
+    name: Optional[str] = typer.Option(None, "--name", help="Service name.", metavar="NAME"),
     service_name: Optional[str] = typer.Option(
-        None, "--service", help="An azureml-core LocalWebservice to reload instead (restarts its container)."),
-    source_dir: Optional[Path] = typer.Argument(None, help="With --service: the source folder it was deployed from."),
+        None, "--service", help="An azureml-core LocalWebservice to reload instead (restarts its container).",
+        metavar="NAME"),
+    source_dir: Optional[Path] = typer.Argument(None, help="With --service: the source folder it was deployed from.",
+                                                metavar="SOURCE_DIR"),
 ) -> None:
     """Reload a service started with --detach whenever its files change (Ctrl-C stops)."""
     from ..runtime.registry import get_service
@@ -333,22 +485,24 @@ def watch(
         loop.stop.set()
 
 
-@app.command()
+@app.command(short_help="Print a service's log, with the known failures named.")
 def logs(
-    name: Optional[str] = typer.Option(None, "--name", help="Service name."),
+    name: Optional[str] = typer.Option(None, "--name", help="Service name.", metavar="NAME"),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
-    tail: int = typer.Option(200, "--tail", help="How many lines from the end."),
+    tail: int = typer.Option(200, "--tail", help="How many lines from the end.", metavar="LINES"),
 ) -> None:
     """Print the service's log."""
     from ..runtime.registry import get_service
 
     service = get_service(_service_name(name))
+    local = local_path_mapper(service.spec)  # tracebacks name local files
     if follow:
         seen: set = set()
         lines: list = []
         next_check = 0.0
         try:
             for line in service.follow_logs(tail=tail):
+                line = local(line)
                 out(line)
                 lines = (lines + [line])[-5000:]
                 if time.monotonic() >= next_check:  # diagnosing is not free: at most twice a second
@@ -357,7 +511,7 @@ def logs(
         except KeyboardInterrupt:
             pass
         return
-    text = service.get_logs(num_lines=tail)
+    text = "\n".join(local(line) for line in service.get_logs(num_lines=tail).split("\n"))
     out(text.rstrip("\n"))
     _print_findings(text)
 
@@ -375,37 +529,65 @@ def _print_findings(text: str, seen: Optional[set] = None) -> None:
         out(render_report(findings, text))
 
 
-@app.command()
+def request_body(data: Optional[str], file: Optional[Path]) -> str:
+    """The request body from ``-d/--data`` (JSON; ``@FILE`` reads a file, ``@-`` stdin, as curl
+    and httpie take it) or ``--file``, refused here when it is not JSON, with where it breaks."""
+    if (data is None) == (file is None):
+        raise UsageError("pass exactly one of -d/--data JSON (or @FILE) or --file PATH")
+    origin = "--data"
+    if data is not None and data.startswith("@"):
+        origin, data, file = f"--data {data}", None, Path(data[1:])
+        if str(file) == "-":
+            data, file = sys.stdin.read(), None
+    if file is not None:
+        if not file.is_file():
+            raise UsageError(f"request file '{file}' does not exist")
+        origin = origin if origin != "--data" else f"--file {file}"
+        data = file.read_text(encoding="utf-8")
+    try:
+        json.loads(data)
+    except ValueError as exc:
+        raise UsageError(f"{origin} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} "
+                         f"(character {exc.pos + 1}); nothing was sent") from None
+    return data
+
+
+@app.command(short_help="Send one request; print the status, latency and answer.")
 def score(
-    name: Optional[str] = typer.Option(None, "--name", help="Service name."),
-    data: Optional[str] = typer.Option(None, "--data", help="Request body (JSON)."),
-    file: Optional[Path] = typer.Option(None, "--file", help="File with the request body."),
+    name: Optional[str] = typer.Option(None, "--name", help="Service name.", metavar="NAME"),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="Request body (JSON), or @FILE, or @- for stdin.",
+                                       metavar="JSON"),
+    file: Optional[Path] = typer.Option(None, "--file", help="File with the request body.", metavar="FILE"),
+    as_json: AsJson = False,
 ) -> None:
     """Send one request like service.run(); print status, latency and the answer."""
     from ..runtime.registry import get_service
 
-    if (data is None) == (file is None):
-        raise UsageError("pass exactly one of --data JSON or --file PATH")
-    if file is not None:
-        if not file.is_file():
-            raise UsageError(f"request file '{file}' does not exist")
-        data = file.read_text(encoding="utf-8")
+    body = request_body(data, file)
     service = get_service(_service_name(name))
     started = time.perf_counter()
-    answer = service.run(data)
+    try:
+        answer = service.run(body)
+    except ScoringError as exc:  # the traceback the service logged names local files
+        exc.logged_exception = local_path_mapper(service.spec)(exc.logged_exception or "")
+        raise
     elapsed = time.perf_counter() - started
     note(f"HTTP 200 in {elapsed * 1000:.1f} ms")
     if elapsed > 45:
         note(f"warning: {elapsed:.0f} s is close to AKS's default 60 s request timeout (HTTP 504 in Azure)")
-    out(answer if isinstance(answer, str) else json.dumps(answer))
+    if as_json:
+        out_json({"status": 200, "ms": round(elapsed * 1000, 1), "answer": answer})
+    else:
+        out(answer if isinstance(answer, str) else json.dumps(answer))
 
 
-@app.command()
+@app.command(short_help="Name known failures in a log, and their fixes.")
 def diagnose(
-    source: Optional[str] = typer.Argument(None, help="Log file, or - for stdin."),
-    name: Optional[str] = typer.Option(None, "--name", help="Read the local service's container log instead."),
+    source: Optional[str] = typer.Argument(None, help="Log file, or - for stdin.", metavar="FILE"),
+    name: Optional[str] = typer.Option(None, "--name", help="Read the local service's container log instead.",
+                                       metavar="NAME"),
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
-    tail: int = typer.Option(20, "--tail", help="Lines of log to show when nothing is recognised."),
+    tail: int = typer.Option(20, "--tail", help="Lines of log to show when nothing is recognised.", metavar="LINES"),
 ) -> None:
     """Recognise known failures in a log (service.get_logs(), azmlinfsrv, gunicorn, AKS/ACI) and say the fix."""
     from ..diagnose import diagnose as find
@@ -428,7 +610,7 @@ def diagnose(
         out(render_report(findings, text, tail=tail))
 
 
-@app.command()
+@app.command(short_help="Check a project step by step: script, environment, model, image.")
 def check(
     source_dir: SourceDir = None,
     entry_script: EntryScript = None,
@@ -436,30 +618,41 @@ def check(
     model_name: ModelName = None,
     model_version: ModelVersion = None,
     env_file: EnvFile = None,
-    image: Optional[str] = typer.Option(None, "--image", help="Also check that the image serves and imports it."),
-    deployment: Deployment = None,
+    image: Optional[str] = typer.Option(None, "--image", help="Also check that the image serves and imports it.",
+                                        metavar="IMAGE"),
+    deployment: Deployment = None, as_json: AsJson = False,
 ) -> None:
     """Check a project step by step before deploying: script, environment, model, image."""
     from ..check import check_project
 
     results = check_project(_options(locals()))
-    for result in results:
-        out(result.render())
+    if as_json:
+        out_json([dataclasses.asdict(r) for r in results])
+    else:
+        for result in results:
+            out(result.render())
     failed = [r for r in results if not r.ok]
     if failed:
         raise typer.Exit(int(ExitStatus.ERROR))
 
 
-@app.command("model-path")
+@app.command("model-path", short_help="Resolve a model in the service as Model.get_model_path does.")
 def model_path(
-    model: str = typer.Argument(..., help="Registered model name, as passed to Model.get_model_path()."),
-    name: Optional[str] = typer.Option(None, "--name", help="Service name."),
+    model: str = typer.Argument(..., help="Registered model name, as passed to Model.get_model_path().",
+                                metavar="MODEL"),
+    name: Optional[str] = typer.Option(None, "--name", help="Service name.", metavar="NAME"),
+    as_json: AsJson = False,
 ) -> None:
     """Resolve a model inside the running service as Model.get_model_path(NAME) does."""
     from ..runtime.registry import get_service
 
     service = get_service(_service_name(name))
     result = service.model_path(model)
+    if as_json:
+        out_json(result)
+        if result["error"]:
+            raise typer.Exit(int(ExitStatus.USAGE))
+        return
     root = result["app_root"].rstrip("/") + "/"
     out(f"resolved with {result['via']}")
     out("under azureml-models/:" if result["tree"] else "azureml-models/ is empty or missing")
@@ -472,14 +665,20 @@ def model_path(
     out(f"Model.get_model_path('{model}') -> {path[len(root):] if path.startswith(root) else path}")
 
 
-@app.command()
+@app.command(short_help="Compute autoscale_min_replicas (the guide's formula).")
 def replicas(
-    target_rps: float = typer.Option(..., "--target-rps", help="Requests per second to serve."),
-    request_time: float = typer.Option(..., "--request-time", help="Seconds per request."),
-    max_concurrent: int = typer.Option(1, "--max-concurrent", help="Concurrent requests per replica."),
-    target_utilization: float = typer.Option(0.7, "--target-utilization", help="Utilization target, in (0, 1]."),
+    target_rps: float = typer.Option(..., "--target-rps", help="Requests per second to serve.", metavar="RPS"),
+    request_time: float = typer.Option(..., "--request-time", help="Seconds per request.", metavar="SECONDS"),
+    max_concurrent: int = typer.Option(1, "--max-concurrent", help="Concurrent requests per replica.", metavar="N"),
+    target_utilization: float = typer.Option(0.7, "--target-utilization", help="Utilization target, in (0, 1].",
+                                             metavar="FRACTION"),
+    as_json: AsJson = False,
 ) -> None:
     """Compute autoscale_min_replicas with the troubleshooting guide's formula (HTTP 503)."""
     from ..replicas import plan_replicas, render_plan
 
-    out(render_plan(plan_replicas(target_rps, request_time, max_concurrent, target_utilization)))
+    plan = plan_replicas(target_rps, request_time, max_concurrent, target_utilization)
+    if as_json:
+        out_json(dataclasses.asdict(plan))
+    else:
+        out(render_plan(plan))

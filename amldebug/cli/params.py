@@ -9,7 +9,8 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from ..core.options import AttachOptions, option_fields
+from ..core.options import AttachOptions, Runtime, option_fields
+from ..errors import UsageError
 
 
 def _flag(name: str):
@@ -17,7 +18,7 @@ def _flag(name: str):
     once (the default is the command's own, as Annotated options take it)."""
     field = _FIELDS[name]
     decls = [d for d in (field.metadata["flag"], field.metadata["short"]) if d]
-    return typer.Option(*decls, help=field.metadata["help"])
+    return typer.Option(*decls, help=field.metadata["help"], metavar=field.metadata.get("metavar"))
 
 
 _FIELDS = {f.name: f for f in option_fields()}
@@ -40,7 +41,7 @@ Wait = Annotated[bool, _flag("wait")]
 JustMyCode = Annotated[bool, _flag("just_my_code")]
 EnvVars = Annotated[Optional[List[str]], _flag("env")]
 DebugBind = Annotated[str, _flag("debug_bind")]
-RuntimeName = Annotated[str, _flag("runtime")]
+RuntimeName = Annotated[Runtime, _flag("runtime")]
 Python = Annotated[Optional[str], _flag("python")]
 EnvFile = Annotated[Optional[Path], _flag("env_file")]
 BaseImage = Annotated[Optional[str], _flag("base_image")]
@@ -54,3 +55,38 @@ def _options(params: dict) -> AttachOptions:
     items = params.get("env") or []
     pairs = tuple((k, v if sep else None) for k, sep, v in (item.partition("=") for item in items))
     return AttachOptions.from_params({**params, "env": pairs})
+
+
+# Older names of options that still work, hidden from help: ``--env FILE`` is ``--env-file FILE``.
+ALIASES = {alias: f.metadata["flag"] for f in option_fields() for alias in f.metadata.get("aliases", ())}
+
+
+def resolve_aliases(argv: list[str]) -> list[str]:
+    """``argv`` with each older option name replaced by the documented one; a variable given
+    to the environment-file option (``--env KEY=VALUE``) is refused with the option it meant."""
+    result: list[str] = []
+    expect_file = None
+    for index, arg in enumerate(argv):
+        if arg == "--":
+            return result + argv[index:]
+        name, sep, value = arg.partition("=")
+        if expect_file is not None:
+            _refuse_variable(expect_file, arg)
+            expect_file = None
+        elif name in ALIASES or name == "--env-file":
+            flag = ALIASES.get(name, name)
+            if sep:
+                _refuse_variable(name, value)
+                arg = f"{flag}={value}"
+            else:
+                arg, expect_file = flag, name
+        result.append(arg)
+    return result
+
+
+def _refuse_variable(flag: str, value: str) -> None:
+    if "=" in value and not Path(value).exists():
+        key = value.split("=", 1)[0]
+        raise UsageError(f"{flag} '{value}' looks like a variable, but {flag} takes an environment file "
+                         f"(requirements.txt, conda YAML); set a variable with -e {value} (--env-var), or pass "
+                         f"-e {key} to take its value from this shell")

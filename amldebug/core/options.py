@@ -30,56 +30,65 @@ class Runtime(str, enum.Enum):
         return self.value
 
 
-def _opt(default: Any, flag: str, help: str, *, short: str | None = None, always: bool = False):
+def _opt(default: Any, flag: str, help: str, *, short: str | None = None, always: bool = False,
+         aliases: tuple[str, ...] = (), metavar: str | None = None):
     """A field with its flag (``--a/--no-a`` for a switch) and its help text; ``always``:
-    task_argv passes it even at its default."""
-    return dataclasses.field(default=default, metadata={"flag": flag, "help": help, "short": short, "always": always})
+    task_argv passes it even at its default. ``aliases``: other flags that still work (not
+    shown in help); ``metavar``: the value's name in help (``--image IMAGE``)."""
+    return dataclasses.field(default=default, metadata={"flag": flag, "help": help, "short": short, "always": always,
+                                                        "aliases": aliases, "metavar": metavar})
 
 
 @dataclasses.dataclass(frozen=True)
 class AttachOptions:
     """One debug service, as asked for (before files are read or images built)."""
     # In the order the F5 task's command line gives them.
-    source_dir: Optional[str] = _opt(None, "SOURCE_DIR", "Folder with the entry script (placed at "
-                                     "/var/azureml-app/<name>/).")
-    name: Optional[str] = _opt(None, "--name", "Service name (default: the folder's name).")
+    source_dir: Optional[str] = _opt(None, "SOURCE_DIR", "Folder with the entry script (mounted "
+                                     "under /var/azureml-app).")
+    name: Optional[str] = _opt(None, "--name", "Service name (default: the folder's name).", metavar="NAME")
     # always: the F5 task must start the debugger on the port launch.json names, whatever the default.
     debug_port: int = _opt(DEFAULT_DEBUG_PORT, "--debug-port", "Debugger port on 127.0.0.1 (next free one if taken).",
-                           always=True)
+                           always=True, metavar="PORT")
     exact_ports: bool = _opt(False, "--exact-ports", "Fail when a port is taken instead of moving on (the F5 task "
                              "uses it).")
     entry_script: Optional[str] = _opt(None, "--entry-script", "Entry script, relative to SOURCE_DIR "
-                                       "(default: score.py).")
-    runtime: Runtime = _opt(Runtime.CONTAINER, "--runtime", "'container' (Docker) or 'process' (no Docker).")
-    python: Optional[str] = _opt(None, "--python", "Process runtime: the Python that has azmlinfsrv.")
+                                       "(default: score.py).", metavar="FILE")
+    runtime: Runtime = _opt(Runtime.CONTAINER, "--runtime", "Where the service runs: container (Docker) or process "
+                            "(this machine's Python, no Docker).")
+    python: Optional[str] = _opt(None, "--python", "Process runtime: the Python that has azmlinfsrv.",
+                             metavar="PATH")
     inference_config: Optional[str] = _opt(None, "--inference-config", "An Azure ML inference configuration "
                                            "(inferenceconfig.json/.yml): its entry script, source directory and "
-                                           "environment (built into an image).")
+                                           "environment (built into an image).", metavar="FILE")
     deployment: Optional[str] = _opt(None, "--deployment", "An Azure ML v2 online deployment YAML (what 'az ml "
                                      "online-deployment create --local -f' reads): its code, model, environment and "
-                                     "variables.")
-    env_file: Optional[str] = _opt(None, "--env", "Environment file (requirements.txt, conda YAML, Azure ML "
-                                   "environment JSON/YAML): build (or reuse) an image from it.")
-    base_image: Optional[str] = _opt(None, "--base-image", "With --env: the image to build on.")
-    image: Optional[str] = _opt(None, "--image", "Local image with azureml-inference-server-http (azmlinfsrv).")
+                                     "variables.", metavar="FILE")
+    # --env is the older name (kept working); -e/--env-var sets a variable.
+    env_file: Optional[str] = _opt(None, "--env-file", "Environment file (requirements.txt, conda YAML, Azure ML "
+                                   "environment JSON/YAML): build (or reuse) an image from it.", aliases=("--env",),
+                                   metavar="FILE")
+    base_image: Optional[str] = _opt(None, "--base-image", "With --env-file: the image to build on.", metavar="IMAGE")
+    image: Optional[str] = _opt(None, "--image", "Local image with azureml-inference-server-http (azmlinfsrv); "
+                                 "default: the newest local one.", metavar="IMAGE")
     # One path (str), or several NAME[:VERSION]=PATH items (a tuple): Model.deploy(models=[...]).
     model_dir: Optional[str | tuple[str, ...]] = _opt(
         None, "--model-dir", "Model file or folder, placed like a registered model; repeat as NAME[:VERSION]=PATH "
-        "for several models (Model.get_model_path(NAME)).")
-    model_name: Optional[str] = _opt(None, "--model-name", "Registered model name (default: from --model-dir).")
-    model_version: Optional[str] = _opt(None, "--model-version", "Model version (default: 1).")
-    port: int = _opt(DEFAULT_PORT, "--port", "Scoring port on 127.0.0.1 (next free one if taken).")
+        "for several models (Model.get_model_path(NAME)).", metavar="[NAME[:VERSION]=]PATH")
+    model_name: Optional[str] = _opt(None, "--model-name", "Registered model name (default: from --model-dir).",
+                                   metavar="NAME")
+    model_version: Optional[str] = _opt(None, "--model-version", "Model version (default: 1).", metavar="VERSION")
+    port: int = _opt(DEFAULT_PORT, "--port", "Scoring port on 127.0.0.1 (next free one if taken).", metavar="PORT")
     # Pairs (key, value); a value of None means "the key only": its value comes from the
     # environment of whoever runs the command (the F5 task: VS Code's), so it is never written.
     env: tuple[tuple[str, Optional[str]], ...] = _opt(
         (), "--env-var", "Extra environment variable KEY=VALUE, or KEY to take its value from this "
-        "environment (repeatable; values are never written to disk).", short="-e")
+        "environment (repeatable; values are never written to disk).", short="-e", metavar="KEY[=VALUE]")
     just_my_code: bool = _opt(True, "--just-my-code/--no-just-my-code", "Step only through your own code.")
     wait: bool = _opt(True, "--wait/--no-wait", "Hold before init() until a debugger attaches.")
     debug_bind: str = _opt(LOOPBACK, "--debug-bind", "Interface for the debug port. Anything but 127.0.0.1 lets "
-                           "others on the network run code in it.")
+                           "others on the network run code in it.", metavar="ADDRESS")
     service: Optional[str] = _opt(None, "--service", "Debug an azureml-core LocalWebservice: same image, code and "
-                                  "model (needs amldebug's azureml extra).")
+                                  "model (needs amldebug[azureml]).", metavar="NAME")
     workspace: Optional[str] = None  # the VS Code workspace folder (default: the current folder); not a flag
 
     def replace(self, **changes) -> "AttachOptions":

@@ -5,6 +5,7 @@ DockerException is caught in this module and re-raised as an AmlDebugError subcl
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -14,6 +15,7 @@ from typing import Iterator, Optional
 
 import docker
 import docker.errors
+import docker.tls
 import requests
 
 from ..core.options import Runtime
@@ -40,17 +42,73 @@ def network_name(service: str) -> str:
 
 
 def _engine_gone(exc: BaseException, doing: str) -> DockerUnavailableError:
-    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    where = _where()
     return DockerUnavailableError(
         f"the Docker engine at {where} stopped answering while {doing} ({_short(exc)}); once it is back, "
         "'amldebug status' shows what is left and 'amldebug down --name NAME' removes it")
 
 
-def connect() -> docker.DockerClient:
-    """A client for the local engine, or DockerUnavailableError saying how to get one."""
-    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+def docker_endpoint(environ=os.environ) -> tuple[Optional[str], Optional[str], Optional[Path]]:
+    """(host, context name, TLS folder) as the docker CLI picks them: DOCKER_HOST wins, then
+    DOCKER_CONTEXT, then ``currentContext`` in the CLI's config.json (DOCKER_CONFIG, else
+    ~/.docker). (None, None, None) means the default engine. A context is read from the CLI's
+    store: ``contexts/meta/<sha256 of the name>/meta.json``, its TLS files under
+    ``contexts/tls/<same>/docker/``."""
+    if environ.get("DOCKER_HOST"):
+        return environ["DOCKER_HOST"], None, None
+    config_dir = Path(environ.get("DOCKER_CONFIG") or Path(environ.get("HOME") or Path.home()) / ".docker")
+    name = environ.get("DOCKER_CONTEXT")
+    if not name:
+        try:
+            name = json.loads((config_dir / "config.json").read_text()).get("currentContext")
+        except (OSError, ValueError, AttributeError):
+            name = None
+    if not name or name == "default":
+        return None, None, None
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    meta = config_dir / "contexts" / "meta" / digest / "meta.json"
+    origin = "DOCKER_CONTEXT" if environ.get("DOCKER_CONTEXT") else f"currentContext in {config_dir / 'config.json'}"
     try:
-        client = docker.from_env(timeout=30)
+        endpoint = json.loads(meta.read_text())["Endpoints"]["docker"]
+        host = endpoint["Host"]
+    except OSError:
+        raise DockerUnavailableError(f"Docker context '{name}' ({origin}) does not exist (no {meta}); "
+                                     "'docker context ls' lists the contexts") from None
+    except (ValueError, KeyError, TypeError):
+        raise DockerUnavailableError(f"Docker context '{name}' ({origin}) has no Docker endpoint in {meta}; "
+                                     "'docker context inspect' shows it") from None
+    tls = config_dir / "contexts" / "tls" / digest / "docker"
+    return host, name, (tls if tls.is_dir() else None)
+
+
+def _where(environ=os.environ) -> str:
+    """The engine's address for messages (and the context it comes from)."""
+    try:
+        host, context, _ = docker_endpoint(environ)
+    except DockerUnavailableError:
+        return "the Docker context's address"
+    if host is None:
+        return "unix:///var/run/docker.sock"
+    return f"{host} (Docker context '{context}')" if context else host
+
+
+def connect() -> docker.DockerClient:
+    """A client for the engine the docker CLI would use (DOCKER_HOST, else DOCKER_CONTEXT or
+    the CLI's current context, else the local socket), or DockerUnavailableError saying how
+    to get one."""
+    host, context, tls_dir = docker_endpoint()
+    where = _where()
+    try:
+        if host is None or context is None:
+            client = docker.from_env(timeout=30)
+        else:
+            tls = False
+            if tls_dir is not None:
+                files = {n: tls_dir / f"{n}.pem" for n in ("ca", "cert", "key")}
+                tls = docker.tls.TLSConfig(
+                    client_cert=(str(files["cert"]), str(files["key"])) if files["cert"].is_file() else None,
+                    ca_cert=str(files["ca"]) if files["ca"].is_file() else None, verify=files["ca"].is_file())
+            client = docker.DockerClient(base_url=host, timeout=30, tls=tls)
         client.ping()
     except docker.errors.DockerException as exc:
         raise DockerUnavailableError(

@@ -5,9 +5,12 @@ again (for ``update()``)."""
 
 from __future__ import annotations
 
+import sys
 import uuid
 
+from ..core.options import Runtime
 from ..core.paths import cache_root
+from ..core.progress import stage
 from ..core.scriptcheck import check_entry_script
 from ..core.spec import ServiceSpec
 from ..diagnose.log import logged_exception
@@ -28,12 +31,20 @@ def start(spec: ServiceSpec, *, client=None, keep_ports: bool = False, exact_por
     payload = inject.payload_dir()
     runner = runner_for(spec, client)
     client = getattr(runner, "client", client)
+    stage(progress, f"probing image '{spec.image}'" if spec.runtime == Runtime.CONTAINER
+          else f"probing Python {spec.python or sys.executable}")
     info = runner.probe(spec, payload)
+    cached = (payload / "lib" / ("cp" + info["version"].replace(".", "")) / "debugpy" / "__init__.py").is_file()
+    stage(progress, f"{'debugpy' if cached else 'fetching debugpy'} for Python {info['version']}")
     inject.ensure_debugpy(payload, info["version"], info["machine"])
 
     released = set()
     for old in _existing(spec.name, client):
         released |= {old.spec.port, old.spec.debug_port}
+        owner = StateFile(state_folder(spec.name)).owner_pid()
+        if owner and not StateFile(state_folder(spec.name)).orphaned():  # its terminal says so too (cli)
+            progress(f"amldebug: taking over service '{spec.name}' from the 'amldebug attach' that runs it "
+                     f"(pid {owner}); that session ends")
         old.delete()
     # A replaced service's ports are let go of a moment later (Docker's port forwarder).
     ports.wait_free(released & {spec.port, spec.debug_port}, timeout=3)
@@ -58,8 +69,10 @@ def start(spec: ServiceSpec, *, client=None, keep_ports: bool = False, exact_por
     session = uuid.uuid4().hex
     backend = None
     try:  # from here on, anything (a Ctrl-C, SIGTERM, a failure) removes what this start made
+        # not "amldebug: starting ...": that is the F5 task's begin pattern (contract C1), printed once, first
+        stage(progress, f"launching the {spec.runtime}")
         backend = runner.start(spec, state, payload, info, session)
-        _wait_started(backend, spec, state, ready_timeout)
+        _wait_started(backend, spec, state, ready_timeout, progress)
     except BaseException:
         _undo_start(runner, spec, backend, session, state)
         raise
@@ -106,9 +119,11 @@ def _process_services() -> list[Service]:
     return [Service(spec, backend, starter=start) for spec, backend, _ in process.registered(cache_root() / "state")]
 
 
-def _wait_started(backend, spec: ServiceSpec, state: StateFile, timeout: float) -> None:
+def _wait_started(backend, spec: ServiceSpec, state: StateFile, timeout: float, progress: Progress = _stderr) -> None:
     wanted = ATTACHABLE if spec.wait else SETTLED
     where = str(spec.runtime)  # "the container" / "the process" of the service
+    # With wait, the service is ready once debugpy listens (init() runs after VS Code attaches).
+    stage(progress, "waiting for the debugger to listen" if spec.wait else "waiting for init()")
     try:
         done = state.wait(lambda st: st.get("status") in wanted, timeout,
                           alive=lambda: backend.status() == "running")

@@ -66,7 +66,7 @@ def test_status_and_down(capsys, docker_client, server_image, workspace, service
     assert code == 0, err
     code, out, _ = amldebug(capsys, "status", "--name", service_name, "--json")
     assert code == 0
-    info = json.loads(out)
+    [info] = json.loads(out)  # status --json: one array
     assert info["name"] == service_name and info["state"] == "Running"
     assert requests.post(info["scoring_uri"], json={"data": [2]}).json()["result"] == [6]
     box = _containers(docker_client, service_name)[0]

@@ -244,7 +244,7 @@ def test_attach_with_env_builds_then_serves(capsys, docker_client, test_images, 
     assert code == 0, err
     assert f"up to date: {tag}" in err  # the build above made it: attach reuses it
     code, out, err = run_cli(capsys, "status", "--name", service_name, "--json")
-    assert __import__("json").loads(out)["image"] == tag
+    assert __import__("json").loads(out)[0]["image"] == tag
     code, out, err = run_cli(capsys, "score", "--name", service_name, "--data", '{"data": [2]}')
     assert code == 0, err
     answer = __import__("json").loads(out)

@@ -209,7 +209,7 @@ def test_status_marks_a_service_whose_foreground_attach_was_killed(capsys, docke
         assert code == 0 and "Orphaned" in out, out
         code, out, _ = amldebug(capsys, "status", "--json")
         assert {"name": service_name, "state": "Orphaned"}.items() <= next(
-            s for s in json.loads("[" + ",".join(out.split("\n")[:-1]) + "]") if s["name"] == service_name).items()
+            s for s in json.loads(out) if s["name"] == service_name).items()
         assert amldebug(capsys, "down", service_name)[0] == 0
         assert not _wait_gone(docker_client, service_name)
     finally:

@@ -135,10 +135,10 @@ def test_demo_serves_until_ctrl_c(tmp_path, test_images, kind):
                 break
         text = "".join(lines)
         if kind == "container":
-            assert "using the container runtime: a Docker engine answers and image" in text
-        else:  # no Azure ML image can be pulled here: the demo says so and runs as a process
-            assert "using the process runtime: a Docker engine answers, but image " \
-                   "'mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cpu-inference:latest' is not present" in text
+            assert f"using the container runtime: image '{test_images['azmlinfsrv']}' is present" in text
+        else:  # no image named: the newest local image with the server, named
+            assert "amldebug demo: using the container runtime: image '" in text
+            assert "' is the newest local image with azmlinfsrv" in text
         assert "is ready for a debugger on localhost:18002" in text
         answer = requests.post("http://127.0.0.1:18001/score", data=(tmp_path / "amldebug-demo" /
                                                                    "sample-request.json").read_text(),

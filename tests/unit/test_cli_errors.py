@@ -90,7 +90,7 @@ def test_debug_bind_other_than_localhost_warns(capsys, workspace):
 
 def test_score_needs_data_or_file(capsys):
     code, _, err = run(capsys, "score", "--name", "x")
-    assert code == 2 and "pass exactly one of --data JSON or --file PATH" in err
+    assert code == 2 and "pass exactly one of -d/--data JSON (or @FILE) or --file PATH" in err
 
 
 def test_unknown_option_is_a_usage_error(capsys):

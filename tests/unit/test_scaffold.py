@@ -489,7 +489,7 @@ def test_the_f5_task_rebuilds_an_amldebug_built_image_from_its_environment(works
 
     command = task_command(spec)
 
-    assert command[command.index("--env") + 1] == "sample/requirements.txt"
+    assert command[command.index("--env-file") + 1] == "sample/requirements.txt"
     assert command[command.index("--base-image") + 1] == "base:1" and "--image" not in command
     assert "--image" in task_command(spec.replace(image="scoring:1"))  # an image the user named stays named
 
