@@ -227,7 +227,7 @@ def signal_latency(bench: Bench, trials: int) -> dict:
     out = {"pipe": [], "docker": []}
     for i in range(trials):
         for how in ("pipe", "docker"):
-            time.sleep(1.0)
+            time.sleep(2.0)  # the standby is parked, the machine quiet
             before = files.read().get("generation", 0)
             started = time.perf_counter()
             if how == "pipe":
