@@ -332,3 +332,26 @@ def test_without_the_pipes_a_reload_falls_back_to_the_engine_signal(capsys, serv
     assert result.reason.startswith("the worker has no patch channel")
     assert result.attached is None  # nothing to ask: no message about a debugger
     assert _score(service).json()["version"] == "v2"
+
+
+@pytest.mark.parametrize("kind", ["py39", "py313"])
+def test_the_patch_and_its_breakpoint_work_in_other_image_pythons(capsys, other_images, kind, workspace,
+                                                                  service_name, watching):
+    """3.9 (pydevd's settrace tracer) and 3.13 (its sys.monitoring one)."""
+    score = workspace / "sample" / "score.py"
+    service = _attach(capsys, other_images[kind], service_name)
+    with client_from_launch_json(workspace, service_name, {}) as client:
+        client.attach(timeout=30)
+        service.wait_for_deployment()
+        assert _score(service).json()["version"] == "v1"
+        watch = watching(service)
+        _edit(score, '    return {"result": result, "version": "v1"}',
+              '    bonus = len(result)  # marker: run-new\n    return {"result": result, "version": "v2", "n": bonus}')
+        new_line = marker_line(score, "run-new")
+        client.set_breakpoints(str(score), [new_line])
+        watch.wait_report("amldebug: patched run() in ")
+        request = Request(service.scoring_uri)
+        stop = client.wait_stopped(timeout=30)
+        assert (stop.frames[0].path, stop.frames[0].line) == (str(score), new_line)
+        client.continue_(stop)
+        assert request.result().json() == {"result": [3, 6, 9], "version": "v2", "n": 3}
