@@ -125,3 +125,35 @@ def test_a_global_that_is_no_function_of_the_script_is_declined_and_nothing_is_s
     with pytest.raises(hotpatch.Declined, match="helper is not a plain function"):
         hotpatch.apply(module.init.__globals__, codes, str(path))
     assert module.run(1)["version"] == "v1"  # all or nothing
+
+
+SCHEMA_SCORE = textwrap.dedent('''\
+    from inference_schema.parameter_types.standard_py_parameter_type import StandardPythonParameterType
+    from inference_schema.schema_decorators import input_schema, output_schema
+
+
+    def init():
+        pass
+
+
+    @input_schema("data", StandardPythonParameterType([1, 2]))
+    @output_schema(StandardPythonParameterType({"version": "v1"}))
+    def run(data):
+        return {"version": "v1", "n": len(data)}
+''')
+
+
+def test_a_run_under_inference_schema_is_patched_without_a_second_import(tmp_path):
+    """inference_schema refuses to define a function's schema twice in one process, so the
+    module cannot be executed again; its wrapt proxies lead to the function through
+    __wrapped__."""
+    path = tmp_path / "score_schema.py"
+    path.write_text(SCHEMA_SCORE)
+    module = _load(path)
+    with pytest.raises(Exception, match="schema already defined"):
+        _load(path)  # what re-executing the module in place would meet
+    new = SCHEMA_SCORE.replace('return {"version": "v1"', 'return {"version": "v2"')
+    changed, codes = hotpatch.plan(SCHEMA_SCORE, new, str(path))
+    hotpatch.apply(module.init.__globals__, codes, str(path))
+    assert changed == ["run"]
+    assert module.run(data=[1, 2, 3]) == {"version": "v2", "n": 3}
