@@ -355,3 +355,23 @@ def test_the_patch_and_its_breakpoint_work_in_other_image_pythons(capsys, other_
         assert (stop.frames[0].path, stop.frames[0].line) == (str(score), new_line)
         client.continue_(stop)
         assert request.result().json() == {"result": [3, 6, 9], "version": "v2", "n": 3}
+
+
+def test_a_run_under_inference_schema_is_patched_in_the_server(capsys, server_image, workspace, service_name,
+                                                               watching):
+    """Re-executing the module would fail ("schema already defined"); the patch does not."""
+    score = workspace / "sample" / "score.py"
+    _edit(score, "import json\n", "import json\n\nfrom inference_schema.parameter_types.standard_py_parameter_type "
+          "import StandardPythonParameterType\nfrom inference_schema.schema_decorators import input_schema, "
+          "output_schema\n")
+    _edit(score, "def run(raw_data):\n    data = json.loads(raw_data)[\"data\"]  # marker: run-data",
+          "@input_schema(\"data\", StandardPythonParameterType([1, 2, 3]))\n"
+          "@output_schema(StandardPythonParameterType({\"result\": [3], \"version\": \"v1\"}))\n"
+          "def run(data):\n    data = data  # marker: run-data")
+    service = _attach(capsys, server_image, service_name, "--no-wait")
+    assert _score(service).json() == {"result": [3, 6, 9], "version": "v1"}
+    watch = watching(service)
+    _edit(score, '"version": "v1"}\n', '"version": "v2"}\n')
+    watch.wait_report("amldebug: patched run() in ")
+    assert _score(service).json() == {"result": [3, 6, 9], "version": "v2"}
+    assert "already defined" not in service.get_logs()
