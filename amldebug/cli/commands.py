@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..core.options import DEFAULT_DEBUG_PORT, DEFAULT_PORT, LOOPBACK, AttachOptions, Runtime
+from ..core.options import DEFAULT_DEBUG_PORT, DEFAULT_PORT, LOOPBACK, AttachOptions, ReloadMode, Runtime
 from ..errors import AmlDebugError, ContainerError, ExitStatus, ScoringError, UsageError
 from .app import app, note, out, out_json
 from .localpaths import local_path_mapper
@@ -36,6 +36,7 @@ from .params import (
     Name,
     Port,
     Python,
+    Reload,
     RuntimeName,
     SourceDir,
     Wait,
@@ -77,7 +78,7 @@ def attach(
     just_my_code: JustMyCode = True, env: EnvVars = None, debug_bind: DebugBind = LOOPBACK,
     runtime: RuntimeName = Runtime.CONTAINER, python: Python = None, env_file: EnvFile = None,
     base_image: BaseImage = None, service: FromService = None, inference_config: InferenceConfig = None,
-    exact_ports: ExactPorts = False, deployment: Deployment = None,
+    exact_ports: ExactPorts = False, deployment: Deployment = None, reload: Reload = ReloadMode.AUTO,
     detach: bool = typer.Option(False, "--detach", "-d", help="Start, write launch.json, print, and return."),
     watch: bool = typer.Option(True, "--watch/--no-watch", help="Reload on save (foreground only)."),
     quiet: Quiet = False, as_json: AsJson = False,
@@ -124,7 +125,7 @@ def _attach(options: AttachOptions, progress: Reporter, *, detach: bool, watch: 
     if detach:
         announce(start())
         return
-    _foreground(start, watch, announce)
+    _foreground(start, watch, announce, mode=options.reload)
 
 
 def _session_of(name: str) -> Optional[str]:
@@ -158,7 +159,7 @@ def _removed_elsewhere(service, settle: float = 3.0) -> Optional[str]:
         time.sleep(0.1)
 
 
-def _foreground(start, watch: bool, announce) -> None:
+def _foreground(start, watch: bool, announce, mode: ReloadMode = ReloadMode.AUTO) -> None:
     """Start the service, announce it, stream its log (and reload on save) until Ctrl-C,
     SIGTERM or SIGHUP, then remove it. The start is inside the try, so a signal at any
     moment cleans up (start() itself removes what an unfinished start made). A service
@@ -176,7 +177,8 @@ def _foreground(start, watch: bool, announce) -> None:
         announce(result)
         if watch:
             # A failed reload's traceback names local files too (the spec is read each time: update() replaces it).
-            loop = ReloadLoop(service, report=lambda text, s=service: note(local_path_mapper(s.spec)(text)), stop=stop)
+            loop = ReloadLoop(service, report=lambda text, s=service: note(local_path_mapper(s.spec)(text)),
+                              stop=stop, mode=mode)
             watching = threading.Event()
             thread = threading.Thread(target=loop.run, kwargs={"on_ready": watching.set}, daemon=True)
             thread.start()
@@ -442,7 +444,7 @@ def down(
 @app.command(short_help="Serve the current files now: a new worker, a fresh init().")
 def reload(name: Optional[str] = typer.Option(None, "--name", help="Service name.", metavar="NAME"),
            as_json: AsJson = False) -> None:
-    """Serve the current files now (new worker, fresh init(); the debugger stays attached)."""
+    """Serve the current files now (always a fresh worker and init(); an attached debugger stays)."""
     from ..runtime.registry import get_service
 
     service = get_service(_service_name(name))
@@ -452,7 +454,7 @@ def reload(name: Optional[str] = typer.Option(None, "--name", help="Service name
                   "worker_pid": result.worker_pid})
         return
     out(f"reloaded '{service.name}' in {result.seconds * 1000:.0f} ms"
-        + ("; re-attach the debugger" if result.restarted else "; the debugger stays attached"))
+        + ("; re-attach the debugger" if result.restarted else "; the debugger stays attached" if result.attached else ""))
 
 
 @app.command(short_help="Reload a --detach'ed service whenever its files change.")
@@ -463,6 +465,7 @@ def watch(
         metavar="NAME"),
     source_dir: Optional[Path] = typer.Argument(None, help="With --service: the source folder it was deployed from.",
                                                 metavar="SOURCE_DIR"),
+    reload: Reload = ReloadMode.AUTO,
 ) -> None:
     """Reload a service started with --detach whenever its files change (Ctrl-C stops)."""
     from ..runtime.registry import get_service
@@ -478,7 +481,7 @@ def watch(
     else:
         service = get_service(_service_name(name))
         ready = f"amldebug: watching {service.spec.source_dir} for service '{service.name}' - Ctrl-C to stop"
-    loop = ReloadLoop(service, report=note)
+    loop = ReloadLoop(service, report=note, mode=reload)
     try:
         loop.run(on_ready=lambda: note(ready))
     except KeyboardInterrupt:

@@ -9,7 +9,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from ..core.options import AttachOptions, Runtime, option_fields
+from ..core.options import AttachOptions, ReloadMode, Runtime, option_fields
 from ..errors import UsageError
 
 
@@ -48,6 +48,7 @@ BaseImage = Annotated[Optional[str], _flag("base_image")]
 FromService = Annotated[Optional[str], _flag("service")]
 InferenceConfig = Annotated[Optional[Path], _flag("inference_config")]
 ExactPorts = Annotated[bool, _flag("exact_ports")]
+Reload = Annotated[ReloadMode, _flag("reload")]
 
 
 def _options(params: dict) -> AttachOptions:
