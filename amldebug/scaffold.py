@@ -8,7 +8,6 @@ tasks.json (vscode.files), keeping their own entries and comments.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -17,7 +16,7 @@ from .core.paths import resource_dir
 from .core.spec import service_name_from
 from .errors import AmlDebugError, UsageError
 from .sources.project import PROJECT_FILE, project_file, render_project_file
-from .vscode.entries import attach_command, vscode_files
+from .vscode.entries import INTERPRETER, attach_command, vscode_files
 from .vscode.files import check_vscode, write_vscode
 
 _SKIPPED = {"__pycache__", ".DS_Store"}
@@ -48,7 +47,7 @@ def _refuse_clashes(target: Path, names: Sequence[str]) -> None:
 
 
 def init_project(target: Path, *, force: bool = False, image: str | None = None,
-                 post_debug_task: bool = False, python: str = sys.executable) -> list[Path]:
+                 post_debug_task: bool = False, python: str = INTERPRETER) -> list[Path]:
     """Create a working project in ``target`` (made if missing) and its VS Code entries.
 
     Refuses a folder that is not empty unless ``force``; then overwrites only the files it
