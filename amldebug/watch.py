@@ -1,13 +1,15 @@
 """The edit loop: watch SOURCE_DIR with watchdog and reload the service on save.
 
-Shaped like uvicorn's reload supervisor: start the observer, then for each debounced
-batch of changes either reload (code) or update (environment file, model), until a
-threading.Event says stop. The path filter is a plain callable; debounce is a number.
+Shaped like uvicorn's reload supervisor: start the observer, then for each coalesced
+batch of changes either reload (code: a hot patch or a fresh worker) or update
+(environment file, model), until a threading.Event says stop. The path filter is a plain
+callable; the coalescing window is a number.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import inspect
 import os
 import queue
 import threading
@@ -18,13 +20,14 @@ from typing import Callable, Iterable, Optional
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from .core.options import ReloadMode
 from .core.scriptcheck import syntax_error
 from .errors import AmlDebugError
 
 IGNORED_DIRS = {"__pycache__", ".git", ".hg", ".svn", ".vscode", ".idea", ".mypy_cache", ".pytest_cache",
                 ".ipynb_checkpoints", "node_modules", ".venv", "venv"}
 IGNORED_FILES = ("*.pyc", "*.pyo", "*.swp", "*.swo", "*.swx", "*.swpx", "*~", ".#*", "#*#", "*.tmp",
-                 "*.bak", "*.orig", ".DS_Store", "4913", "*.crswap", ".*.kate-swp")
+                 "*.bak", "*.orig", ".DS_Store", "4913", "*.crswap", ".*.kate-swp", "*.vsctmp")
 
 
 def is_relevant(path: str) -> bool:
@@ -37,16 +40,45 @@ def is_relevant(path: str) -> bool:
 
 
 class _Collector(FileSystemEventHandler):
-    def __init__(self, sink: "queue.Queue[str]", accept: Callable[[str], bool]) -> None:
+    """Queue (path, what happened to it) for each relevant event; a rename gives the old
+    name as "moved_from" (an editor's temp file renamed over the real one)."""
+
+    def __init__(self, sink: "queue.Queue[tuple[str, str]]", accept: Callable[[str], bool]) -> None:
         self._sink = sink
         self._accept = accept
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.is_directory or event.event_type in ("opened", "closed_no_write"):
             return
-        for path in (event.src_path, getattr(event, "dest_path", "")):
-            if path and self._accept(os.fsdecode(path)):
-                self._sink.put(os.fsdecode(path))
+        if event.event_type == "moved":
+            pairs = [(event.src_path, "moved_from"), (event.dest_path, "moved")]
+        else:
+            pairs = [(event.src_path, event.event_type)]
+        for path, what in pairs:
+            path = os.fsdecode(path)
+            if path and self._accept(path):
+                self._sink.put((path, what))
+
+
+def _writing(events: list[tuple[str, str]]) -> bool:
+    """True while a file of the batch was written but not yet closed (Linux reports closes)."""
+    last: dict[str, str] = {}
+    for path, what in events:
+        last[path] = what
+    return any(what in ("created", "modified") for what in last.values())
+
+
+def saved_files(events: list[tuple[str, str]]) -> list[str]:
+    """The real files a batch of events changed: those that exist now, and those deleted
+    that existed before the batch. An editor's temp file (created, then renamed over the
+    real file or deleted) is not one."""
+    born, gone = set(), {}
+    for path, what in events:
+        if what == "created" and path not in gone:
+            born.add(path)
+        gone[path] = what in ("deleted", "moved_from")
+    return sorted(path for path, away in gone.items()
+                  if os.path.exists(path) or (away and path not in born))
 
 
 def _under(path: str, root: Optional[str]) -> bool:
@@ -56,19 +88,28 @@ def _under(path: str, root: Optional[str]) -> bool:
 
 
 class ReloadLoop:
-    """Watch the service's files and keep it serving the latest good code."""
+    """Watch the service's files and keep it serving the latest good code.
 
-    def __init__(self, service, *, debounce: float = 0.1, report: Callable[[str], None] = print,
-                 accept: Callable[[str], bool] = is_relevant, stop: Optional[threading.Event] = None) -> None:
+    ``window``: a batch ends when no event came for that long (and, where the system reports
+    closes, no file of it is still open for writing), so an editor's save -- in place,
+    or through a temp file renamed over the original -- is one reload with the final text.
+    ``mode``: what a save of code does (see :class:`ReloadMode`)."""
+
+    def __init__(self, service, *, window: float = 0.01, report: Callable[[str], None] = print,
+                 accept: Callable[[str], bool] = is_relevant, stop: Optional[threading.Event] = None,
+                 mode: ReloadMode = ReloadMode.AUTO, settle_max: float = 0.5) -> None:
         self.service = service
-        self.debounce = debounce
+        self.window = window
+        self.settle_max = settle_max
+        self.mode = ReloadMode(mode)
         self.report = report
         self.accept = accept
         self.stop = stop or threading.Event()
         self.reloads = 0
         self.busy = threading.Event()  # set while a batch is handled (an update swaps the backend)
-        self._changes: "queue.Queue[str]" = queue.Queue()
+        self._changes: "queue.Queue[tuple[str, str]]" = queue.Queue()
         self._observer = None
+        self._closes = False
 
     def _roots(self) -> list[str]:
         spec = self.service.spec
@@ -80,6 +121,7 @@ class ReloadLoop:
 
     def startup(self) -> None:
         self._observer = Observer()
+        self._closes = "inotify" in type(self._observer).__module__  # it reports a written file's close
         handler = _Collector(self._changes, self.accept)
         for root in self._roots():
             self._observer.schedule(handler, root, recursive=True)
@@ -108,43 +150,69 @@ class ReloadLoop:
             self.shutdown()
 
     def next_batch(self, timeout: float) -> list[str]:
-        """Block for the first change, then gather until ``debounce`` seconds pass quietly."""
+        """Block for the first change, then gather until ``window`` seconds pass quietly
+        with no file left open for writing (at most ``settle_max`` seconds more); the real
+        files saved (temp files left out)."""
         try:
-            first = self._changes.get(timeout=timeout)
+            events = [self._changes.get(timeout=timeout)]
         except queue.Empty:
             return []
-        batch = {first}
+        cap = time.monotonic() + self.settle_max
         while True:
             try:
-                batch.add(self._changes.get(timeout=self.debounce))
+                events.append(self._changes.get(timeout=self.window))
             except queue.Empty:
-                return sorted(batch)
+                if not (self._closes and _writing(events)) or time.monotonic() >= cap:
+                    return saved_files(events)
 
     def handle(self, batch: Iterable[str]) -> None:
         spec = self.service.spec
         batch = list(batch)
         rebuild = [p for p in batch if _under(p, spec.env_file) or _under(p, spec.model_dir)]
-        try:
-            if rebuild:
-                self.report(f"amldebug: {_names(rebuild)} changed: recreating the service "
-                            "(re-attach the debugger when it is up)")
+        if rebuild:
+            self.report(f"amldebug: {_names(rebuild)} changed: recreating the service "
+                        "(re-attach the debugger when it is up)")
+            try:
                 self.service.update()
                 self.report("amldebug: service recreated")
-                return
-            for path in batch:
-                if path.endswith(".py") and os.path.isfile(path):
-                    problem = syntax_error(Path(path))
-                    if problem:
-                        self.report(f"{problem} (still serving the last good code)")
-                        return
-            started = time.monotonic()
-            result = self.service.reload()
-            self.reloads += 1
-            self.report(f"amldebug: reloaded {_names(batch)} in {(time.monotonic() - started) * 1000:.0f} ms "
-                        f"(worker {result.worker_pid}); the debugger stays attached"
-                        if not result.restarted else "amldebug: restarted; re-attach the debugger")
+            except AmlDebugError as exc:
+                self.report(f"amldebug: update failed: {exc}")
+            return
+        self.report(f"amldebug: reloading {_names(batch)}")  # the begin line VS Code's task waits for
+        for path in batch:
+            if path.endswith(".py") and os.path.isfile(path):
+                problem = syntax_error(Path(path))
+                if problem:
+                    self.report(problem)
+                    self.report("amldebug: still serving the last good code")
+                    return
+        # A LocalWebservice (azureml_bridge) has one kind of reload: a new container.
+        modes = "mode" in inspect.signature(self.service.reload).parameters
+        try:
+            result = self.service.reload(mode=self.mode, changed=batch, checked=True) if modes else self.service.reload()
         except AmlDebugError as exc:
             self.report(f"amldebug: reload failed: {exc}")
+            return
+        self.reloads += 1
+        self.report(describe(result))
+
+
+def describe(result) -> str:
+    """The one line that ends a reload attempt (the forms VS Code's end pattern knows)."""
+    kind = getattr(result, "kind", "restarted" if result.restarted else "reloaded")
+    attached = "; the debugger stays attached" if getattr(result, "attached", None) else ""
+    if kind == "patched":
+        return (f"amldebug: patched {', '.join(f + '()' for f in result.functions)} in {result.patch_ms:.0f} ms "
+                f"(init() not re-run; model kept){attached}")
+    if kind == "declined":
+        return (f"amldebug: still serving the last good code: cannot patch ({result.reason}); save with "
+                "--reload auto, or run 'amldebug reload'")
+    if kind == "restarted":
+        return f"amldebug: reloaded: restarted the service in {result.seconds:.1f} s; re-attach the debugger"
+    seconds = getattr(result, "init_seconds", None)
+    init = f", init() re-run in {seconds:.1f} s" if seconds is not None else ""
+    why = f" ({result.reason})" if getattr(result, "reason", None) else ""
+    return f"amldebug: reloaded: fresh worker{init}{why}{attached}"
 
 
 def _names(paths: list[str]) -> str:

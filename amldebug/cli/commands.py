@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from ..core.options import DEFAULT_DEBUG_PORT, DEFAULT_PORT, LOOPBACK, AttachOptions, Runtime
+from ..core.options import DEFAULT_DEBUG_PORT, DEFAULT_PORT, LOOPBACK, AttachOptions, ReloadMode, Runtime
 from ..errors import AmlDebugError, ContainerError, ExitStatus, UsageError
 from .app import app, note, out
 from .params import (
@@ -32,6 +32,7 @@ from .params import (
     Name,
     Port,
     Python,
+    Reload,
     RuntimeName,
     SourceDir,
     Wait,
@@ -55,7 +56,7 @@ def attach(
     just_my_code: JustMyCode = True, env: EnvVars = None, debug_bind: DebugBind = LOOPBACK,
     runtime: RuntimeName = Runtime.CONTAINER.value, python: Python = None, env_file: EnvFile = None,
     base_image: BaseImage = None, service: FromService = None, inference_config: InferenceConfig = None,
-    exact_ports: ExactPorts = False,
+    exact_ports: ExactPorts = False, reload: Reload = ReloadMode.AUTO,
     detach: bool = typer.Option(False, "--detach", "-d", help="Start, write launch.json, print, and return."),
     watch: bool = typer.Option(True, "--watch/--no-watch", help="Reload on save (foreground only)."),
 ) -> None:
@@ -82,10 +83,10 @@ def attach(
     if detach:
         announce(start())
         return
-    _foreground(start, watch, announce)
+    _foreground(start, watch, announce, mode=options.reload)
 
 
-def _foreground(start, watch: bool, announce) -> None:
+def _foreground(start, watch: bool, announce, mode: ReloadMode = ReloadMode.AUTO) -> None:
     """Start the service, announce it, stream its log (and reload on save) until Ctrl-C,
     SIGTERM or SIGHUP, then remove it. The start is inside the try, so a signal at any
     moment cleans up (start() itself removes what an unfinished start made)."""
@@ -100,7 +101,7 @@ def _foreground(start, watch: bool, announce) -> None:
         StateFile(state_folder(service.name)).claim()
         announce(result)
         if watch:
-            loop = ReloadLoop(service, report=note, stop=stop)
+            loop = ReloadLoop(service, report=note, stop=stop, mode=mode)
             watching = threading.Event()
             thread = threading.Thread(target=loop.run, kwargs={"on_ready": watching.set}, daemon=True)
             thread.start()
@@ -308,6 +309,7 @@ def watch(
     service_name: Optional[str] = typer.Option(
         None, "--service", help="An azureml-core LocalWebservice to reload instead (restarts its container)."),
     source_dir: Optional[Path] = typer.Argument(None, help="With --service: the source folder it was deployed from."),
+    reload: Reload = ReloadMode.AUTO,
 ) -> None:
     """Reload a service started with --detach whenever its files change (Ctrl-C stops)."""
     from ..runtime.registry import get_service
@@ -323,7 +325,7 @@ def watch(
     else:
         service = get_service(_service_name(name))
         ready = f"amldebug: watching {service.spec.source_dir} for service '{service.name}' - Ctrl-C to stop"
-    loop = ReloadLoop(service, report=note)
+    loop = ReloadLoop(service, report=note, mode=reload)
     try:
         loop.run(on_ready=lambda: note(ready))
     except KeyboardInterrupt:

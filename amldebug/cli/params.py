@@ -9,7 +9,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from ..core.options import AttachOptions, option_fields
+from ..core.options import AttachOptions, ReloadMode, option_fields
 
 
 def _flag(name: str):
@@ -44,6 +44,7 @@ BaseImage = Annotated[Optional[str], _flag("base_image")]
 FromService = Annotated[Optional[str], _flag("service")]
 InferenceConfig = Annotated[Optional[Path], _flag("inference_config")]
 ExactPorts = Annotated[bool, _flag("exact_ports")]
+Reload = Annotated[ReloadMode, _flag("reload")]
 
 
 def _options(params: dict) -> AttachOptions:

@@ -29,6 +29,19 @@ class Runtime(str, enum.Enum):
         return self.value
 
 
+class ReloadMode(str, enum.Enum):
+    """What a save does: ``auto`` patches a save that changes only bodies of functions other
+    than init() in the live worker and reloads anything else fully; ``patch`` only patches;
+    ``full`` always starts a fresh worker (init() runs again)."""
+
+    AUTO = "auto"
+    PATCH = "patch"
+    FULL = "full"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 def _opt(default: Any, flag: str, help: str, *, short: str | None = None, always: bool = False):
     """A field with its flag (``--a/--no-a`` for a switch) and its help text; ``always``:
     task_argv passes it even at its default."""
@@ -71,6 +84,9 @@ class AttachOptions:
     wait: bool = _opt(True, "--wait/--no-wait", "Hold before init() until a debugger attaches.")
     debug_bind: str = _opt(LOOPBACK, "--debug-bind", "Interface for the debug port. Anything but 127.0.0.1 lets "
                            "others on the network run code in it.")
+    reload: ReloadMode = _opt(ReloadMode.AUTO, "--reload", "On save: 'auto' patches changed function bodies "
+                              "other than init() in the live worker (model kept) and reloads anything else; "
+                              "'patch' only patches; 'full' always starts a fresh worker.")
     service: Optional[str] = _opt(None, "--service", "Debug an azureml-core LocalWebservice: same image, code and "
                                   "model (needs amldebug's azureml extra).")
     workspace: Optional[str] = None  # the VS Code workspace folder (default: the current folder); not a flag
@@ -90,6 +106,8 @@ class AttachOptions:
         if "env" in values:
             values["env"] = tuple(tuple(pair) for pair in (values["env"].items() if isinstance(values["env"], Mapping)
                                                             else values["env"] or ()))
+        if isinstance(values.get("reload"), str):
+            values["reload"] = next((m for m in ReloadMode if m.value == values["reload"]), values["reload"])
         if isinstance(values.get("runtime"), str):  # a name that is not a Runtime is refused by spec_from_options
             values["runtime"] = next((r for r in Runtime if r.value == values["runtime"]), values["runtime"])
         return cls(**values)

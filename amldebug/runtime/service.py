@@ -16,14 +16,15 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import requests
 
-from ..core.options import Runtime
+from ..core.options import ReloadMode, Runtime
 from ..core.scriptcheck import syntax_error
 from ..core.spec import ServiceSpec
 from ..diagnose.log import logged_exception
+from ..engine import channel
 from ..engine.backend import Backend, runner_for
 from ..engine.statefile import SETTLED, StateFile, Status, state_folder
 from ..errors import (
@@ -47,6 +48,18 @@ class ReloadResult:
     seconds: float
     restarted: bool  # True when the container had to be recreated (debugger must re-attach)
     worker_pid: Optional[int] = None
+    kind: str = "reloaded"  # "patched" (code swapped in the live worker), "reloaded" (a fresh worker),
+    #                         "restarted" (a new container) or "declined" (--reload patch: not patchable)
+    functions: tuple[str, ...] = ()  # patched: the functions whose bodies changed
+    patch_ms: Optional[float] = None  # patched: the time in the worker (diff + swap)
+    init_seconds: Optional[float] = None  # reloaded: init()'s time in the new worker
+    attached: Optional[bool] = None  # whether a debugger was attached to the worker (None: not known)
+    reason: Optional[str] = None  # why no patch (declined, or auto fell back to a full reload)
+    via: Optional[str] = None  # how the server was told: "pipe" (state folder) or "signal" (engine)
+
+
+def _names(paths: Sequence[str]) -> str:
+    return ", ".join(sorted({os.path.basename(p) for p in paths}))
 
 
 class Service:
@@ -163,25 +176,49 @@ class Service:
         except ValueError:
             return response.text
 
-    def reload(self, *, timeout: float = 60, progress: Progress = _stderr) -> ReloadResult:
-        """Serve the current files: a new worker, a fresh init(), the same debugged master."""
-        problem = syntax_error(self.spec.entry_path)
-        if problem:
-            raise ReloadError(f"{problem} (the service keeps serving the last good code)")
-        if dict(self.spec.env).get("WORKER_PRELOAD", "").lower() == "true":
+    def reload(self, *, timeout: float = 60, progress: Progress = _stderr, mode: ReloadMode = ReloadMode.FULL,
+               changed: Sequence[str] = (), checked: bool = False) -> ReloadResult:
+        """Serve the current files. ``mode`` auto or patch: when only the entry script
+        changed (``changed``: the files saved) and only in bodies of functions other than
+        init(), swap those functions' code in the live worker (globals and the model stay);
+        otherwise (and always with ``full``) a new worker, a fresh init(), the same debugged
+        master. ``checked``: the caller has compiled the files already."""
+        if not checked:
+            problem = syntax_error(self.spec.entry_path)
+            if problem:
+                raise ReloadError(f"{problem} (the service keeps serving the last good code)")
+        preload = dict(self.spec.env).get("WORKER_PRELOAD", "").lower() == "true"
+        if mode != ReloadMode.FULL and not preload:
+            entry = os.path.realpath(self.spec.entry_path)
+            others = [p for p in changed if os.path.realpath(p) != entry]
+            if others:
+                reason = f"{_names(others)} changed (only the entry script is patched)"
+            else:
+                patched = self._patch(timeout=min(timeout, 10))
+                if patched.kind == "patched" or mode == ReloadMode.PATCH:
+                    return patched
+                reason = patched.reason
+            if mode == ReloadMode.PATCH:
+                return ReloadResult(0.0, restarted=False, kind="declined", reason=reason)
+        else:
+            reason = None
+        if preload:
             started = time.monotonic()
             progress("WORKER_PRELOAD=true loads score.py in the gunicorn master, so a reload must "
                      "restart the container; re-attach the debugger afterwards")
             self.update()
-            return ReloadResult(time.monotonic() - started, restarted=True)
+            return ReloadResult(time.monotonic() - started, restarted=True, kind="restarted")
         state = StateFile(state_folder(self.name))
         before = state.read().get("generation", 0)
         started = time.monotonic()
         mark = self._backend.position()
-        self._backend.signal("SIGHUP")
+        via = "pipe"
+        if not channel.send(state.channel / channel.CONTROL, "reload"):
+            via = "signal"
+            self._backend.signal("SIGHUP")
         try:
             done = state.wait(lambda st: st.get("generation", 0) > before and st.get("status") in SETTLED,
-                              timeout, alive=self._running)
+                              timeout, alive=self._running, poll=0.002)
         except TimeoutError:
             raise ReloadError(f"the new worker of '{self.name}' was not ready after {timeout:.0f} s "
                               "(paused at a breakpoint in init()?)") from None
@@ -193,7 +230,42 @@ class Service:
             error = logged_exception(log) or "\n".join(log.splitlines()[-20:])
             raise ReloadError(f"the new code failed in import or init(); the service waits for the next "
                               f"save:\n{error}")
-        return ReloadResult(elapsed, restarted=False, worker_pid=done.get("pid"))
+        init_ms = done.get("init_ms")
+        return ReloadResult(elapsed, restarted=False, worker_pid=done.get("pid"), kind="reloaded",
+                            init_seconds=None if init_ms is None else init_ms / 1000, attached=self.debugger_attached(),
+                            reason=reason, via=via)
+
+    def _patch(self, timeout: float) -> ReloadResult:
+        """Ask the serving worker to patch the changed functions of the entry script."""
+        state = StateFile(state_folder(self.name))
+        current = state.read()
+        pid = current.get("pid")
+        if current.get("status") != Status.READY or not pid:
+            return ReloadResult(0.0, restarted=False, kind="declined", reason="no worker is serving")
+        seq = f"{os.getpid()}-{time.monotonic_ns()}"
+        started = time.monotonic()
+        if not channel.send(state.channel / channel.patch_pipe(pid), json.dumps({"seq": seq})):
+            return ReloadResult(0.0, restarted=False, kind="declined",
+                                reason="the worker has no patch channel (started by an older amldebug?)")
+        answer = channel.wait_answer(state.channel / channel.PATCH_ANSWER, lambda a: a.get("seq") == seq, timeout)
+        elapsed = time.monotonic() - started
+        if answer is None:
+            return ReloadResult(elapsed, restarted=False, kind="declined",
+                                reason=f"the worker did not answer within {timeout:.0f} s")
+        if not answer.get("ok"):
+            return ReloadResult(elapsed, restarted=False, kind="declined", reason=answer.get("reason"))
+        return ReloadResult(elapsed, restarted=False, worker_pid=answer.get("pid"), kind="patched",
+                            functions=tuple(answer.get("functions", ())), patch_ms=answer.get("ms"),
+                            attached=self.debugger_attached(), via="pipe")
+
+    def debugger_attached(self, timeout: float = 0.5) -> Optional[bool]:
+        """Whether a debugger client is attached to the service now (None: it cannot say)."""
+        state = StateFile(state_folder(self.name))
+        seq = f"{os.getpid()}-{time.monotonic_ns()}"
+        if not channel.send(state.channel / channel.CONTROL, f"status {seq}"):
+            return None
+        answer = channel.wait_answer(state.channel / channel.MASTER_ANSWER, lambda a: a.get("seq") == seq, timeout)
+        return None if answer is None else bool(answer.get("attached"))
 
     def _running(self) -> bool:
         return self._backend.status() == "running"

@@ -90,8 +90,8 @@ def watching():
 
     started = []
 
-    def start(service):
-        started.append(Watching(service))
+    def start(service, **options):
+        started.append(Watching(service, **options))
         return started[-1]
 
     yield start

@@ -58,9 +58,9 @@ class Request(threading.Thread):
 class Watching:
     """Run the real watcher loop in a thread and collect what it reports."""
 
-    def __init__(self, service) -> None:
+    def __init__(self, service, **options) -> None:
         self.reports: list[str] = []
-        self.loop = ReloadLoop(service, report=self.reports.append)
+        self.loop = ReloadLoop(service, report=self.reports.append, **options)
         self.thread = threading.Thread(target=self.loop.run, daemon=True)
         self.thread.start()
         time.sleep(0.3)  # let the observer start

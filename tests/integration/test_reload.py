@@ -45,12 +45,13 @@ def test_save_reloads_and_the_same_session_stops_in_the_new_code(capsys, target,
         assert request.result().json()["version"] == "v1"
         root = client.sessions[0]
 
-        watch = watching(service)
+        watch = watching(service, mode="full")
         _edit(score, '    return {"result": result, "version": "v1"}',
               '    bonus = len(result)  # marker: run-new\n    return {"result": result, "version": "v2", "n": bonus}')
         new_line = marker_line(score, "run-new")
         client.set_breakpoints(str(score), [new_line])  # as VS Code re-sends them on save
-        watch.wait_report("reloaded score.py")
+        report = watch.wait_report("amldebug: reloaded: fresh worker, init() re-run in ")
+        assert report.endswith("; the debugger stays attached")
 
         request = Request(service.scoring_uri)
         stop = client.wait_stopped(timeout=30)
@@ -68,10 +69,12 @@ def test_syntax_error_keeps_old_code_serving_and_next_save_recovers(capsys, serv
     watch = watching(service)
     _edit(score, '"version": "v1"}', '"version": "v2"')  # unbalanced brace
     report = watch.wait_report("error:")
-    assert report.startswith(f"{score}:") and "still serving the last good code" in report
+    assert report.startswith(f"{score}:")
+    assert watch.reports == ["amldebug: reloading score.py", report, "amldebug: still serving the last good code"]
     assert _score(service).json()["version"] == "v1"
     _edit(score, '"version": "v2"', '"version": "v2"}')
-    watch.wait_report("reloaded score.py")
+    report = watch.wait_report("amldebug: patched run() in ")
+    assert "debugger" not in report  # none is attached
     assert _score(service).json()["version"] == "v2"
     assert watch.loop.reloads == 1
 
@@ -94,15 +97,146 @@ def test_exception_in_new_init_is_reported_and_a_fix_recovers(capsys, server_ima
     assert _score(service).json() == {"result": [3, 6, 9], "version": "v3"}
 
 
-def test_a_burst_of_saves_gives_one_reload(capsys, server_image, workspace, service_name, watching):
+def test_a_burst_of_saves_serves_the_last_text(capsys, server_image, workspace, service_name, watching):
     score = workspace / "sample" / "score.py"
     service = _attach(capsys, server_image, service_name, "--no-wait")
     watch = watching(service)
     original = score.read_text()
     for i in range(10):
         score.write_text(original.replace('"version": "v1"', f'"version": "b{i}"'))
-        time.sleep(0.02)
-    watch.wait_report("reloaded")
+        time.sleep(0.002)
+    watch.wait_report("patched run()")
     time.sleep(1.5)
-    assert watch.loop.reloads == 1, watch.reports
+    assert watch.loop.reloads < 10, watch.reports
     assert _score(service).json()["version"] == "b9"
+
+
+def _state(service):
+    from amldebug.engine.statefile import StateFile, state_folder
+
+    return StateFile(state_folder(service.name)).read()
+
+
+def test_a_run_only_edit_is_patched_and_the_same_session_stops_in_the_new_run(capsys, target, workspace,
+                                                                            service_name, watching):
+    score = workspace / "sample" / "score.py"
+    service = _attach(capsys, target, service_name)
+    with client_from_launch_json(workspace, service_name, {}) as client:
+        client.attach(timeout=15)
+        service.wait_for_deployment()
+        assert _score(service).json()["version"] == "v1"
+        worker = _state(service)["pid"]
+        root = client.sessions[0]
+        watch = watching(service)
+        _edit(score, '    return {"result": result, "version": "v1"}',
+              '    bonus = len(result)  # marker: run-new\n    return {"result": result, "version": "v2", "n": bonus}')
+        new_line = marker_line(score, "run-new")
+        client.set_breakpoints(str(score), [new_line])
+        report = watch.wait_report("amldebug: patched run() in ")
+        assert report.endswith("ms (init() not re-run; model kept); the debugger stays attached")
+        assert watch.reports[0] == "amldebug: reloading score.py"
+
+        request = Request(service.scoring_uri)
+        stop = client.wait_stopped(timeout=30)
+        assert (stop.frames[0].path, stop.frames[0].line, stop.frames[0].name) == (str(score), new_line, "run")
+        assert client.evaluate(stop, "result") == "[3, 6, 9]"
+        assert client.evaluate(stop, "model['scale']") == "3"  # the model init() loaded is still there
+        client.continue_(stop)
+        assert request.result().json() == {"result": [3, 6, 9], "version": "v2", "n": 3}
+        assert _state(service)["pid"] == worker  # the same worker: no import, no init()
+        assert client.sessions[0] is root and not root.ended
+
+
+def test_an_edit_while_paused_finishes_the_paused_request_with_the_old_code(capsys, server_image, workspace,
+                                                                          service_name, watching):
+    score = workspace / "sample" / "score.py"
+    service = _attach(capsys, server_image, service_name)
+    old_line = marker_line(score, "run-scaled")
+    with client_from_launch_json(workspace, service_name, {score: [old_line]}) as client:
+        client.attach(timeout=15)
+        service.wait_for_deployment()
+        paused = Request(service.scoring_uri)
+        stop = client.wait_stopped(timeout=30)
+        assert stop.frames[0].line == old_line
+        watch = watching(service)
+        # The new line goes above the paused one: breakpoints are by line, and the paused
+        # (old) frame must not run into the new breakpoint on its way out.
+        _edit(score, '    data = json.loads(raw_data)["data"]  # marker: run-data',
+              '    extra = "new"  # marker: run-new\n    data = json.loads(raw_data)["data"]  # marker: run-data')
+        _edit(score, '"version": "v1"', '"version": extra')
+        new_line = marker_line(score, "run-new")
+        client.set_breakpoints(str(score), [new_line])
+        watch.wait_report("amldebug: patched run() in ")  # the patch does not wait for the paused thread
+        client.continue_(stop)
+        assert paused.result().json() == {"result": [3, 6, 9], "version": "v1"}
+
+        request = Request(service.scoring_uri)
+        stop = client.wait_stopped(timeout=30)
+        assert (stop.frames[0].path, stop.frames[0].line) == (str(score), new_line)
+        client.continue_(stop)
+        assert request.result().json() == {"result": [3, 6, 9], "version": "new"}
+
+
+def test_a_decorated_run_is_patched_through_wrapped(capsys, server_image, workspace, service_name, watching):
+    score = workspace / "sample" / "score.py"
+    _edit(score, "def run(raw_data):", "def logged(f):\n    @functools.wraps(f)\n    def wrapper(*a, **k):\n"
+          "        return f(*a, **k)\n    return wrapper\n\n\n@logged\ndef run(raw_data):")
+    _edit(score, "import json\n", "import functools\nimport json\n")
+    service = _attach(capsys, server_image, service_name, "--no-wait")
+    watch = watching(service)
+    _edit(score, '"version": "v1"', '"version": "v2"')
+    watch.wait_report("amldebug: patched run() in ")
+    answer = _score(service)
+    assert answer.json().get("version") == "v2", answer.text
+
+
+@pytest.mark.parametrize("edit, why", [
+    (("    model = loaded  # marker: init-loaded", "    model = dict(loaded)  # marker: init-loaded"), "init() changed"),
+    (("model = None", "model = None\nLIMIT = 3"), "statements were added or removed"),
+])
+def test_what_cannot_be_patched_gets_a_fresh_worker_and_says_why(capsys, server_image, workspace, service_name,
+                                                                  watching, edit, why):
+    score = workspace / "sample" / "score.py"
+    service = _attach(capsys, server_image, service_name, "--no-wait")
+    worker = _state(service)["pid"]
+    watch = watching(service)
+    _edit(score, *edit)
+    _edit(score, '"version": "v1"', '"version": "v2"')
+    report = watch.wait_report("amldebug: reloaded: fresh worker, init() re-run in ")
+    assert report.endswith(f" s ({why})")
+    assert _score(service).json()["version"] == "v2"
+    assert _state(service)["pid"] != worker
+
+
+def test_patch_mode_keeps_the_last_good_code_when_it_cannot_patch(capsys, server_image, workspace, service_name,
+                                                                  watching):
+    score = workspace / "sample" / "score.py"
+    service = _attach(capsys, server_image, service_name, "--no-wait")
+    watch = watching(service, mode="patch")
+    _edit(score, "    model = loaded  # marker: init-loaded", "    model = dict(loaded)  # marker: init-loaded")
+    report = watch.wait_report("amldebug: still serving the last good code: cannot patch (init() changed)")
+    assert watch.reports == ["amldebug: reloading score.py", report]
+
+
+def test_a_helper_module_edit_is_a_full_reload(capsys, server_image, workspace, service_name, watching):
+    helper = workspace / "sample" / "mypkg" / "features.py"
+    service = _attach(capsys, server_image, service_name, "--no-wait")
+    watch = watching(service)
+    text = helper.read_text()
+    helper.write_text(text + "\n\ndef unused():\n    return 0\n")
+    report = watch.wait_report("amldebug: reloaded: fresh worker")
+    assert "features.py changed (only the entry script is patched)" in report
+    assert watch.reports[0] == "amldebug: reloading features.py"
+
+
+def test_the_server_warning_about_extra_keys_is_explained_once_not_repeated(capsys, server_image, workspace,
+                                                                            service_name, watching):
+    score = workspace / "sample" / "score.py"
+    service = _attach(capsys, server_image, service_name, "--no-wait")
+    watch = watching(service, mode="full")
+    _edit(score, '"version": "v1"', '"version": "v2"')
+    watch.wait_report("amldebug: reloaded")
+    log = service.get_logs()
+    assert "Found extra keys in the config file that are not supported" not in log
+    assert log.count("hiding the server's 'Found extra keys in the config file' warning") == 1
+    assert log.count("Booting worker") == 2

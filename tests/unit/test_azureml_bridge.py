@@ -250,7 +250,9 @@ def test_target_reloads_through_the_webservice_and_reports_a_restart(sample, cap
 
     assert service.reloads == [True]
     assert (target.spec.source_dir, target.spec.env_file, target.spec.model_dir) == (str(sample), None, None)
-    assert messages == ["amldebug: restarted; re-attach the debugger"]
+    assert messages[0] == "amldebug: reloading score.py"  # contract C1: the begin line, then one end line
+    assert messages[1].startswith("amldebug: reloaded: restarted the service in ")
+    assert messages[1].endswith("; re-attach the debugger") and len(messages) == 2
     out, err = capsys.readouterr()
     assert out == "" and "Starting Docker container" in err
 
