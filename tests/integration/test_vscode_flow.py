@@ -17,6 +17,7 @@ from amldebug import vscode
 from amldebug.runtime.registry import get_service
 from amldebug.watch import ReloadLoop
 from tests.integration.helpers import amldebug
+from tests.support.vscode_task import TaskRun
 
 pytestmark = pytest.mark.docker
 
@@ -64,32 +65,95 @@ def test_problem_matcher_matches_what_amldebug_prints(capsys, target, workspace,
     assert problem.group(matcher["pattern"]["severity"]) == "error"
 
 
+def _matcher(task):
+    background = task["problemMatcher"]["background"]
+    return background["beginsPattern"], background["endsPattern"], task["problemMatcher"]["pattern"]
+
+
+def _classify(task, line):
+    """What VS Code's background collector does with a line, in its order (problemCollectors.ts:
+    the begins pattern, then the ends pattern, then the problem pattern)."""
+    begins, ends, pattern = _matcher(task)
+    if re.search(begins, line):
+        return "begin"
+    if re.search(ends, line):
+        return "end"
+    return "problem" if re.search(pattern["regexp"], line) else None
+
+
 def test_the_task_command_starts_the_service_as_f5_would(target, workspace, service_name, capsys):
     code, _, err = amldebug(capsys, "vscode", "sample", *target, "--model-dir", "sample/model",
                             "--name", service_name, "--no-wait", "--port", "17901", "--debug-port", "17902")
     assert code == 0, err
     task = _task(workspace, service_name)
-    ends = re.compile(task["problemMatcher"]["background"]["endsPattern"])
-    proc = subprocess.Popen([task["command"], *task["args"]], cwd=workspace, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    begins, ends, _ = _matcher(task)
+    run = TaskRun(task, workspace)
     try:
-        deadline = time.monotonic() + 60
-        seen = []
-        while time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            seen.append(line)
-            if ends.search(line):
-                break
-        else:
-            pytest.fail(f"the task never printed its end pattern: {seen}")
+        _, first = run.next_line(60)
+        assert re.search(begins, first), first  # VS Code sees the start at once (and is active from the start)
+        run.wait_for(ends, 90)
         answer = requests.post("http://127.0.0.1:17901/score", data='{"data": [1]}',
                                headers={"Content-Type": "application/json"}, timeout=30)
         assert answer.json()["result"] == [3]
+        assert not [line for _, line in run.lines if TaskRun.has_escape_codes(line)]
     finally:
-        proc.send_signal(signal.SIGINT)  # as VS Code's "terminate task"
-        proc.wait(30)
+        code = run.stop()
+    assert code == 0, "\n".join(line for _, line in run.lines)
     with pytest.raises(Exception, match=f"no amldebug service named '{service_name}'"):
         get_service(service_name)
+
+
+def _save_and_read(run, task, path, text, timeout=60):
+    """Save ``text`` to ``path`` as an editor does, then the amldebug lines of the reload up to its end."""
+    path.write_text(text)
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        item = run.next_line(deadline - time.monotonic())
+        if item is None:
+            break
+        kind = _classify(task, item[1])
+        if kind:
+            seen.append((kind, item[1]))
+        if kind == "end":
+            return seen
+    pytest.fail(f"the reload never ended: {seen}\n" + _dump(run))
+
+
+def _dump(run):
+    return "\n".join(f"{at:.3f} {chunk!r}" for at, chunk in run.raw[-30:])
+
+
+def test_a_bad_save_then_a_good_one_begin_report_end_then_begin_end(workspace, service_name, server_image, capsys):
+    """What VS Code's Problems panel needs: a syntax error between a begin and an end line, and
+    the next good save's begin/end pair, which clears it (VS Code clears only at an end)."""
+    code, _, err = amldebug(capsys, "vscode", "sample", "--image", server_image, "--model-dir", "sample/model",
+                            "--name", service_name, "--no-wait", "--port", "17911", "--debug-port", "17912")
+    assert code == 0, err
+    task = _task(workspace, service_name)
+    # Under PYTHONUNBUFFERED (set on this machine, and often in dev containers) the CLI's print()
+    # writes a line's text and its newline in two writes, so the log it streams on stdout and its
+    # own lines on stderr interleave mid-line and VS Code misses a begin or an end line. Left out
+    # here until out()/note() in amldebug/cli/app.py write each line whole (see the vscode report).
+    run = TaskRun(task, workspace, without=("PYTHONUNBUFFERED",))
+    score = workspace / "sample" / "score.py"
+    good = score.read_text()
+    try:
+        run.wait_for(_matcher(task)[1], 90)
+        run.wait_for("save to reload", 30)
+        lines = good.splitlines()
+        broken_line = next(i for i, line in enumerate(lines, 1) if line.startswith("def run("))
+        lines[broken_line - 1] = "def run(raw_data:"
+
+        bad = _save_and_read(run, task, score, "\n".join(lines) + "\n")
+        fixed = _save_and_read(run, task, score, good.replace("return", "return  ", 1))
+    finally:
+        run.stop()
+    assert [kind for kind, _ in bad] == ["begin", "problem", "end"], _dump(run)
+    problem = re.match(task["problemMatcher"]["pattern"]["regexp"], bad[1][1])
+    assert problem.group(task["problemMatcher"]["pattern"]["file"]) == str(score)
+    assert int(problem.group(task["problemMatcher"]["pattern"]["line"])) == broken_line
+    assert [kind for kind, _ in fixed] == ["begin", "end"], fixed
 
 
 @pytest.mark.parametrize("runtime", ["container", "process"])
