@@ -304,3 +304,35 @@ def test_javascript_reads_the_patterns_as_python_does():
     expected = [kind if kind != "problem" else "problem:" + re.match(PROBLEM_REGEXP, line).group(1)
                 for line, kind in LINES.items()]
     assert json.loads(result.stdout) == expected
+
+
+@pytest.mark.parametrize("launcher", [["amldebug"], ["uv", "run", "amldebug"], ["python", "-m", "amldebug"]])
+def test_a_launcher_of_the_users_stays_when_amldebug_writes_the_task_again(workspace, capsys, launcher):
+    assert cli.run(["vscode", "sample", "--image", "scoring:1", "--name", "svc", "--post-debug-task"]) == 0
+    path = workspace / ".vscode" / "tasks.json"
+    tasks = read_jsonc(path)["tasks"]
+    for task in tasks:  # what a pipx or uv user does by hand
+        verb = task["args"].index("attach" if "attach" in task["args"] else "down")
+        task["command"], task["args"] = launcher[0], [*launcher[1:], *task["args"][verb:]]
+    path.write_text(json.dumps({"version": "2.0.0", "tasks": tasks}, indent=4))
+
+    assert cli.run(["vscode", "sample", "--image", "scoring:2", "--name", "svc", "--debug-port", "6001"]) == 0
+
+    attach, down = read_jsonc(path)["tasks"]
+    assert [attach["command"], *attach["args"]][: len(launcher) + 1] == [*launcher, "attach"]
+    assert attach["args"][attach["args"].index("--image") + 1] == "scoring:2"
+    assert attach["args"][attach["args"].index("--debug-port") + 1] == "6001"
+    assert [down["command"], *down["args"]] == [*launcher, "down", "--name", "svc"]
+    assert task_problems([attach, down]) == []
+
+
+@pytest.mark.parametrize("old", ["/home/me/.venv/bin/python3", r"C:\Users\me\.venv\Scripts\python.exe"])
+def test_an_older_amldebugs_absolute_python_is_replaced_by_the_selected_interpreter(workspace, capsys, old):
+    assert cli.run(["vscode", "sample", "--image", "scoring:1", "--name", "svc"]) == 0
+    path = workspace / ".vscode" / "tasks.json"
+    path.write_text(path.read_text().replace(json.dumps(INTERPRETER), json.dumps(old)))
+
+    assert cli.run(["vscode", "sample", "--image", "scoring:1", "--name", "svc"]) == 0
+
+    [task] = read_jsonc(path)["tasks"]
+    assert [task["command"], *task["args"][:3]] == [INTERPRETER, "-m", "amldebug", "attach"]
