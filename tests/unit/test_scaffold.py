@@ -611,3 +611,16 @@ def test_a_launch_json_that_cannot_be_merged_leaves_tasks_json_unwritten_too(wor
         write_vscode(workspace, entries)
 
     assert not (workspace / ".vscode" / "tasks.json").exists()
+
+
+def test_init_force_keeps_a_launcher_of_the_users(project):
+    path = project / ".vscode" / "tasks.json"
+    path.write_text(path.read_text().replace(json.dumps(INTERPRETER) + ",", '"amldebug",').replace(
+        '"-m",\n                "amldebug",\n                "attach"', '"attach"'))
+    assert [read_jsonc(path)["tasks"][0]["command"], *read_jsonc(path)["tasks"][0]["args"][:1]] == ["amldebug", "attach"]
+
+    init_project(project, force=True)
+
+    [task] = read_jsonc(path)["tasks"]
+    assert [task["command"], *task["args"]] == ["amldebug", "attach", ".", "--name", "my-proj", "--debug-port", "5678",
+                                                "--exact-ports"]
