@@ -485,8 +485,10 @@ def test_vscode_config_readme_covers_both_extension_types_and_the_bind_address()
     readme = (resource_dir("vscode-config") / "README.md").read_text()
 
     for needle in ('"debugpy"', '"python"', "pathMappings", "justMyCode", "preLaunchTask", "127.0.0.1",
-                   BEGINS_PATTERN, ENDS_PATTERN):
+                   BEGINS_PATTERN, ENDS_PATTERN, '"activeOnStart": true', "AMLDEBUG_PROGRESS", INTERPRETER):
         assert needle in readme, needle
+    for name in ("README.md", "tasks.json", "launch.json"):  # VS Code's key is activeOnStart
+        assert "activatesOnStart" not in (resource_dir("vscode-config") / name).read_text(), name
 
 
 def test_the_f5_task_rebuilds_an_amldebug_built_image_from_its_environment(workspace):
