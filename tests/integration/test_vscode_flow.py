@@ -54,11 +54,14 @@ def test_problem_matcher_matches_what_amldebug_prints(capsys, target, workspace,
     lines[broken_line - 1] = "def run(raw_data:"
     score.write_text("\n".join(lines) + "\n")
     deadline = time.monotonic() + 10
-    while not reports and time.monotonic() < deadline:
+    while not any(ends.search(r) for r in reports) and time.monotonic() < deadline:
         time.sleep(0.05)
     loop.stop.set()
     thread.join(5)
-    problem = re.compile(matcher["pattern"]["regexp"]).match(reports[0])
+    # Between the reload's begin and end lines, as the Problems panel needs (contract C1).
+    assert [bool(begins.search(r)) for r in reports] == [True, False, False], reports
+    assert ends.search(reports[-1]), reports
+    problem = re.compile(matcher["pattern"]["regexp"]).match(reports[1])
     assert problem, reports
     assert problem.group(matcher["pattern"]["file"]) == str(score)
     assert int(problem.group(matcher["pattern"]["line"])) == broken_line
