@@ -336,3 +336,20 @@ def test_an_older_amldebugs_absolute_python_is_replaced_by_the_selected_interpre
 
     [task] = read_jsonc(path)["tasks"]
     assert [task["command"], *task["args"][:3]] == [INTERPRETER, "-m", "amldebug", "attach"]
+
+
+@pytest.mark.parametrize("result", [
+    dict(kind="patched", functions=["run"], patch_ms=3.0, attached=True, restarted=False),
+    dict(kind="declined", reason="init() changed", restarted=False),
+    dict(kind="restarted", seconds=2.5, restarted=True),
+    dict(kind="reloaded", init_seconds=0.4, reason=None, attached=False, restarted=False),
+    dict(restarted=False),  # a LocalWebservice's reload result
+])
+def test_every_line_that_ends_a_reload_ends_the_tasks_run(result):
+    from types import SimpleNamespace
+
+    from amldebug.watch import describe
+
+    line = describe(SimpleNamespace(**result))
+
+    assert classify(line) == "end", line
