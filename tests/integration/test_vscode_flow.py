@@ -1,6 +1,7 @@
 """The F5 workflow pieces against real runs: the task's problem matcher against what
 amldebug really prints, `init` projects that check and serve in both runtimes, `demo`."""
 
+import importlib.util
 import json
 import os
 import re
@@ -157,6 +158,68 @@ def test_a_bad_save_then_a_good_one_begin_report_end_then_begin_end(workspace, s
     assert problem.group(task["problemMatcher"]["pattern"]["file"]) == str(score)
     assert int(problem.group(task["problemMatcher"]["pattern"]["line"])) == broken_line
     assert [kind for kind, _ in fixed] == ["begin", "end"], fixed
+
+
+# F5 in a project that names no image reaches the image discovery of contract C2 (the cli
+# branch's runtime/discover.py); until that is merged the task ends in "no image given".
+_NEEDS_DISCOVERY = pytest.mark.xfail(importlib.util.find_spec("amldebug.runtime.discover") is None, strict=True,
+                                     reason="needs amldebug/runtime/discover.py (contract C2, the cli branch)")
+
+
+@_NEEDS_DISCOVERY
+def test_f5_in_a_fresh_init_project_starts_a_service(tmp_path, test_images, capsys, monkeypatch):
+    """`amldebug init` records no image; F5 must still start something (a local scoring image
+    found as the probe checks it, or the process runtime), never 'no image given'."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = amldebug(capsys, "init", "t-f5-init")
+    assert code == 0, err
+    project = tmp_path / "t-f5-init"
+    task = _task(project, "t-f5-init")
+    run = TaskRun(task, project)
+    try:
+        _, first = run.next_line(60)
+        assert re.search(_matcher(task)[0], first), first
+        run.wait_for(_matcher(task)[1], 120)
+        code, out, err = amldebug(capsys, "score", "--name", "t-f5-init", "--file", str(project / "sample-request.json"))
+        assert code == 0, err
+        assert json.loads(out) == {"predictions": [5.5, 10.0]}
+    finally:
+        code = run.stop()
+    text = "\n".join(line for _, line in run.lines)
+    assert "no image given" not in text and "image 'None'" not in text, text
+    assert code == 0, text
+
+
+@_NEEDS_DISCOVERY
+def test_f5_in_the_demos_folder_starts_a_service(tmp_path, test_images, capsys):
+    """The folder `amldebug demo` writes is a project of its own: opened in VS Code, its F5 task
+    starts the service again (after the demo itself was stopped)."""
+    demo = _demo(tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = demo.stderr.readline()
+            if "is ready for a debugger" in line or not line:
+                break
+    finally:
+        demo.send_signal(signal.SIGINT)
+        demo.communicate(timeout=60)
+    folder = tmp_path / "amldebug-demo"
+    task = _task(folder, "amldebug-demo")
+    run = TaskRun(task, folder, extra_env={"AMLDEBUG_CACHE": str(tmp_path / "cache")})
+    try:
+        _, first = run.next_line(60)
+        assert re.search(_matcher(task)[0], first), first
+        run.wait_for(_matcher(task)[1], 120)
+        uri = next(line.split()[-1] for _, line in run.lines if line.startswith("scoring URI:"))
+        answer = requests.post(uri, data=(folder / "sample-request.json").read_text(),
+                               headers={"Content-Type": "application/json"}, timeout=30)
+        assert answer.json() == {"predictions": [5.5, 10.0]}
+    finally:
+        code = run.stop()
+    text = "\n".join(line for _, line in run.lines)
+    assert "no image given" not in text and "image 'None'" not in text, text
+    assert code == 0, text
 
 
 @pytest.mark.parametrize("runtime", ["container", "process"])
