@@ -166,6 +166,14 @@ _NEEDS_DISCOVERY = pytest.mark.xfail(importlib.util.find_spec("amldebug.runtime.
                                      reason="needs amldebug/runtime/discover.py (contract C2, the cli branch)")
 
 
+def _on_ports(task, port, debug_port):
+    """The task with other ports than 5001/5678, which other sessions on a shared machine hold
+    (the task passes --exact-ports: it fails rather than move)."""
+    args = list(task["args"])
+    args[args.index("--debug-port") + 1] = str(debug_port)
+    return {**task, "args": [*args, "--port", str(port)]}
+
+
 @_NEEDS_DISCOVERY
 def test_f5_in_a_fresh_init_project_starts_a_service(tmp_path, test_images, capsys, monkeypatch):
     """`amldebug init` records no image; F5 must still start something (a local scoring image
@@ -174,7 +182,7 @@ def test_f5_in_a_fresh_init_project_starts_a_service(tmp_path, test_images, caps
     code, _, err = amldebug(capsys, "init", "t-f5-init")
     assert code == 0, err
     project = tmp_path / "t-f5-init"
-    task = _task(project, "t-f5-init")
+    task = _on_ports(_task(project, "t-f5-init"), 17921, 17922)
     run = TaskRun(task, project)
     try:
         _, first = run.next_line(60)
@@ -205,7 +213,7 @@ def test_f5_in_the_demos_folder_starts_a_service(tmp_path, test_images, capsys):
         demo.send_signal(signal.SIGINT)
         demo.communicate(timeout=60)
     folder = tmp_path / "amldebug-demo"
-    task = _task(folder, "amldebug-demo")
+    task = _on_ports(_task(folder, "amldebug-demo"), 17931, 17932)
     run = TaskRun(task, folder, extra_env={"AMLDEBUG_CACHE": str(tmp_path / "cache")})
     try:
         _, first = run.next_line(60)
