@@ -18,7 +18,8 @@ from amldebug import vscode
 from amldebug.runtime.registry import get_service
 from amldebug.watch import ReloadLoop
 from tests.integration.helpers import amldebug
-from tests.support.vscode_task import TaskRun
+from tests.support.dap import DebugClient
+from tests.support.vscode_task import TaskRun, resolve
 
 pytestmark = pytest.mark.docker
 
@@ -166,6 +167,46 @@ _NEEDS_DISCOVERY = pytest.mark.xfail(importlib.util.find_spec("amldebug.runtime.
                                      reason="needs amldebug/runtime/discover.py (contract C2, the cli branch)")
 
 
+def _f5_request(folder, name, debug_port, request_file):
+    """What F5 does once the task is ready, then a request: attach with the launch.json entry
+    (its pathMappings as VS Code resolves them), a breakpoint in run() of the local score.py;
+    returns (where it stopped, the answer)."""
+    launch = vscode.parse_jsonc((folder / ".vscode" / "launch.json").read_text())
+    config = next(c for c in launch["configurations"] if c["name"] == f"amldebug: {name}")
+    assert config["preLaunchTask"] == f"amldebug: {name}"
+    mappings = [{key: resolve(value, folder, sys.executable) for key, value in m.items()}
+                for m in config["pathMappings"]]
+    score = folder / "score.py"
+    line = next(i for i, text in enumerate(score.read_text().splitlines(), 1) if "prediction = predict(row)" in text)
+    answer = {}
+    with DebugClient("127.0.0.1", debug_port, path_mappings=mappings, just_my_code=config["justMyCode"],
+                     breakpoints={str(score): [line]}) as client:
+        client.attach(timeout=30)
+        uri = None
+        deadline = time.monotonic() + 60
+        while uri is None and time.monotonic() < deadline:  # init() runs once the debugger is there
+            code, out, _ = _status(name)
+            uri = out if code == 0 and out else None
+            time.sleep(0.2)
+        thread = threading.Thread(target=lambda: answer.update(requests.post(
+            uri, data=request_file.read_text(), headers={"Content-Type": "application/json"}, timeout=60).json()))
+        thread.start()
+        stop = client.wait_stopped(60)
+        client.set_breakpoints(str(score), [])  # it is in a loop over the rows
+        client.continue_(stop)
+        thread.join(60)
+    return (stop.frames[0].path, stop.frames[0].line), (str(score), line), answer
+
+
+def _status(name):
+    from amldebug.runtime.registry import get_service as lookup
+
+    try:
+        return 0, lookup(name).scoring_uri, ""
+    except Exception as exc:  # noqa: BLE001 - not registered yet
+        return 1, "", str(exc)
+
+
 def _on_ports(task, port, debug_port):
     """The task with other ports than 5001/5678, which other sessions on a shared machine hold
     (the task passes --exact-ports: it fails rather than move)."""
@@ -188,9 +229,9 @@ def test_f5_in_a_fresh_init_project_starts_a_service(tmp_path, test_images, caps
         _, first = run.next_line(60)
         assert re.search(_matcher(task)[0], first), first
         run.wait_for(_matcher(task)[1], 120)
-        code, out, err = amldebug(capsys, "score", "--name", "t-f5-init", "--file", str(project / "sample-request.json"))
-        assert code == 0, err
-        assert json.loads(out) == {"predictions": [5.5, 10.0]}
+        stopped, breakpoint, answer = _f5_request(project, "t-f5-init", 17922, project / "sample-request.json")
+        assert stopped == breakpoint
+        assert answer == {"predictions": [5.5, 10.0]}
     finally:
         code = run.stop()
     text = "\n".join(line for _, line in run.lines)
@@ -199,7 +240,7 @@ def test_f5_in_a_fresh_init_project_starts_a_service(tmp_path, test_images, caps
 
 
 @_NEEDS_DISCOVERY
-def test_f5_in_the_demos_folder_starts_a_service(tmp_path, test_images, capsys):
+def test_f5_in_the_demos_folder_starts_a_service(tmp_path, test_images, capsys, monkeypatch):
     """The folder `amldebug demo` writes is a project of its own: opened in VS Code, its F5 task
     starts the service again (after the demo itself was stopped)."""
     demo = _demo(tmp_path)
@@ -214,15 +255,15 @@ def test_f5_in_the_demos_folder_starts_a_service(tmp_path, test_images, capsys):
         demo.communicate(timeout=60)
     folder = tmp_path / "amldebug-demo"
     task = _on_ports(_task(folder, "amldebug-demo"), 17931, 17932)
-    run = TaskRun(task, folder, extra_env={"AMLDEBUG_CACHE": str(tmp_path / "cache")})
+    monkeypatch.setenv("AMLDEBUG_CACHE", str(tmp_path / "cache"))  # the demo's, for the registry
+    run = TaskRun(task, folder)
     try:
         _, first = run.next_line(60)
         assert re.search(_matcher(task)[0], first), first
         run.wait_for(_matcher(task)[1], 120)
-        uri = next(line.split()[-1] for _, line in run.lines if line.startswith("scoring URI:"))
-        answer = requests.post(uri, data=(folder / "sample-request.json").read_text(),
-                               headers={"Content-Type": "application/json"}, timeout=30)
-        assert answer.json() == {"predictions": [5.5, 10.0]}
+        stopped, breakpoint, answer = _f5_request(folder, "amldebug-demo", 17932, folder / "sample-request.json")
+        assert stopped == breakpoint
+        assert answer == {"predictions": [5.5, 10.0]}
     finally:
         code = run.stop()
     text = "\n".join(line for _, line in run.lines)
