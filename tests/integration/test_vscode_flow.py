@@ -17,7 +17,7 @@ import requests
 from amldebug import vscode
 from amldebug.runtime.registry import get_service
 from amldebug.watch import ReloadLoop
-from tests.integration.helpers import amldebug
+from tests.integration.helpers import Request, amldebug
 from tests.support.dap import DebugClient
 from tests.support.vscode_task import TaskRun, resolve
 
@@ -169,42 +169,32 @@ _NEEDS_DISCOVERY = pytest.mark.xfail(importlib.util.find_spec("amldebug.runtime.
 
 def _f5_request(folder, name, debug_port, request_file):
     """What F5 does once the task is ready, then a request: attach with the launch.json entry
-    (its pathMappings as VS Code resolves them), a breakpoint in run() of the local score.py;
-    returns (where it stopped, the answer)."""
+    (its pathMappings as VS Code resolves them), breakpoints in init() and run() of the local
+    score.py. Returns where it stopped (path, line, function) each time, what the breakpoints
+    were, and the answer."""
     launch = vscode.parse_jsonc((folder / ".vscode" / "launch.json").read_text())
     config = next(c for c in launch["configurations"] if c["name"] == f"amldebug: {name}")
     assert config["preLaunchTask"] == f"amldebug: {name}"
     mappings = [{key: resolve(value, folder, sys.executable) for key, value in m.items()}
                 for m in config["pathMappings"]]
     score = folder / "score.py"
-    line = next(i for i, text in enumerate(score.read_text().splitlines(), 1) if "prediction = predict(row)" in text)
-    answer = {}
+    lines = score.read_text().splitlines()
+    init_line = next(i for i, text in enumerate(lines, 1) if 'model_dir = os.environ.get("AZUREML_MODEL_DIR")' in text)
+    run_line = next(i for i, text in enumerate(lines, 1) if "prediction = predict(row)" in text)
+    stops = []
     with DebugClient("127.0.0.1", debug_port, path_mappings=mappings, just_my_code=config["justMyCode"],
-                     breakpoints={str(score): [line]}) as client:
+                     breakpoints={str(score): [init_line, run_line]}) as client:
         client.attach(timeout=30)
-        uri = None
-        deadline = time.monotonic() + 60
-        while uri is None and time.monotonic() < deadline:  # init() runs once the debugger is there
-            code, out, _ = _status(name)
-            uri = out if code == 0 and out else None
-            time.sleep(0.2)
-        thread = threading.Thread(target=lambda: answer.update(requests.post(
-            uri, data=request_file.read_text(), headers={"Content-Type": "application/json"}, timeout=60).json()))
-        thread.start()
-        stop = client.wait_stopped(60)
-        client.set_breakpoints(str(score), [])  # it is in a loop over the rows
+        stop = client.wait_stopped(60)  # the service held before init() for the debugger
+        stops.append((stop.frames[0].path, stop.frames[0].line, stop.frames[0].name))
         client.continue_(stop)
-        thread.join(60)
-    return (stop.frames[0].path, stop.frames[0].line), (str(score), line), answer
-
-
-def _status(name):
-    from amldebug.runtime.registry import get_service as lookup
-
-    try:
-        return 0, lookup(name).scoring_uri, ""
-    except Exception as exc:  # noqa: BLE001 - not registered yet
-        return 1, "", str(exc)
+        request = Request(get_service(name).scoring_uri, request_file.read_text())
+        stop = client.wait_stopped(60)
+        stops.append((stop.frames[0].path, stop.frames[0].line, stop.frames[0].name))
+        client.set_breakpoints(str(score), [])  # run() is in a loop over the rows
+        client.continue_(stop)
+        answer = request.result(60).json()
+    return stops, [(str(score), init_line, "init"), (str(score), run_line, "run")], answer
 
 
 def _on_ports(task, port, debug_port):
@@ -229,8 +219,8 @@ def test_f5_in_a_fresh_init_project_starts_a_service(tmp_path, test_images, caps
         _, first = run.next_line(60)
         assert re.search(_matcher(task)[0], first), first
         run.wait_for(_matcher(task)[1], 120)
-        stopped, breakpoint, answer = _f5_request(project, "t-f5-init", 17922, project / "sample-request.json")
-        assert stopped == breakpoint
+        stopped, breakpoints, answer = _f5_request(project, "t-f5-init", 17922, project / "sample-request.json")
+        assert stopped == breakpoints
         assert answer == {"predictions": [5.5, 10.0]}
     finally:
         code = run.stop()
@@ -261,8 +251,8 @@ def test_f5_in_the_demos_folder_starts_a_service(tmp_path, test_images, capsys, 
         _, first = run.next_line(60)
         assert re.search(_matcher(task)[0], first), first
         run.wait_for(_matcher(task)[1], 120)
-        stopped, breakpoint, answer = _f5_request(folder, "amldebug-demo", 17932, folder / "sample-request.json")
-        assert stopped == breakpoint
+        stopped, breakpoints, answer = _f5_request(folder, "amldebug-demo", 17932, folder / "sample-request.json")
+        assert stopped == breakpoints
         assert answer == {"predictions": [5.5, 10.0]}
     finally:
         code = run.stop()
