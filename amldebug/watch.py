@@ -27,7 +27,9 @@ from .errors import AmlDebugError
 IGNORED_DIRS = {"__pycache__", ".git", ".hg", ".svn", ".vscode", ".idea", ".mypy_cache", ".pytest_cache",
                 ".ipynb_checkpoints", "node_modules", ".venv", "venv"}
 IGNORED_FILES = ("*.pyc", "*.pyo", "*.swp", "*.swo", "*.swx", "*.swpx", "*~", ".#*", "#*#", "*.tmp",
-                 "*.bak", "*.orig", ".DS_Store", "4913", "*.crswap", ".*.kate-swp", "*.vsctmp")
+                 "*.bak", "*.orig", ".DS_Store", "4913", "*.crswap", ".*.kate-swp", "*.vsctmp",
+                 # temp files saved over the original: sed -i, JetBrains' safe write, gedit
+                 "sed??????", "*___jb_tmp___", "*___jb_old___", ".goutputstream-*")
 
 
 def is_relevant(path: str) -> bool:
@@ -72,13 +74,22 @@ def saved_files(events: list[tuple[str, str]]) -> list[str]:
     """The real files a batch of events changed: those that exist now, and those deleted
     that existed before the batch. An editor's temp file (created, then renamed over the
     real file or deleted) is not one."""
-    born, gone = set(), {}
+    born, last = set(), {}
     for path, what in events:
-        if what == "created" and path not in gone:
+        if what == "created" and path not in last:
             born.add(path)
-        gone[path] = what in ("deleted", "moved_from")
-    return sorted(path for path, away in gone.items()
-                  if os.path.exists(path) or (away and path not in born))
+        last[path] = what
+    # A name renamed away lives on under its new name (reported as that); a deleted one
+    # is a change only if it existed before the batch.
+    return sorted(path for path, what in last.items() if what != "moved_from"
+                  and (os.path.exists(path) or (what == "deleted" and path not in born)))
+
+
+def _only_new(events: list[tuple[str, str]]) -> bool:
+    """True when every file of the batch was created in it: perhaps an editor's temp file
+    that a rename over the real file will follow."""
+    born = {path for path, what in events if what == "created"}
+    return bool(born) and all(path in born for path, _ in events)
 
 
 def _under(path: str, root: Optional[str]) -> bool:
@@ -90,16 +101,17 @@ def _under(path: str, root: Optional[str]) -> bool:
 class ReloadLoop:
     """Watch the service's files and keep it serving the latest good code.
 
-    ``window``: a batch ends when no event came for that long (and, where the system reports
+    ``window`` (5 ms): a batch ends when no event came for that long (and, where the system reports
     closes, no file of it is still open for writing), so an editor's save -- in place,
     or through a temp file renamed over the original -- is one reload with the final text.
     ``mode``: what a save of code does (see :class:`ReloadMode`)."""
 
-    def __init__(self, service, *, window: float = 0.01, report: Callable[[str], None] = print,
+    def __init__(self, service, *, window: float = 0.005, report: Callable[[str], None] = print,
                  accept: Callable[[str], bool] = is_relevant, stop: Optional[threading.Event] = None,
-                 mode: ReloadMode = ReloadMode.AUTO, settle_max: float = 0.5) -> None:
+                 mode: ReloadMode = ReloadMode.AUTO, settle_max: float = 0.5, new_file_grace: float = 0.1) -> None:
         self.service = service
         self.window = window
+        self.new_file_grace = new_file_grace
         self.settle_max = settle_max
         self.mode = ReloadMode(mode)
         self.report = report
@@ -151,19 +163,31 @@ class ReloadLoop:
 
     def next_batch(self, timeout: float) -> list[str]:
         """Block for the first change, then gather until ``window`` seconds pass quietly
-        with no file left open for writing (at most ``settle_max`` seconds more); the real
+        with no file left open for writing (at most ``settle_max`` seconds more; a batch of
+        only new files waits ``new_file_grace`` once, for a temp file's rename); the real
         files saved (temp files left out)."""
         try:
             events = [self._changes.get(timeout=timeout)]
         except queue.Empty:
             return []
         cap = time.monotonic() + self.settle_max
+        grace = True
         while True:
             try:
                 events.append(self._changes.get(timeout=self.window))
             except queue.Empty:
-                if not (self._closes and _writing(events)) or time.monotonic() >= cap:
+                if time.monotonic() >= cap:
                     return saved_files(events)
+                if self._closes and _writing(events):
+                    continue
+                if grace and _only_new(events):  # wait once for the rename of a temp file
+                    grace = False
+                    try:
+                        events.append(self._changes.get(timeout=self.new_file_grace))
+                        continue
+                    except queue.Empty:
+                        pass
+                return saved_files(events)
 
     def handle(self, batch: Iterable[str]) -> None:
         spec = self.service.spec

@@ -1,42 +1,67 @@
 """Benchmark for the edit loop: save score.py -> the first /score answer showing the change.
 
-Side by side in one run:
-  * amldebug watch + reload (SIGHUP in the container), debugger attached, session kept;
-  * container restart with no debugger (what LocalWebservice.reload does: remove the
-    container, create it again from the same image, start it);
-  * container restart with the debugger (recreate, wait for it, re-attach, then score).
-Also the watcher's idle CPU over 60 s (`amldebug watch` as its own process).
+In one run, trial by trial interleaved, for init() of about 1 ms and of 3 s (which also
+allocates a "model" of --model-mb), each with and without a debugger attached:
+  * today's path: a 100 ms debounce, SIGHUP through the Docker API, gunicorn's own reload
+    (config re-read, fork, child debug attach), no standby;
+  * the standby: a full reload (--reload full) through the pipe in the state folder, init()
+    in the warm standby worker;
+  * the patch: a run()-only edit (--reload auto), the changed code swapped in the live worker;
+  * a container restart (what LocalWebservice.reload does; with a debugger: recreate and
+    re-attach);
+  * the floor: file event + compile + exec of the module + one request.
+Also: signalling the master through the pipe vs the Docker API, the standby's memory as
+PSS beside the serving worker's, and (--idle) the watcher's idle CPU.
 
-Run: python benchmarks/bench_reload.py [--image IMAGE] [--edits 20] [--restart-edits 10] [--idle 60]
+Run: python benchmarks/bench_reload.py [--image IMAGE] [--trials 9] [--restart-trials 5] [--idle 0]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
-from common import DEFAULT_IMAGE, median, p95, score, start_plain, workspace
+import requests
+from common import DEFAULT_IMAGE, median, score, start_plain, workspace
 
+from amldebug.engine import channel
 from amldebug.engine import docker as engine
+from amldebug.engine.statefile import StateFile, state_folder
 from amldebug.runtime.registry import get_service
 from amldebug.watch import ReloadLoop
 from tests.support.dap import DebugClient
 
-NAME = "bench-reload"
 AMLDEBUG = [sys.executable, "-m", "amldebug"]
-RETURN = '"version": "v1"'
+PREFIX = "bench-reload"
 
 
-def set_version(score_py, tag: str) -> None:
+def p90(values):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
+
+
+def make_script(score_py: Path, init_seconds: float, model_mb: int) -> None:
+    text = score_py.read_text()
+    text = text.replace("import json\n", "import json\nimport time\n", 1)
+    text = text.replace("    model = loaded  # marker: init-loaded",
+                        f"    time.sleep({init_seconds})\n    loaded['blob'] = bytearray({model_mb} * 2 ** 20)\n"
+                        "    model = loaded  # marker: init-loaded")
+    text = text.replace('"version": "v1"', '"version": "t0"')
+    score_py.write_text(text)
+
+
+def set_version(score_py: Path, tag: str) -> None:
     text = score_py.read_text()
     start = text.index('"version": "') + len('"version": "')
-    end = text.index('"', start)
-    score_py.write_text(text[:start] + tag + text[end:])
+    score_py.write_text(text[:start] + tag + text[text.index('"', start):])
 
 
 def until_version(uri: str, tag: str, timeout: float = 60) -> None:
@@ -46,89 +71,277 @@ def until_version(uri: str, tag: str, timeout: float = 60) -> None:
             r = score(uri, timeout=10)
             if r.status_code == 200 and r.json().get("version") == tag:
                 return
-        except Exception:
+        except (requests.RequestException, ValueError):
             pass
-        time.sleep(0.005)
+        time.sleep(0.002)
     raise RuntimeError(f"{uri} never served version {tag}")
 
 
-def client_for(ws, service) -> DebugClient:
-    return DebugClient("127.0.0.1", service.debug_port, path_mappings=[
-        {"localRoot": str(ws / "sample"), "remoteRoot": "/var/azureml-app/sample"}])
+class Bench:
+    """One amldebug service with its own copy of the sample, its watcher and (maybe) a debugger."""
 
-
-def amldebug_reload(ws, image, edits):
-    subprocess.run([*AMLDEBUG, "attach", "sample", "--image", image, "--model-dir", "sample/model",
-                    "--name", NAME, "--detach", "--debug-port", "17778", "--port", "17201"],
-                   cwd=ws, check=True, capture_output=True)
-    service = get_service(NAME)
-    score_py = ws / "sample" / "score.py"
-    times = []
-    with client_for(ws, service) as dap:
-        dap.attach(timeout=15)
-        service.wait_for_deployment()
-        root = dap.sessions[0]
-        loop = ReloadLoop(service, report=lambda m: None)
-        thread = threading.Thread(target=loop.run, daemon=True)
-        thread.start()
+    def __init__(self, name: str, image: str, init_seconds: float, model_mb: int, port: int, *, debugger: bool,
+                 today: bool) -> None:
+        self.ws = workspace()
+        self.score_py = self.ws / "sample" / "score.py"
+        make_script(self.score_py, init_seconds, model_mb)
+        extra = ["-e", "AMLDEBUG_STANDBY=0"] if today else []
+        subprocess.run([*AMLDEBUG, "attach", "sample", "--image", image, "--model-dir", "sample/model", "--name", name,
+                        "--detach", "--no-wait", "--debug-port", str(port + 1), "--port", str(port), *extra],
+                       cwd=self.ws, check=True, capture_output=True)
+        self.name = name
+        self.service = get_service(name)
+        self.service.wait_for_deployment()
+        until_version(self.service.scoring_uri, "t0")
+        self.dap = None
+        if debugger:
+            self.dap = DebugClient("127.0.0.1", self.service.debug_port, path_mappings=[
+                {"localRoot": str(self.ws / "sample"), "remoteRoot": "/var/azureml-app/sample"}])
+            self.dap.__enter__()
+            self.dap.attach(timeout=30)
+            deadline = time.monotonic() + 10
+            while not any(s.is_child for s in self.dap.sessions) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        self.channel = StateFile(state_folder(name)).channel
+        if today:  # as before the pipe: the Docker API's kill, after a 100 ms debounce
+            os.unlink(self.channel / channel.CONTROL)
+        self.loop = ReloadLoop(self.service, report=lambda m: None, window=0.1 if today else 0.01,
+                               mode="full")
+        self.thread = threading.Thread(target=self.loop.run, daemon=True)
+        self.thread.start()
         time.sleep(0.5)
-        for i in range(edits):
-            tag = f"r{i}"
+        self.count = 0
+
+    def save(self, mode: str) -> float:
+        """One save until /score serves it (after a pause that lets a standby park)."""
+        self.loop.mode = type(self.loop.mode)(mode)
+        time.sleep(1.0)
+        self.count += 1
+        tag = f"t{self.count}"
+        started = time.perf_counter()
+        set_version(self.score_py, tag)
+        until_version(self.service.scoring_uri, tag)
+        took = time.perf_counter() - started
+        self.init_ms = json.loads((self.channel / "state.json").read_text()).get("init_ms")
+        return took
+
+    def pss(self) -> dict:
+        """PSS (kB) of the master, the serving worker and the standby, read in the container."""
+        state = json.loads((self.channel / "state.json").read_text())
+        pids = {"master": 1, "worker": state["pid"]}
+        try:
+            standby = json.loads((self.channel / "standby.json").read_text())["pid"]
+            if standby != state["pid"]:
+                pids["standby"] = standby
+        except (OSError, ValueError, KeyError):
+            pass
+        out = {}
+        for role, pid in pids.items():
+            code, text = self.service._backend.run_python("sh", ["-c", f"grep ^Pss: /proc/{pid}/smaps_rollup"])
+            out[role] = int(text.split()[1]) if code == 0 and text.split() else None
+        return out
+
+    def close(self) -> None:
+        self.loop.stop.set()
+        self.thread.join(5)
+        if self.dap is not None:
+            self.dap.__exit__(None, None, None)
+        subprocess.run([*AMLDEBUG, "down", "--name", self.name], capture_output=True)
+        shutil.rmtree(self.ws, ignore_errors=True)
+
+
+def restart(client, ws: Path, image: str, port: int, debugger: bool, state: dict) -> float:
+    """Remove the container and create it again (LocalWebservice.reload); with a debugger,
+    an amldebug service recreated (update()) and re-attached."""
+    score_py = ws / "sample" / "score.py"
+    state["n"] += 1
+    tag = f"r{state['n']}"
+    if debugger:
+        service = state["service"]
+        started = time.perf_counter()
+        set_version(score_py, tag)
+        service.update()
+        with DebugClient("127.0.0.1", service.debug_port, path_mappings=[
+                {"localRoot": str(ws / "sample"), "remoteRoot": "/var/azureml-app/sample"}]) as dap:
+            dap.attach(timeout=30)
+            until_version(service.scoring_uri, tag)
+        return time.perf_counter() - started
+    started = time.perf_counter()
+    set_version(score_py, tag)
+    state["box"].remove(force=True)
+    state["box"], uri = start_plain(client, ws, image, port, name=f"{PREFIX}-plain")
+    until_version(uri, tag)
+    return time.perf_counter() - started
+
+
+def floor(trials: int) -> list[float]:
+    """File event (watchdog) + compile + exec of the script + one HTTP request to a local server."""
+    import http.server
+
+    from watchdog.events import FileSystemEventHandler
+    from watchdog.observers import Observer
+
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    folder = workspace() / "sample"
+    events: queue.Queue = queue.Queue()
+
+    class Handler(FileSystemEventHandler):
+        def on_closed(self, event):
+            events.put(event.src_path)
+
+    observer = Observer()
+    observer.schedule(Handler(), str(folder))
+    observer.start()
+    time.sleep(0.3)
+    times = []
+    try:
+        target = folder / "score.py"
+        for i in range(trials):
+            text = target.read_text().replace("from mypkg.features import scale_all", "scale_all = None")
             started = time.perf_counter()
-            set_version(score_py, tag)
-            until_version(service.scoring_uri, tag)
+            target.write_text(text + f"\n# {i}\n")
+            events.get(timeout=10)
+            exec(compile(target.read_text(), str(target), "exec"), {"__name__": "floor"})
+            requests.get(f"http://127.0.0.1:{server.server_address[1]}/", timeout=5)
             times.append(time.perf_counter() - started)
-            time.sleep(0.5)
-        loop.stop.set()
-        thread.join(5)
-        kept = not root.ended and dap.sessions[0] is root
-        children = sum(1 for s in dap.sessions if s.is_child)
-    return times, kept, children
-
-
-def restart_plain(client, ws, image, edits):
-    score_py = ws / "sample" / "score.py"
-    times = []
-    box, uri = start_plain(client, ws, image, 17301)
-    until_version(uri, _current(score_py))
-    for i in range(edits):
-        tag = f"p{i}"
-        started = time.perf_counter()
-        set_version(score_py, tag)
-        box.remove(force=True)
-        box, uri = start_plain(client, ws, image, 17301)
-        until_version(uri, tag)
-        times.append(time.perf_counter() - started)
-        time.sleep(0.3)
-    box.remove(force=True)
+            time.sleep(0.1)
+    finally:
+        observer.stop()
+        server.shutdown()
+        shutil.rmtree(folder.parent, ignore_errors=True)
     return times
 
 
-def restart_debugged(ws, image, edits):
-    service = get_service(NAME)
-    score_py = ws / "sample" / "score.py"
-    times = []
-    for i in range(edits):
-        tag = f"d{i}"
-        started = time.perf_counter()
-        set_version(score_py, tag)
-        service.update()  # recreate the container: the debug session is gone
-        with client_for(ws, service) as dap:
-            dap.attach(timeout=15)
-            until_version(service.scoring_uri, tag)
-            times.append(time.perf_counter() - started)
-        time.sleep(0.3)
-    return times
+def signal_latency(bench: Bench, trials: int) -> dict:
+    """Send until the master wrote 'reloading': the pipe vs the Docker API's kill."""
+    files = StateFile(state_folder(bench.name))
+    out = {"pipe": [], "docker": []}
+    for i in range(trials):
+        for how in ("pipe", "docker"):
+            time.sleep(2.0)  # the standby is parked, the machine quiet
+            before = files.read().get("generation", 0)
+            started = time.perf_counter()
+            if how == "pipe":
+                assert channel.send(files.channel / channel.CONTROL, "reload")
+            else:
+                bench.service._backend.signal("SIGHUP")
+            files.wait(lambda st: st.get("generation", 0) > before, 30, poll=0.0005)
+            out[how].append(time.perf_counter() - started)
+            files.wait(lambda st: st.get("generation", 0) > before and st.get("status") == "ready", 60)
+    return out
 
 
-def _current(score_py) -> str:
-    text = score_py.read_text()
-    start = text.index('"version": "') + len('"version": "')
-    return text[start:text.index('"', start)]
+def ms(values) -> str:
+    return f"{median(values) * 1000:8.0f} {p90(values) * 1000:8.0f}"
 
 
-def idle_cpu(ws, seconds: float) -> float:
-    proc = subprocess.Popen([*AMLDEBUG, "watch", "--name", NAME], cwd=ws, stdout=subprocess.DEVNULL,
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--image", default=DEFAULT_IMAGE)
+    parser.add_argument("--trials", type=int, default=9)
+    parser.add_argument("--restart-trials", type=int, default=5)
+    parser.add_argument("--inits", default="0.001,3", help="init() times to run, in seconds")
+    parser.add_argument("--model-mb", type=int, default=200)
+    parser.add_argument("--idle", type=float, default=0)
+    args = parser.parse_args()
+    client = engine.connect()
+    results = {}
+    beyond = {}
+    memory = {}
+    signals = None
+    floors = floor(args.trials)
+    port = 17500
+    for init in [float(x) for x in args.inits.split(",")]:
+        mb = 0 if init < 0.1 else args.model_mb
+        benches = {}
+        try:
+            for debugger in (True, False):
+                for today in (True, False):
+                    benches[(debugger, today)] = Bench(f"{PREFIX}-{port}", args.image, init, mb, port,
+                                                       debugger=debugger, today=today)
+                    port += 2
+            rws = workspace()
+            make_script(rws / "sample" / "score.py", init, mb)
+            subprocess.run([*AMLDEBUG, "attach", "sample", "--image", args.image, "--model-dir", "sample/model",
+                            "--name", f"{PREFIX}-restart", "--detach", "--no-wait", "--debug-port", str(port + 1),
+                            "--port", str(port)], cwd=rws, check=True, capture_output=True)
+            box, _ = start_plain(client, rws, args.image, port + 2, name=f"{PREFIX}-plain")
+            restart_state = {"n": 0, "service": get_service(f"{PREFIX}-restart"), "box": box}
+            port += 4
+            for trial in range(args.trials):
+                for debugger in (True, False):
+                    rows = [("today", benches[(debugger, True)], "full"),
+                            ("standby", benches[(debugger, False)], "full"),
+                            ("patch", benches[(debugger, False)], "auto")]
+                    for label, bench, mode in rows:
+                        took = bench.save(mode)
+                        results.setdefault((init, debugger, label), []).append(took)
+                        if mode == "full" and bench.init_ms is not None:  # the save's cost beyond init() itself
+                            beyond.setdefault((init, debugger, label), []).append(took - bench.init_ms / 1000)
+                    if trial < args.restart_trials:
+                        results.setdefault((init, debugger, "restart"), []).append(
+                            restart(client, rws, args.image, port - 2, debugger, restart_state))
+            memory[init] = benches[(True, False)].pss()
+            if signals is None:
+                signals = signal_latency(benches[(False, False)], args.trials)
+        finally:
+            for bench in benches.values():
+                bench.close()
+            subprocess.run([*AMLDEBUG, "down", "--name", f"{PREFIX}-restart"], capture_output=True)
+            for box in client.containers.list(all=True, filters={"name": f"{PREFIX}-plain"}):
+                box.remove(force=True)
+
+    floor_ms = median(floors)
+    print(f"save -> first /score showing the change (ms), {args.trials} interleaved trials "
+          f"({args.restart_trials} for restarts), one run, same machine")
+    print(f"floor (file event + compile + exec + one request): median {floor_ms * 1000:.0f} ms, "
+          f"p90 {p90(floors) * 1000:.0f} ms")
+    labels = {"today": "today: 100 ms debounce, Docker API SIGHUP, gunicorn HUP",
+              "standby": "full reload through the warm standby (pipe)",
+              "patch": "hot patch of run() (auto)",
+              "restart": "container restart (+ re-attach with a debugger)"}
+    for init in sorted({key[0] for key in results}):
+        for debugger in (True, False):
+            restart_median = median(results[(init, debugger, "restart")])
+            print(f"\ninit() = {init:g} s{' + %d MB model' % args.model_mb if init >= 0.1 else ''}, "
+                  f"{'debugger attached' if debugger else 'no debugger'}")
+            print(f"  {'':52} {'median':>8} {'p90':>8} {'/restart':>8} {'/floor':>8}")
+            for label in ("today", "standby", "patch", "restart"):
+                values = results[(init, debugger, label)]
+                print(f"  {labels[label]:52} {ms(values)} {median(values) / restart_median:8.2f} "
+                      f"{median(values) / floor_ms:8.1f}")
+            for label in ("today", "standby"):
+                if (init, debugger, label) in beyond:
+                    print(f"  {label + ': beyond init() as the worker timed it':52} "
+                          f"{ms(beyond[(init, debugger, label)])}")
+    print("\nsignalling the master, send -> its handler ran (ms):")
+    for how, values in signals.items():
+        print(f"  {how:8} {ms(values)}")
+    print("\nmemory as PSS (kB; pages shared after the fork count once), debugger attached:")
+    for init, pss in memory.items():
+        print(f"  init() = {init:g} s: " + ", ".join(f"{role} {kb}" for role, kb in pss.items()))
+    if args.idle > 0:
+        print(f"watcher idle CPU over {args.idle:.0f} s: {idle_cpu(args.idle):.2f} %")
+
+
+def idle_cpu(seconds: float) -> float:
+    ws = workspace()
+    name = f"{PREFIX}-idle"
+    subprocess.run([*AMLDEBUG, "attach", "sample", "--image", DEFAULT_IMAGE, "--model-dir", "sample/model",
+                    "--name", name, "--detach", "--no-wait", "--debug-port", "17599", "--port", "17598"],
+                   cwd=ws, check=True, capture_output=True)
+    proc = subprocess.Popen([*AMLDEBUG, "watch", "--name", name], cwd=ws, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
         time.sleep(3)  # start-up imports are not idle time
@@ -144,35 +357,7 @@ def idle_cpu(ws, seconds: float) -> float:
     finally:
         proc.terminate()
         proc.wait(10)
-
-
-def row(label, values):
-    print(f"{label:52} {len(values):5d} {median(values) * 1000:8.0f} {p95(values) * 1000:8.0f}")
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--image", default=DEFAULT_IMAGE)
-    parser.add_argument("--edits", type=int, default=20)
-    parser.add_argument("--restart-edits", type=int, default=10)
-    parser.add_argument("--idle", type=float, default=60)
-    args = parser.parse_args()
-    ws = workspace()
-    client = engine.connect()
-    try:
-        ours, kept, children = amldebug_reload(ws, args.image, args.edits)
-        plain = restart_plain(client, ws, args.image, args.restart_edits)
-        debugged = restart_debugged(ws, args.image, args.restart_edits)
-        print("save -> first /score showing the change (ms), one run, same machine:")
-        print(f"{'':52} {'edits':>5} {'median':>8} {'p95':>8}")
-        row("amldebug reload, debugger attached (session kept)", ours)
-        row("container restart, no debugger (LocalWebservice)", plain)
-        row("container restart + re-attach the debugger", debugged)
-        print(f"debug session kept across {args.edits} reloads: {kept} ({children} worker sessions followed)")
-        if args.idle > 0:
-            print(f"watcher idle CPU over {args.idle:.0f} s: {idle_cpu(ws, args.idle):.2f} %")
-    finally:
-        subprocess.run([*AMLDEBUG, "down", "--name", NAME], capture_output=True)
+        subprocess.run([*AMLDEBUG, "down", "--name", name], capture_output=True)
         shutil.rmtree(ws, ignore_errors=True)
 
 

@@ -294,13 +294,13 @@ def down(
 
 @app.command()
 def reload(name: Optional[str] = typer.Option(None, "--name", help="Service name.")) -> None:
-    """Serve the current files now (new worker, fresh init(); the debugger stays attached)."""
+    """Serve the current files now (always a fresh worker and init(); an attached debugger stays)."""
     from ..runtime.registry import get_service
 
     service = get_service(_service_name(name))
     result = service.reload(progress=note)
     out(f"reloaded '{service.name}' in {result.seconds * 1000:.0f} ms"
-        + ("; re-attach the debugger" if result.restarted else "; the debugger stays attached"))
+        + ("; re-attach the debugger" if result.restarted else "; the debugger stays attached" if result.attached else ""))
 
 
 @app.command()

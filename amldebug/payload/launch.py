@@ -82,15 +82,22 @@ def patch_gunicorn():
                     FailureResponder.start(self)
 
     def manage_workers(self):
+        STATE["arbiter"] = self
         if getattr(self, "_amldebug_broken", False):
             return None
-        return orig_manage(self)
+        result = orig_manage(self)
+        Standby.maybe_spawn(self)
+        return result
 
     def handle_hup(self):
         self._amldebug_broken = False
         FailureResponder.stop()
         STATE["generation"] += 1
         write_state("reloading")
+        pid = Standby.activate(self)
+        if pid:
+            say("fresh worker %d (the standby): importing the entry script and running init()" % pid)
+            return None
         say("new worker: importing the entry script and running init()")
         return orig_hup(self)
 
@@ -104,6 +111,7 @@ def patch_gunicorn():
         write_state("ready", init_ms=ENTRY.get("init_ms"))
         say("worker %d ready" % os.getpid())
         Patcher.start()
+        Standby.worker_ready()
         return result
 
     Arbiter.reap_workers = reap_workers
@@ -113,11 +121,116 @@ def patch_gunicorn():
 
 
 class Standby(object):
-    """(The warm standby worker comes here.)"""
+    """The warm standby worker: after each reload, once the serving worker is ready, the
+    master forks the next worker. It boots as far as a worker goes without the user's code
+    -- its debug session attached, the server set up -- and waits at a gate just before the
+    entry script is imported. A full reload opens the gate (instead of gunicorn's own HUP:
+    config re-read, fork, debug attach) and retires the old worker.
 
-    @staticmethod
-    def gate():
+    It is kept out of gunicorn's WORKERS until then: manage_workers would kill the oldest
+    worker to keep the configured count. Only with one worker (amldebug's default)."""
+
+    wanted = False
+    current = None  # in the master: (pid, gunicorn worker object, the gate's write end)
+    gate_fds = None  # in the standby (inherited): the gate pipe
+
+    @classmethod
+    def enabled(cls, arbiter):
+        return os.environ.get("AMLDEBUG_STANDBY", "1") == "1" and arbiter.num_workers == 1
+
+    @classmethod
+    def maybe_spawn(cls, arbiter):
+        """In the master's main loop: fork the standby once the serving worker said ready."""
+        if not cls.wanted or cls.current is not None or not cls.enabled(arbiter) or len(arbiter.WORKERS) != 1:
+            return
+        cls.wanted = False
+        read_end, write_end = os.pipe()
+        cls.gate_fds = (read_end, write_end)  # the child finds them here
+        try:
+            pid = arbiter.spawn_worker()
+        finally:
+            cls.gate_fds = None
+        os.close(read_end)
+        cls.current = (pid, arbiter.WORKERS.pop(pid), write_end)
+
+    @classmethod
+    def discard(cls):
+        if cls.current is not None:
+            os.close(cls.current[2])  # the standby reads the end of file and exits
+            cls.current = None
+
+    @classmethod
+    def activate(cls, arbiter):
+        """Open the gate: the standby becomes the serving worker. False when there is none."""
+        current, cls.current = cls.current, None
+        if current is None:
+            return False
+        pid, worker, gate = current
+        try:
+            os.kill(pid, 0)
+            os.write(gate, ("%d\n" % STATE["generation"]).encode())
+        except OSError:
+            return False
+        finally:
+            os.close(gate)
+        import signal
+
+        try:
+            worker.tmp.notify()  # its heartbeat starts now, for gunicorn's timeout check
+        except Exception:
+            pass
+        arbiter.WORKERS[pid] = worker
+        for other in list(arbiter.WORKERS):
+            if other != pid:
+                arbiter.kill_worker(other, signal.SIGTERM)
+        return pid
+
+    @classmethod
+    def gate(cls):
+        """In a worker, before the entry script is imported: a standby waits here."""
+        fds, cls.gate_fds = cls.gate_fds, None
+        if fds is None:
+            return
+        import threading
+
+        read_end, write_end = fds
+        os.close(write_end)
+        main = threading.current_thread()
+        name = main.name
+        main.name = "standby worker (waits for a save)"  # what VS Code's call stack shows
+        _set_comm("standby worker")
+        _write_answer("standby.json", {"pid": os.getpid(), "generation": STATE["generation"]})
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = os.read(read_end, 64)
+            if not chunk:  # discarded by the master
+                os._exit(0)
+            data += chunk
+        os.close(read_end)
+        STATE["generation"] = int(data)
+        main.name = name
+        _set_comm("worker")
+
+    @classmethod
+    def worker_ready(cls):
+        """In the serving worker: tell the master it may fork the next standby now (not
+        before: they would compete for the CPU)."""
+        if CONTROL["fd"] is not None:
+            try:
+                os.write(CONTROL["fd"], b"ready\n")
+            except OSError:
+                pass
+
+
+def _set_comm(name):
+    try:
+        with open("/proc/self/comm", "w") as f:
+            f.write(name[:15])
+    except OSError:
         pass
+
+
+CONTROL = {"fd": None}  # the master's control pipe, inherited by the workers
 
 
 def client_connected():
@@ -298,6 +411,7 @@ def start_control():
     if opened is None:
         return
     pipe = opened[1]
+    CONTROL["fd"] = pipe.fileno()
 
     def serve():
         import signal
@@ -305,6 +419,11 @@ def start_control():
         for line in pipe:
             if line.strip() == "reload":
                 os.kill(os.getpid(), signal.SIGHUP)
+            elif line.strip() == "ready":
+                Standby.wanted = True
+                arbiter = STATE.get("arbiter")
+                if arbiter is not None:
+                    arbiter.wakeup()
             elif line.startswith("status"):  # a worker's own view of this is wrong at times
                 _write_answer("master.json", {"attached": client_connected(), "seq": line[len("status"):].strip()})
 

@@ -125,7 +125,9 @@ def test_local_webservice_reload_recreates_the_container_with_the_new_code(local
     messages = []
     ReloadLoop(target, report=messages.append).handle([str(score)])
 
-    assert messages == ["amldebug: restarted; re-attach the debugger"]
+    assert messages[0] == "amldebug: reloading score.py"
+    assert messages[1].startswith("amldebug: reloaded: restarted the service in ")
+    assert messages[1].endswith("; re-attach the debugger") and len(messages) == 2
     [box] = docker_client.containers.list(all=True, filters={"label": f"containerName={name}"})
     assert box.id != local_webservice["container"].id  # recreated, not restarted: a debug session would drop
     assert requests.post(uri, json={"data": [1, 2]}).json() == {"result": [3, 6], "version": "v2"}

@@ -293,8 +293,8 @@ def test_watch_command_reloads_a_detached_service_and_leaves_it_running(capsys, 
     time.sleep(0.5)  # the observer starts after that line
 
     _edit(score, '"version": "v1"', '"version": "v2"')
-    line = watch.wait_line("amldebug: reloaded score.py", timeout=30)
-    assert "the debugger stays attached" in line
+    line = watch.wait_line("amldebug: patched run() in ", timeout=30)
+    assert "debugger" not in line  # none is attached
     assert _score(service).json() == {"result": [3, 6, 9], "version": "v2"}
 
     watch.proc.send_signal(signal.SIGINT)
@@ -327,7 +327,8 @@ def test_worker_preload_serves_stops_and_reloads_by_recreating(capsys, workspace
         watch = watching(service)
         _edit(score, '    return {"result": result, "version": "v1"}',
               '    bonus = len(result)  # marker: run-new\n    return {"result": result, "version": "v2", "n": bonus}')
-        watch.wait_report("amldebug: restarted; re-attach the debugger", timeout=60)
+        report = watch.wait_report("amldebug: reloaded: restarted the service in ", timeout=60)
+        assert report.endswith("; re-attach the debugger")
     assert "WORKER_PRELOAD=true loads score.py in the gunicorn master, so a reload must restart the container" \
         in capsys.readouterr().err
 

@@ -95,7 +95,7 @@ def test_nonroot_image_runs_as_uid_1000_and_reload_logs_model_path_work(capsys, 
                                           '    return {"result": result, "version": "v2", "n": bonus}'))
             new_line = marker_line(score, "run-new")
             client.set_breakpoints(str(score), [new_line])  # as VS Code re-sends them on save
-            watch.wait_report("reloaded score.py")
+            watch.wait_report("amldebug: patched run() in ")  # the hot patch, in this Python
             request = Request(service.scoring_uri)
             stop = client.wait_stopped(timeout=30)
             assert (stop.frames[0].path, stop.frames[0].line, stop.frames[0].name) == (str(score), new_line, "run")

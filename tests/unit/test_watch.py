@@ -24,6 +24,11 @@ from amldebug.watch import ReloadLoop, describe, is_relevant
     ("/p/4913", False),
     ("/p/score.py.tmp", False),
     ("/p/.vscode/launch.json", False),
+    ("/p/score.py.vsctmp", False),
+    ("/p/sedexwLqP", False),
+    ("/p/score.py___jb_tmp___", False),
+    ("/p/.goutputstream-ABC123", False),
+    ("/p/sediment.py", True),
 ])
 def test_filter(path, relevant):
     assert is_relevant(path) is relevant
@@ -139,6 +144,15 @@ def _sed(path, text):
     os.replace(tmp, path)
 
 
+def _slow_temp_rename(path, text):
+    # A temp file of a name no filter knows, renamed over the original only after the
+    # window has passed: the temp file must still not be named, nor served.
+    tmp = path.with_name("tmpXq81")
+    tmp.write_text(text)
+    time.sleep(0.05)
+    os.replace(tmp, path)
+
+
 @pytest.mark.parametrize("save", [_vscode_in_place, _vscode_atomic, _vim, _sed],
                          ids=["vscode", "vscode-atomic", "vim", "sed"])
 def test_an_editor_save_is_one_reload_with_the_final_text_naming_only_real_files(tmp_path, running, save):
@@ -239,3 +253,14 @@ def test_stop_event_ends_the_loop(tmp_path):
     loop.stop.set()
     thread.join(3)
     assert not thread.is_alive()
+
+
+def test_an_unknown_temp_file_renamed_late_is_not_named(tmp_path, running):
+    score = tmp_path / "score.py"
+    score.write_text(V1)
+    service = FakeService(tmp_path)
+    loop, reports = running(service)
+    _slow_temp_rename(score, V2)
+    _settle()
+    assert service.texts[-1] == V2
+    assert all("tmpXq81" not in line for line in reports if line.startswith("amldebug: reload")), reports
