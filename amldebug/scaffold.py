@@ -8,7 +8,6 @@ tasks.json (vscode.files), keeping their own entries and comments.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -17,8 +16,8 @@ from .core.paths import resource_dir
 from .core.spec import service_name_from
 from .errors import AmlDebugError, UsageError
 from .sources.project import PROJECT_FILE, project_file, render_project_file
-from .vscode.entries import attach_command, vscode_files
-from .vscode.files import check_vscode, write_vscode
+from .vscode.entries import INTERPRETER, attach_command, task_label, vscode_files
+from .vscode.files import check_vscode, users_launcher, write_vscode
 
 _SKIPPED = {"__pycache__", ".DS_Store"}
 _SHOWN = 5  # existing entries named when refusing a folder that is not empty
@@ -48,7 +47,7 @@ def _refuse_clashes(target: Path, names: Sequence[str]) -> None:
 
 
 def init_project(target: Path, *, force: bool = False, image: str | None = None,
-                 post_debug_task: bool = False, python: str = sys.executable) -> list[Path]:
+                 post_debug_task: bool = False, python: str = INTERPRETER) -> list[Path]:
     """Create a working project in ``target`` (made if missing) and its VS Code entries.
 
     Refuses a folder that is not empty unless ``force``; then overwrites only the files it
@@ -70,6 +69,9 @@ def init_project(target: Path, *, force: bool = False, image: str | None = None,
     _refuse_clashes(target, [*files, ".vscode/tasks.json", ".vscode/launch.json"])
     service = service_name_from(target)
     command = attach_command(target, service=service, debug_port=DEFAULT_DEBUG_PORT, python=python)
+    launcher = users_launcher(target, task_label(service)) if target.is_dir() else None
+    if launcher:  # --force into a project whose task runs amldebug the user's way: keep it
+        command = [*launcher, *command[command.index("attach"):]]
     entries = vscode_files(target, service=service, debug_port=DEFAULT_DEBUG_PORT, command=command,
                            post_debug_task=post_debug_task)
     check_vscode(target)  # a launch.json we cannot merge into stops us before anything is written

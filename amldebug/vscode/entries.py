@@ -7,14 +7,32 @@ the debugpy attach configuration of a service, the background task that runs
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Sequence
 
 from ..core.options import DEFAULT_DEBUG_PORT, AttachOptions, Runtime, task_argv
 from ..core.spec import ServiceSpec, served_source_dir
 
-_PROBLEM_REGEXP = "^(.*):(\\d+):\\s+(error|warning):\\s+(.*)$"
+# The command of the F5 task: the interpreter selected in VS Code's Python extension (which the
+# debugpy extension depends on), resolved when the task runs. Not an absolute path of the machine
+# that wrote tasks.json, and not `amldebug` on PATH: VS Code does not reliably activate the
+# selected environment in a task's terminal (microsoft/vscode-python#22880, microsoft/vscode#205177).
+INTERPRETER = "${command:python.interpreterPath}"
+
+# What VS Code's background problem matcher reads (contract C1 with the CLI and the reload loop).
+# A line that begins a run: attach starting, or a reload starting. No capture groups: VS Code
+# takes group 1 of a begins pattern as the one file whose problems the run replaces.
+BEGINS_PATTERN = r"^amldebug: (?:starting|reloading)"
+# A line that ends it: the service can take a debugger, or a reload is over (done, failed, or
+# refused with the last good code still serving). VS Code clears the problems a run did not
+# report again only here, so a fixed error leaves the Problems panel on the next good save.
+ENDS_PATTERN = (r"^amldebug: (?:service '.*' is ready for a debugger|patched |reloaded|reload failed"
+                r"|still serving the last good code)")
+# `<path>:<line>: error: <message>` at the start of a line, or after the CLI's error prefix; the
+# path never starts with "amldebug: ", so the prefix is never taken for part of it.
+PROBLEM_REGEXP = r"^(?:amldebug: error: )?(?!amldebug: )(\S.*?):(\d+):\s+(error|warning):\s+(.*)$"
+# A VS Code task runs in a pseudo-terminal: without this the CLI would draw live progress there.
+TASK_ENV = {"AMLDEBUG_PROGRESS": "plain"}
 
 
 def config_name(service: str) -> str:
@@ -40,33 +58,29 @@ def build_attach_config(
 
 
 def build_task(
-    *, label: str, command: str, args: list[str], begins_pattern: str, ends_pattern: str,
-    cwd: str = "${workspaceFolder}",
+    *, label: str, command: str, args: list[str], begins_pattern: str = BEGINS_PATTERN,
+    ends_pattern: str = ENDS_PATTERN, cwd: str = "${workspaceFolder}", env: dict[str, str] | None = None,
 ) -> dict:
-    """Return a VS Code background shell task; the two patterns tell VS Code when the task is ready."""
+    """Return a VS Code background shell task; the two patterns tell VS Code when the task is ready.
+
+    ``activeOnStart``: VS Code counts the task as busy from its first moment, so a start that
+    builds an image first is tracked at once rather than after its first line.
+    """
     return {
         "label": label,
         "type": "shell",
         "command": command,
         "args": list(args),
         "isBackground": True,
-        "options": {"cwd": cwd},
+        "options": {"cwd": cwd, "env": dict(TASK_ENV if env is None else env)},
         "problemMatcher": {
             "owner": "amldebug",
             # amldebug prints absolute paths; autoDetect also takes workspace-relative ones.
             "fileLocation": ["autoDetect", "${workspaceFolder}"],
-            "pattern": {"regexp": _PROBLEM_REGEXP, "file": 1, "line": 2, "severity": 3, "message": 4},
-            "background": {"activatesOnStart": True, "beginsPattern": begins_pattern, "endsPattern": ends_pattern},
+            "pattern": {"regexp": PROBLEM_REGEXP, "file": 1, "line": 2, "severity": 3, "message": 4},
+            "background": {"activeOnStart": True, "beginsPattern": begins_pattern, "endsPattern": ends_pattern},
         },
     }
-
-
-# What `amldebug attach` prints first and once the debugger can attach; VS Code waits for the
-# second before it attaches (the task is a preLaunchTask of the launch configuration).
-BEGINS_PATTERN = r"^amldebug: starting service"
-
-
-ENDS_PATTERN = r"^amldebug: service '.*' is ready for a debugger"
 
 
 def task_label(service: str) -> str:
@@ -79,13 +93,13 @@ def down_task_label(service: str) -> str:
     return f"amldebug: down {service}"
 
 
-def attach_prefix(python: str = sys.executable) -> list[str]:
-    """The argv that runs ``amldebug attach`` (before its arguments)."""
+def attach_prefix(python: str = INTERPRETER) -> list[str]:
+    """The argv that runs ``amldebug attach`` (before its arguments); by default the Python VS Code has selected."""
     return [python, "-m", "amldebug", "attach"]
 
 
 def attach_command(project: Path, *, service: str, debug_port: int = DEFAULT_DEBUG_PORT,
-                   workspace: Path | None = None, python: str = sys.executable) -> list[str]:
+                   workspace: Path | None = None, python: str = INTERPRETER) -> list[str]:
     """argv of the long-running ``amldebug attach`` for ``project``, run from ``workspace``.
 
     The other options (image, model, environment) come from the project's amldebug.json.
@@ -122,8 +136,7 @@ def vscode_files(
     if not command:
         raise ValueError("command is empty; pass the argv of 'amldebug attach'")
     label = task_label(service)
-    tasks = [build_task(label=label, command=command[0], args=list(command[1:]),
-                               begins_pattern=BEGINS_PATTERN, ends_pattern=ENDS_PATTERN)]
+    tasks = [build_task(label=label, command=command[0], args=list(command[1:]))]
     # Resolved as resolve_spec resolves them, so the mapping names the folder the service mounts.
     spec = ServiceSpec(name=service, source_dir=str(Path(project).resolve()), entry_script="score.py",
                        debug_port=debug_port, just_my_code=just_my_code, runtime=runtime,
@@ -136,7 +149,7 @@ def vscode_files(
             "type": "shell",
             "command": down[0],
             "args": down[1:],
-            "options": {"cwd": "${workspaceFolder}"},
+            "options": {"cwd": "${workspaceFolder}", "env": dict(TASK_ENV)},
             "problemMatcher": [],  # without it VS Code asks which matcher to scan the output with
         })
         launch["postDebugTask"] = down_task_label(service)

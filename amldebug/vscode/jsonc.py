@@ -47,6 +47,10 @@ _LOCK_POLL = 0.05
 _TASK_REFS = ("preLaunchTask", "postDebugTask")
 _LAUNCH_KEYS = ("name", "type", "request", "connect", "pathMappings", "justMyCode", *_TASK_REFS)
 _TASK_KEYS = ("label", "type", "command", "args", "isBackground", "options", "problemMatcher")
+# Keys that older amldebug versions wrote into their entries and that are wrong: removed when the
+# entry is merged again. "activatesOnStart" is no VS Code key (it is "activeOnStart"): VS Code
+# flagged it and ignored it.
+_RETIRED = {"tasks": (("problemMatcher", "background", "activatesOnStart"),)}
 _KINDS = {
     "launch": ("configurations", "name", {"version": "0.2.0", "configurations": []}, _LAUNCH_KEYS),
     "tasks": ("tasks", "label", {"version": "2.0.0", "tasks": []}, _TASK_KEYS),
@@ -307,16 +311,36 @@ def _update_object(
     return text
 
 
+def _cut_path(text: str, source: str, locate: Callable[[_Node], _Node], entry: dict, path: Sequence[str]) -> str:
+    """``text`` without the member at ``path`` below the object ``locate`` finds, unless ``entry`` writes it."""
+    wanted: object = entry
+    for key in path[:-1]:
+        wanted = wanted.get(key) if isinstance(wanted, dict) else None
+    if isinstance(wanted, dict) and path[-1] in wanted:
+        return text
+    while True:
+        node: _Node | None = locate(_Parser(text, source).document())
+        for key in path[:-1]:
+            node = _member(node, key) if node is not None and isinstance(node.value, dict) else None
+        if node is None or not isinstance(node.value, dict):
+            return text
+        index = next((i for i, it in enumerate(node.items) if it.key == path[-1]), None)
+        if index is None:
+            return text
+        text = _cut(text, node, index)
+
+
 def merge_entry(
     text: str | None, entry: dict, *, array_key: str, id_key: str, skeleton: dict, source: str = "<text>",
-    owned: Sequence[str] = (),
+    owned: Sequence[str] = (), retired: Sequence[Sequence[str]] = (),
 ) -> str:
     """Return ``text`` with ``entry`` in the top-level ``array_key`` array, all else kept byte for byte.
 
     Updates the first element with the entry's ``id_key`` in place, key by key: the entry's keys
     get its values, keys it lacks are kept unless they are ``owned`` (amldebug's; a task
-    reference is amldebug's only while it names an "amldebug: " task). Else appends the entry;
-    no text gives ``skeleton``.
+    reference is amldebug's only while it names an "amldebug: " task), or a ``retired`` path of
+    keys (one an older amldebug wrote by mistake) that the entry does not write. Else appends
+    the entry; no text gives ``skeleton``.
     """
     if id_key not in entry:
         raise ValueError(f"entry has no {id_key!r} to find it by")
@@ -340,6 +364,8 @@ def merge_entry(
             return _array(node, array_key, text, source).items[index]
 
         result = _update_object(text, source, locate, entry, nl, drop)
+        for path in retired:
+            result = _cut_path(result, source, locate, entry, path)
     else:
         result = _append(text, array, lambda ind: _render(entry, ind, nl), nl)
     expected = json.loads(json.dumps(entry))
@@ -496,7 +522,7 @@ def write_config_files(
             old = new = read_config_file(path)
             for entry in entries[kind]:
                 new = merge_entry(new, entry, array_key=array_key, id_key=id_key, skeleton=skeleton,
-                                  source=str(path), owned=owned)
+                                  source=str(path), owned=owned, retired=_RETIRED.get(kind, ()))
             planned.append((path, old, new))
         for path, old, new in planned:
             if new != old:

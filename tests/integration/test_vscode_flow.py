@@ -1,6 +1,7 @@
 """The F5 workflow pieces against real runs: the task's problem matcher against what
 amldebug really prints, `init` projects that check and serve in both runtimes, `demo`."""
 
+import importlib.util
 import json
 import os
 import re
@@ -16,7 +17,9 @@ import requests
 from amldebug import vscode
 from amldebug.runtime.registry import get_service
 from amldebug.watch import ReloadLoop
-from tests.integration.helpers import amldebug
+from tests.integration.helpers import Request, amldebug
+from tests.support.dap import DebugClient
+from tests.support.vscode_task import TaskRun, resolve
 
 pytestmark = pytest.mark.docker
 
@@ -53,15 +56,34 @@ def test_problem_matcher_matches_what_amldebug_prints(capsys, target, workspace,
     lines[broken_line - 1] = "def run(raw_data:"
     score.write_text("\n".join(lines) + "\n")
     deadline = time.monotonic() + 10
-    while not reports and time.monotonic() < deadline:
+    while not any(ends.search(r) for r in reports) and time.monotonic() < deadline:
         time.sleep(0.05)
     loop.stop.set()
     thread.join(5)
-    problem = re.compile(matcher["pattern"]["regexp"]).match(reports[0])
+    # Between the reload's begin and end lines, as the Problems panel needs (contract C1).
+    assert [bool(begins.search(r)) for r in reports] == [True, False, False], reports
+    assert ends.search(reports[-1]), reports
+    problem = re.compile(matcher["pattern"]["regexp"]).match(reports[1])
     assert problem, reports
     assert problem.group(matcher["pattern"]["file"]) == str(score)
     assert int(problem.group(matcher["pattern"]["line"])) == broken_line
     assert problem.group(matcher["pattern"]["severity"]) == "error"
+
+
+def _matcher(task):
+    background = task["problemMatcher"]["background"]
+    return background["beginsPattern"], background["endsPattern"], task["problemMatcher"]["pattern"]
+
+
+def _classify(task, line):
+    """What VS Code's background collector does with a line, in its order (problemCollectors.ts:
+    the begins pattern, then the ends pattern, then the problem pattern)."""
+    begins, ends, pattern = _matcher(task)
+    if re.search(begins, line):
+        return "begin"
+    if re.search(ends, line):
+        return "end"
+    return "problem" if re.search(pattern["regexp"], line) else None
 
 
 def test_the_task_command_starts_the_service_as_f5_would(target, workspace, service_name, capsys):
@@ -69,27 +91,174 @@ def test_the_task_command_starts_the_service_as_f5_would(target, workspace, serv
                             "--name", service_name, "--no-wait", "--port", "17901", "--debug-port", "17902")
     assert code == 0, err
     task = _task(workspace, service_name)
-    ends = re.compile(task["problemMatcher"]["background"]["endsPattern"])
-    proc = subprocess.Popen([task["command"], *task["args"]], cwd=workspace, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    begins, ends, _ = _matcher(task)
+    run = TaskRun(task, workspace)
     try:
-        deadline = time.monotonic() + 60
-        seen = []
-        while time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            seen.append(line)
-            if ends.search(line):
-                break
-        else:
-            pytest.fail(f"the task never printed its end pattern: {seen}")
+        _, first = run.next_line(60)
+        assert re.search(begins, first), first  # VS Code sees the start at once (and is active from the start)
+        run.wait_for(ends, 90)
         answer = requests.post("http://127.0.0.1:17901/score", data='{"data": [1]}',
                                headers={"Content-Type": "application/json"}, timeout=30)
         assert answer.json()["result"] == [3]
+        assert not [line for _, line in run.lines if TaskRun.has_escape_codes(line)]
     finally:
-        proc.send_signal(signal.SIGINT)  # as VS Code's "terminate task"
-        proc.wait(30)
+        code = run.stop()
+    assert code == 0, "\n".join(line for _, line in run.lines)
     with pytest.raises(Exception, match=f"no amldebug service named '{service_name}'"):
         get_service(service_name)
+
+
+def _save_and_read(run, task, path, text, timeout=60):
+    """Save ``text`` to ``path`` as an editor does, then the amldebug lines of the reload up to its end."""
+    path.write_text(text)
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        item = run.next_line(deadline - time.monotonic())
+        if item is None:
+            break
+        kind = _classify(task, item[1])
+        if kind:
+            seen.append((kind, item[1]))
+        if kind == "end":
+            return seen
+    pytest.fail(f"the reload never ended: {seen}\n" + _dump(run))
+
+
+def _dump(run):
+    return "\n".join(f"{at:.3f} {chunk!r}" for at, chunk in run.raw[-30:])
+
+
+def test_a_bad_save_then_a_good_one_begin_report_end_then_begin_end(workspace, service_name, server_image, capsys):
+    """What VS Code's Problems panel needs: a syntax error between a begin and an end line, and
+    the next good save's begin/end pair, which clears it (VS Code clears only at an end)."""
+    code, _, err = amldebug(capsys, "vscode", "sample", "--image", server_image, "--model-dir", "sample/model",
+                            "--name", service_name, "--no-wait", "--port", "17911", "--debug-port", "17912")
+    assert code == 0, err
+    task = _task(workspace, service_name)
+    # Under PYTHONUNBUFFERED (set on this machine, and often in dev containers) the CLI's print()
+    # writes a line's text and its newline in two writes, so the log it streams on stdout and its
+    # own lines on stderr interleave mid-line and VS Code misses a begin or an end line. Left out
+    # here until out()/note() in amldebug/cli/app.py write each line whole (see the vscode report).
+    run = TaskRun(task, workspace, without=("PYTHONUNBUFFERED",))
+    score = workspace / "sample" / "score.py"
+    good = score.read_text()
+    try:
+        run.wait_for(_matcher(task)[1], 90)
+        run.wait_for("save to reload", 30)
+        lines = good.splitlines()
+        broken_line = next(i for i, line in enumerate(lines, 1) if line.startswith("def run("))
+        lines[broken_line - 1] = "def run(raw_data:"
+
+        bad = _save_and_read(run, task, score, "\n".join(lines) + "\n")
+        fixed = _save_and_read(run, task, score, good.replace("return", "return  ", 1))
+    finally:
+        run.stop()
+    assert [kind for kind, _ in bad] == ["begin", "problem", "end"], _dump(run)
+    problem = re.match(task["problemMatcher"]["pattern"]["regexp"], bad[1][1])
+    assert problem.group(task["problemMatcher"]["pattern"]["file"]) == str(score)
+    assert int(problem.group(task["problemMatcher"]["pattern"]["line"])) == broken_line
+    assert [kind for kind, _ in fixed] == ["begin", "end"], fixed
+
+
+# F5 in a project that names no image reaches the image discovery of contract C2 (the cli
+# branch's runtime/discover.py); until that is merged the task ends in "no image given".
+_NEEDS_DISCOVERY = pytest.mark.xfail(importlib.util.find_spec("amldebug.runtime.discover") is None, strict=True,
+                                     reason="needs amldebug/runtime/discover.py (contract C2, the cli branch)")
+
+
+def _f5_request(folder, name, debug_port, request_file):
+    """What F5 does once the task is ready, then a request: attach with the launch.json entry
+    (its pathMappings as VS Code resolves them), breakpoints in init() and run() of the local
+    score.py. Returns where it stopped (path, line, function) each time, what the breakpoints
+    were, and the answer."""
+    launch = vscode.parse_jsonc((folder / ".vscode" / "launch.json").read_text())
+    config = next(c for c in launch["configurations"] if c["name"] == f"amldebug: {name}")
+    assert config["preLaunchTask"] == f"amldebug: {name}"
+    mappings = [{key: resolve(value, folder, sys.executable) for key, value in m.items()}
+                for m in config["pathMappings"]]
+    score = folder / "score.py"
+    lines = score.read_text().splitlines()
+    init_line = next(i for i, text in enumerate(lines, 1) if 'model_dir = os.environ.get("AZUREML_MODEL_DIR")' in text)
+    run_line = next(i for i, text in enumerate(lines, 1) if "prediction = predict(row)" in text)
+    stops = []
+    with DebugClient("127.0.0.1", debug_port, path_mappings=mappings, just_my_code=config["justMyCode"],
+                     breakpoints={str(score): [init_line, run_line]}) as client:
+        client.attach(timeout=30)
+        stop = client.wait_stopped(60)  # the service held before init() for the debugger
+        stops.append((stop.frames[0].path, stop.frames[0].line, stop.frames[0].name))
+        client.continue_(stop)
+        request = Request(get_service(name).scoring_uri, request_file.read_text())
+        stop = client.wait_stopped(60)
+        stops.append((stop.frames[0].path, stop.frames[0].line, stop.frames[0].name))
+        client.set_breakpoints(str(score), [])  # run() is in a loop over the rows
+        client.continue_(stop)
+        answer = request.result(60).json()
+    return stops, [(str(score), init_line, "init"), (str(score), run_line, "run")], answer
+
+
+def _on_ports(task, port, debug_port):
+    """The task with other ports than 5001/5678, which other sessions on a shared machine hold
+    (the task passes --exact-ports: it fails rather than move)."""
+    args = list(task["args"])
+    args[args.index("--debug-port") + 1] = str(debug_port)
+    return {**task, "args": [*args, "--port", str(port)]}
+
+
+@_NEEDS_DISCOVERY
+def test_f5_in_a_fresh_init_project_starts_a_service(tmp_path, test_images, capsys, monkeypatch):
+    """`amldebug init` records no image; F5 must still start something (a local scoring image
+    found as the probe checks it, or the process runtime), never 'no image given'."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = amldebug(capsys, "init", "t-f5-init")
+    assert code == 0, err
+    project = tmp_path / "t-f5-init"
+    task = _on_ports(_task(project, "t-f5-init"), 17921, 17922)
+    run = TaskRun(task, project)
+    try:
+        _, first = run.next_line(60)
+        assert re.search(_matcher(task)[0], first), first
+        run.wait_for(_matcher(task)[1], 120)
+        stopped, breakpoints, answer = _f5_request(project, "t-f5-init", 17922, project / "sample-request.json")
+        assert stopped == breakpoints
+        assert answer == {"predictions": [5.5, 10.0]}
+    finally:
+        code = run.stop()
+    text = "\n".join(line for _, line in run.lines)
+    assert "no image given" not in text and "image 'None'" not in text, text
+    assert code == 0, text
+
+
+@_NEEDS_DISCOVERY
+def test_f5_in_the_demos_folder_starts_a_service(tmp_path, test_images, capsys, monkeypatch):
+    """The folder `amldebug demo` writes is a project of its own: opened in VS Code, its F5 task
+    starts the service again (after the demo itself was stopped)."""
+    demo = _demo(tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = demo.stderr.readline()
+            if "is ready for a debugger" in line or not line:
+                break
+    finally:
+        demo.send_signal(signal.SIGINT)
+        demo.communicate(timeout=60)
+    folder = tmp_path / "amldebug-demo"
+    task = _on_ports(_task(folder, "amldebug-demo"), 17931, 17932)
+    monkeypatch.setenv("AMLDEBUG_CACHE", str(tmp_path / "cache"))  # the demo's, for the registry
+    run = TaskRun(task, folder)
+    try:
+        _, first = run.next_line(60)
+        assert re.search(_matcher(task)[0], first), first
+        run.wait_for(_matcher(task)[1], 120)
+        stopped, breakpoints, answer = _f5_request(folder, "amldebug-demo", 17932, folder / "sample-request.json")
+        assert stopped == breakpoints
+        assert answer == {"predictions": [5.5, 10.0]}
+    finally:
+        code = run.stop()
+    text = "\n".join(line for _, line in run.lines)
+    assert "no image given" not in text and "image 'None'" not in text, text
+    assert code == 0, text
 
 
 @pytest.mark.parametrize("runtime", ["container", "process"])

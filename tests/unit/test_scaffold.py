@@ -6,7 +6,6 @@ import importlib.util
 import json
 import re
 import shutil
-import sys
 import uuid
 from pathlib import Path
 
@@ -23,7 +22,14 @@ from amldebug.errors import ConfigFileError, ExitStatus, UsageError
 from amldebug.scaffold import init_project
 from amldebug.sources.project import load_project
 from amldebug.vscode import build_task, parse_jsonc
-from amldebug.vscode.entries import BEGINS_PATTERN, ENDS_PATTERN, attach_command, task_label, vscode_files
+from amldebug.vscode.entries import (
+    BEGINS_PATTERN,
+    ENDS_PATTERN,
+    INTERPRETER,
+    attach_command,
+    task_label,
+    vscode_files,
+)
 from amldebug.vscode.files import task_labels, write_vscode
 
 PROJECT_FILES = {
@@ -282,8 +288,9 @@ def test_f5_runs_the_attach_task_then_attaches_to_the_scaffolded_service(project
     assert task["problemMatcher"]["background"]["beginsPattern"] == BEGINS_PATTERN
     assert task["problemMatcher"]["background"]["endsPattern"] == ENDS_PATTERN
     argv = [task["command"], *task["args"]]
-    assert argv == [sys.executable, "-m", "amldebug", "attach", ".", "--name", service, "--debug-port",
+    assert argv == [INTERPRETER, "-m", "amldebug", "attach", ".", "--name", service, "--debug-port",
                     str(config["connect"]["port"]), "--exact-ports"]
+    assert task["options"] == {"cwd": "${workspaceFolder}", "env": {"AMLDEBUG_PROGRESS": "plain"}}
     command_parses(argv)
     # The mapping names the folder where attach mounts this project.
     spec = resolve_spec(project, name=service)
@@ -320,7 +327,8 @@ def test_post_debug_task_runs_amldebug_down_for_the_service(tmp_path):
     assert config["postDebugTask"] == "amldebug: down my-proj"
     down = tasks[config["postDebugTask"]]
     argv = [down["command"], *down["args"]]
-    assert argv == [sys.executable, "-m", "amldebug", "down", "--name", "my-proj"]
+    assert argv == [INTERPRETER, "-m", "amldebug", "down", "--name", "my-proj"]
+    assert down["options"]["env"] == {"AMLDEBUG_PROGRESS": "plain"}
     assert down.get("isBackground", False) is False
     command_parses(argv)
     assert set(tasks) == {"amldebug: my-proj", "amldebug: down my-proj"}
@@ -457,7 +465,7 @@ def test_vscode_config_examples_parse_and_agree_with_what_amldebug_writes():
     folder = resource_dir("vscode-config")
     launch, tasks = read_jsonc(folder / "launch.json"), read_jsonc(folder / "tasks.json")
     labels = {t["label"] for t in tasks["tasks"]}
-    written = build_task(label="x", command="x", args=[], begins_pattern=BEGINS_PATTERN, ends_pattern=ENDS_PATTERN)
+    written = build_task(label="x", command="x", args=[])
 
     assert sorted(c["type"] for c in launch["configurations"]) == ["debugpy", "python"]
     for config in launch["configurations"]:
@@ -468,15 +476,19 @@ def test_vscode_config_examples_parse_and_agree_with_what_amldebug_writes():
     background = [t for t in tasks["tasks"] if t.get("isBackground")]
     assert len(background) == 1
     assert background[0]["problemMatcher"] == {**written["problemMatcher"]}
-    assert background[0]["args"][:3] == ["attach", "src", "--name"]
+    assert background[0]["args"][:5] == ["-m", "amldebug", "attach", "src", "--name"]
+    assert background[0]["command"] == INTERPRETER
+    assert background[0]["options"]["env"] == written["options"]["env"]
 
 
 def test_vscode_config_readme_covers_both_extension_types_and_the_bind_address():
     readme = (resource_dir("vscode-config") / "README.md").read_text()
 
     for needle in ('"debugpy"', '"python"', "pathMappings", "justMyCode", "preLaunchTask", "127.0.0.1",
-                   BEGINS_PATTERN, ENDS_PATTERN):
+                   BEGINS_PATTERN, ENDS_PATTERN, '"activeOnStart": true', "AMLDEBUG_PROGRESS", INTERPRETER):
         assert needle in readme, needle
+    for name in ("README.md", "tasks.json", "launch.json"):  # VS Code's key is activeOnStart
+        assert "activatesOnStart" not in (resource_dir("vscode-config") / name).read_text(), name
 
 
 def test_the_f5_task_rebuilds_an_amldebug_built_image_from_its_environment(workspace):
@@ -564,8 +576,7 @@ def test_vscode_again_keeps_keys_the_user_added_to_amldebugs_entries(workspace, 
     launch.write_text(launch.read_text().replace('"request": "attach",', '"request": "attach",\n'
                                                  '            "redirectOutput": true, // I want prints\n'
                                                  '            "env": {"LOG_LEVEL": "debug"},'))
-    tasks.write_text(tasks.read_text().replace('"cwd": "${workspaceFolder}"',
-                                               '"cwd": "${workspaceFolder}", "env": {"AZURE_TENANT": "t"}'))
+    tasks.write_text(tasks.read_text().replace('"AMLDEBUG_PROGRESS": "plain"', '"AZURE_TENANT": "t"'))
 
     code, err = amldebug(capsys, "vscode", "sample", "--image", "scoring:1", "--name", "svc", "--debug-port", "6001")
 
@@ -576,7 +587,7 @@ def test_vscode_again_keeps_keys_the_user_added_to_amldebugs_entries(workspace, 
     assert '"redirectOutput": true, // I want prints\n' in launch.read_text()
     [task] = read_jsonc(tasks)["tasks"]
     assert task["args"][task["args"].index("--debug-port") + 1] == "6001"
-    assert task["options"] == {"cwd": "${workspaceFolder}", "env": {"AZURE_TENANT": "t"}}
+    assert task["options"] == {"cwd": "${workspaceFolder}", "env": {"AZURE_TENANT": "t", "AMLDEBUG_PROGRESS": "plain"}}
 
 
 def test_vscode_waiting_too_long_for_another_run_is_an_error(workspace, capsys, monkeypatch):
@@ -602,3 +613,16 @@ def test_a_launch_json_that_cannot_be_merged_leaves_tasks_json_unwritten_too(wor
         write_vscode(workspace, entries)
 
     assert not (workspace / ".vscode" / "tasks.json").exists()
+
+
+def test_init_force_keeps_a_launcher_of_the_users(project):
+    path = project / ".vscode" / "tasks.json"
+    path.write_text(path.read_text().replace(json.dumps(INTERPRETER) + ",", '"amldebug",').replace(
+        '"-m",\n                "amldebug",\n                "attach"', '"attach"'))
+    assert [read_jsonc(path)["tasks"][0]["command"], *read_jsonc(path)["tasks"][0]["args"][:1]] == ["amldebug", "attach"]
+
+    init_project(project, force=True)
+
+    [task] = read_jsonc(path)["tasks"]
+    assert [task["command"], *task["args"]] == ["amldebug", "attach", ".", "--name", "my-proj", "--debug-port", "5678",
+                                                "--exact-ports"]

@@ -20,6 +20,7 @@ from amldebug.vscode import (
     parse_jsonc,
     write_config_files,
 )
+from amldebug.vscode.entries import PROBLEM_REGEXP
 from tests.support.vscode_edit import remove_config, remove_entry, write_config_file
 
 LAUNCH = dict(array_key="configurations", id_key="name", skeleton={"version": "0.2.0", "configurations": []})
@@ -100,13 +101,11 @@ def test_background_task_uses_vscode_problem_matcher_schema():
     assert task["label"] == "amldebug: up score"
     assert (task["type"], task["command"], task["args"]) == ("shell", "amldebug", ["up", "score"])
     assert task["isBackground"] is True
-    assert task["options"] == {"cwd": "${workspaceFolder}"}
+    assert task["options"] == {"cwd": "${workspaceFolder}", "env": {"AMLDEBUG_PROGRESS": "plain"}}
     matcher = task["problemMatcher"]
     assert matcher["owner"] == "amldebug"
-    assert matcher["background"] == {"activatesOnStart": True, "beginsPattern": "^starting", "endsPattern": "^ready"}
-    assert matcher["pattern"] == {
-        "regexp": "^(.*):(\\d+):\\s+(error|warning):\\s+(.*)$", "file": 1, "line": 2, "severity": 3, "message": 4,
-    }
+    assert matcher["background"] == {"activeOnStart": True, "beginsPattern": "^starting", "endsPattern": "^ready"}
+    assert matcher["pattern"] == {"regexp": PROBLEM_REGEXP, "file": 1, "line": 2, "severity": 3, "message": 4}
 
 
 # --- parse_jsonc -------------------------------------------------------------
@@ -544,8 +543,8 @@ def test_rewrite_keeps_user_keys_of_amldebugs_task_including_nested_options(tmp_
     write_config_file(path, task, kind="tasks")
     text = path.read_text()
     # What a user adds by hand: an env for the task, a presentation, a dependency, a comment.
-    text = text.replace('"cwd": "${workspaceFolder}"', '"cwd": "${workspaceFolder}",\n'
-                        '                "env": {"AZURE_TENANT": "t"} // for the bridge')
+    text = text.replace('"AMLDEBUG_PROGRESS": "plain"', '"AMLDEBUG_PROGRESS": "plain",\n'
+                        '                    "AZURE_TENANT": "t" // for the bridge')
     text = text.replace('"isBackground": true,', '"isBackground": true,\n            "dependsOn": "build",\n'
                         '            "presentation": {"reveal": "silent"},')
     path.write_text(text)
@@ -555,9 +554,9 @@ def test_rewrite_keeps_user_keys_of_amldebugs_task_including_nested_options(tmp_
     text = path.read_text()
     [written] = parse_jsonc(text)["tasks"]
     assert written["args"][-2:] == ["--port", "6000"]
-    assert written["options"] == {"cwd": "${workspaceFolder}", "env": {"AZURE_TENANT": "t"}}
+    assert written["options"] == {"cwd": "${workspaceFolder}", "env": {"AMLDEBUG_PROGRESS": "plain", "AZURE_TENANT": "t"}}
     assert written["dependsOn"] == "build" and written["presentation"] == {"reveal": "silent"}
-    assert '"env": {"AZURE_TENANT": "t"} // for the bridge\n' in text
+    assert '"AZURE_TENANT": "t" // for the bridge\n' in text
     assert written["problemMatcher"] == task["problemMatcher"]
 
 
