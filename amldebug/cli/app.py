@@ -33,19 +33,27 @@ app = typer.Typer(
 )
 
 
+def _line(stream, text: str) -> None:
+    # One write per line: print() writes the text and its newline separately when Python is
+    # unbuffered (PYTHONUNBUFFERED=1), and a log line streamed by another thread can land
+    # between them, splicing two lines so VS Code's begin/end patterns no longer match.
+    stream.write(f"{text}\n")
+    stream.flush()
+
+
 def out(text: str = "") -> None:
     """Results go to stdout."""
-    print(text, flush=True)
+    _line(sys.stdout, text)
 
 
 def out_json(value) -> None:
     """A command's result as one JSON document on stdout (--json)."""
-    print(json.dumps(value, indent=2, default=str), flush=True)
+    _line(sys.stdout, json.dumps(value, indent=2, default=str))
 
 
 def note(text: str) -> None:
     """Progress and diagnostics go to stderr."""
-    print(text, file=sys.stderr, flush=True)
+    _line(sys.stderr, text)
 
 
 @app.callback(invoke_without_command=True)

@@ -117,4 +117,5 @@ class Reporter:
             self._write(text)
 
     def _write(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+        self.stream.write(f"{text}\n")  # one write per line (see app._line)
+        self.stream.flush()

@@ -57,6 +57,7 @@ class ServiceSpec:
     base_image: Optional[str] = None  # set when the image is built from env_file ('amldebug build')
     inference_config: Optional[str] = None  # the Azure ML inference configuration file the code came from
     file_env: tuple[str, ...] = ()  # keys of env whose values an Azure ML file gave (not -e)
+    image_found: bool = False  # the image (or the process runtime) came from discovery: F5 looks again
     # Models after the first (model_dir/model_name/model_version): (host path, name, version) each.
     extra_models: tuple[tuple[str, str, str], ...] = ()
     # An Azure ML v2 online deployment the service came from: placed as the v2 local endpoint does.

@@ -83,12 +83,12 @@ def with_local_image(spec: ServiceSpec, progress: Progress) -> ServiceSpec:
     except DockerUnavailableError as exc:
         progress(f"amldebug: no --image given and {str(exc).split(';')[0]}; using the process runtime "
                  "(this machine's Python)")
-        return spec.replace(runtime=Runtime.PROCESS)
+        return spec.replace(runtime=Runtime.PROCESS, image_found=True)
     ref = find_scoring_image(client, progress)
     if ref is None:
         progress("amldebug: no --image given and no local image has azmlinfsrv; using the process runtime "
                  "(this machine's Python). Pass --image, or make one with 'amldebug build'")
-        return spec.replace(runtime=Runtime.PROCESS)
+        return spec.replace(runtime=Runtime.PROCESS, image_found=True)
     progress(f"amldebug: no --image given; using '{ref}', the newest local image with azmlinfsrv "
              "(pass --image to choose another)")
-    return spec.replace(image=ref)
+    return spec.replace(image=ref, image_found=True)

@@ -204,6 +204,8 @@ def task_options(spec: ServiceSpec) -> AttachOptions:
             options = options.replace(model_dir=None, model_name=None, model_version=None)
         if spec.env_file == spec.deployment or "image" in spec.file_fields:
             spec = spec.replace(env_file=None, image=None if "image" in spec.file_fields else spec.image)
+    if spec.image_found:  # discovered, not chosen: F5 discovers again (an image built since, or removed)
+        return options.replace(runtime=Runtime.CONTAINER)
     if spec.runtime == Runtime.PROCESS:
         return options.replace(python=spec.python)
     built = bool(spec.image and spec.image.startswith("amldebug-env:"))

@@ -136,11 +136,10 @@ def test_a_bad_save_then_a_good_one_begin_report_end_then_begin_end(workspace, s
                             "--name", service_name, "--no-wait", "--port", "17911", "--debug-port", "17912")
     assert code == 0, err
     task = _task(workspace, service_name)
-    # Under PYTHONUNBUFFERED (set on this machine, and often in dev containers) the CLI's print()
-    # writes a line's text and its newline in two writes, so the log it streams on stdout and its
-    # own lines on stderr interleave mid-line and VS Code misses a begin or an end line. Left out
-    # here until out()/note() in amldebug/cli/app.py write each line whole (see the vscode report).
-    run = TaskRun(task, workspace, without=("PYTHONUNBUFFERED",))
+    # PYTHONUNBUFFERED (common in dev containers) made print() write a line's text and its
+    # newline separately, so the streamed log spliced into amldebug's own lines and VS Code
+    # missed a begin or an end line: the CLI now writes each line whole.
+    run = TaskRun(task, workspace, extra_env={"PYTHONUNBUFFERED": "1"})
     score = workspace / "sample" / "score.py"
     good = score.read_text()
     try:

@@ -99,3 +99,31 @@ def test_a_terminal_gets_each_finished_stage_with_its_time_and_no_colour_codes_u
     stage(report, "probing image 'score:1'")
     report.finish()
     assert plain.getvalue() == "amldebug: probing image 'score:1' [0.0 s]\n"  # no escape codes, no spinner
+
+
+class _Writes:
+    def __init__(self):
+        self.calls = []
+
+    def write(self, text):
+        self.calls.append(text)
+
+    def flush(self):
+        pass
+
+
+def test_each_printed_line_is_one_write_so_streamed_log_lines_cannot_splice_into_it(monkeypatch):
+    """With PYTHONUNBUFFERED=1 print() writes a line's text and its newline separately; a log
+    line from the streaming thread then lands between them and VS Code's begin/end patterns
+    miss both lines."""
+    import sys
+
+    from amldebug.cli.app import note, out
+
+    err, std = _Writes(), _Writes()
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setattr(sys, "stdout", std)
+    note("amldebug: reloading score.py")
+    out("amldebug: result")
+    assert err.calls == ["amldebug: reloading score.py\n"]
+    assert std.calls == ["amldebug: result\n"]

@@ -631,3 +631,35 @@ def test_the_lock_is_the_same_whichever_path_leads_to_the_folder(tmp_path):
 
     assert lock_path(tmp_path / "alias" / ".vscode", tmp_path) == lock_path(tmp_path / "real" / ".vscode", tmp_path)
     assert lock_path(tmp_path / "other" / ".vscode", tmp_path) != lock_path(tmp_path / "real" / ".vscode", tmp_path)
+
+
+def _task_args(spec):
+    from amldebug.core.options import task_argv
+    from amldebug.vscode.entries import task_options
+
+    return task_argv(task_options(spec))
+
+
+def test_a_discovered_image_is_not_pinned_in_the_f5_task(tmp_path):
+    """F5 in an 'amldebug init' project: attach found a local image (here one amldebug built
+    for another project) or fell back to the process runtime. The task must discover again,
+    not build the project's watched requirements.txt on a base image that is not here, nor
+    pin the process runtime."""
+    from amldebug.core.options import Runtime
+    from amldebug.core.spec import ServiceSpec
+
+    (tmp_path / "score.py").write_text("def init():\n    pass\n\ndef run(d):\n    return d\n")
+    (tmp_path / "requirements.txt").write_text("numpy\n")
+    found = ServiceSpec(name="proj", source_dir=str(tmp_path), entry_script="score.py", workspace=str(tmp_path),
+                        image="amldebug-env:0123456789abcdef", env_file=str(tmp_path / "requirements.txt"),
+                        base_image="mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cpu-inference",
+                        image_found=True)
+    args = _task_args(found)
+    for flag in ("--image", "--env-file", "--base-image", "--runtime"):
+        assert flag not in args, args
+    fallback = found.replace(image=None, env_file=None, base_image=None, runtime=Runtime.PROCESS)
+    assert "--runtime" not in _task_args(fallback)
+    chosen = found.replace(image_found=False)  # the same image chosen by the user's files is rebuilt by F5
+    assert "--env-file" in _task_args(chosen)
+    # the marker survives the label a service is found by later (amldebug vscode, status)
+    assert ServiceSpec.from_label(found.to_label()).image_found is True
