@@ -152,6 +152,8 @@ class Standby(object):
             cls.gate_fds = None
         os.close(read_end)
         cls.current = (pid, arbiter.WORKERS.pop(pid), write_end)
+        # diagnose counts its 'Booting worker' line as a reload's, not as a worker that died
+        say("standby worker %d forked: it waits for the next save" % pid)
 
     @classmethod
     def discard(cls):

@@ -591,3 +591,14 @@ def test_an_error_raised_inside_an_installed_package_points_at_the_package():
                                     "ValueError: numpy.dtype size changed")
     assert finding.location == "/opt/amldebug-env/site-packages/sklearn/__init__.py:82"
     assert "src/score.py:4 imports sklearn" in finding.cause and "add `numpy<2`" in finding.fix
+
+
+def test_the_warm_standbys_boots_are_reloads_not_a_restart_loop():
+    """Captured from a real service with four full reloads: each forks the next standby
+    ahead of the save, so 'Booting worker' appears once per reload with no 'Hang up' line.
+    The launcher names each standby; without those lines the same log reads as a loop."""
+    text = log_text("amldebug_standby_reloads.log")
+    assert text.count("Booting worker with pid") == 6
+    assert diagnose(text) == []
+    without = "\n".join(line for line in text.splitlines() if "standby worker" not in line or "forked" not in line)
+    assert [f.rule for f in diagnose(without)] == ["restart-loop"]
