@@ -194,13 +194,14 @@ class ReloadLoop:
         batch = list(batch)
         rebuild = [p for p in batch if _under(p, spec.env_file) or _under(p, spec.model_dir)]
         if rebuild:
-            self.report(f"amldebug: {_names(rebuild)} changed: recreating the service "
+            # begin and end lines as for a reload (contract with VS Code's task: problems clear at the end)
+            self.report(f"amldebug: reloading {_names(rebuild)}: changed: recreating the service "
                         "(re-attach the debugger when it is up)")
             try:
                 self.service.update()
-                self.report("amldebug: service recreated")
+                self.report("amldebug: reloaded: service recreated; re-attach the debugger")
             except AmlDebugError as exc:
-                self.report(f"amldebug: update failed: {exc}")
+                self.report(f"amldebug: reload failed: {exc}")
             return
         self.report(f"amldebug: reloading {_names(batch)}")  # the begin line VS Code's task waits for
         for path in batch:

@@ -178,9 +178,9 @@ def test_changed_env_file_rebuilds_the_image_and_the_new_package_serves(capsys, 
     watch = watching(service)
     requirements = app / "requirements.txt"
     requirements.write_text(requirements.read_text() + f"../wheels/{wheel.name}\n")
-    watch.wait_report("requirements.txt changed: recreating the service")
+    watch.wait_report("requirements.txt: changed: recreating the service")
     try:
-        watch.wait_report("amldebug: service recreated", timeout=300)
+        watch.wait_report("amldebug: reloaded: service recreated", timeout=300)
         assert not [r for r in watch.reports if "failed" in r], watch.reports
         again = get_service(service_name)
         assert again.spec.image != first_image and again.spec.image.startswith("amldebug-env:")

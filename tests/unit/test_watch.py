@@ -1,6 +1,7 @@
 """The watcher's filter, coalescing and messages, with watchdog on a real temp folder."""
 
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -233,7 +234,12 @@ def test_environment_file_change_recreates(tmp_path, running):
     env.write_text("azureml-inference-server-http\nsix\n")
     _settle()
     assert service.calls == ["update"]
-    assert "requirements.txt changed: recreating the service" in reports[0]
+    assert "requirements.txt: changed: recreating the service" in reports[0]
+    # VS Code's task sees a begin and an end line, as for a reload (problem markers clear at the end)
+    from amldebug.vscode.entries import BEGINS_PATTERN, ENDS_PATTERN
+
+    assert re.match(BEGINS_PATTERN, reports[0])
+    assert re.match(ENDS_PATTERN, reports[-1]) and "service recreated" in reports[-1]
 
 
 def test_model_outside_the_source_dir_is_watched(tmp_path, running):
