@@ -83,15 +83,17 @@ def test_files_are_as_their_repositories_have_them():
 # ------------------------------------------------------------------------------ fixtures ----
 
 @pytest.fixture(scope="module")
-def corpus_images(docker_client, test_images):
+def corpus_images(docker_client, test_images, tmp_path_factory):
     """The images built for the corpus: kept for the module (shared by projects with the same
-    environment file), removed at its end unless AMLDEBUG_CORPUS_KEEP_IMAGES=1."""
-    before = {image.id for image in docker_client.images.list(filters={"label": imagebuild.LABEL_HASH})}
+    environment file), removed at its end unless AMLDEBUG_CORPUS_KEEP_IMAGES=1. Only images
+    built from this session's own files go (their env-file label is under its temporary
+    folder): other test runs share the engine and may build at the same time."""
     yield
     if os.environ.get("AMLDEBUG_CORPUS_KEEP_IMAGES") == "1":
         return
+    ours = str(tmp_path_factory.getbasetemp())
     for image in docker_client.images.list(filters={"label": imagebuild.LABEL_HASH}):
-        if image.id not in before:
+        if (image.labels or {}).get(imagebuild.LABEL_FILE, "").startswith(ours):
             try:
                 docker_client.images.remove(image.id, force=True)
             except docker.errors.APIError:
@@ -220,7 +222,8 @@ def test_project_attaches_debugs_and_answers(project, capsys, tmp_path, monkeypa
 
     refused = project.get("refused")
     if refused:
-        code, out, err = amldebug(capsys, "attach", *refused["args"], *where, "--name", service_name,
+        given = [] if refused.get("without_base_image") else where
+        code, out, err = amldebug(capsys, "attach", *refused["args"], *given, "--name", service_name,
                                   "--detach", "--no-wait")
         assert code != 0, f"expected a refusal, got:\n{out}\n{err}"
         _assert_message(err, refused["message"])
