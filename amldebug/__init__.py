@@ -29,8 +29,10 @@ def attach(source_dir=None, *, write_vscode: bool = True, inference_config=None,
     ``env_file`` (a requirements file, conda YAML, or Azure ML environment definition, as
     ``--env``) or ``environment`` (an azureml-core ``Environment``). ``inference_config``
     (an azureml-core ``InferenceConfig``, or the path of its file, as ``--inference-config``)
-    gives the code and the environment. ``models``: a local path or an azureml-core
-    ``Model`` to place.
+    gives the code and the environment. ``models``: local paths or azureml-core
+    ``Model`` objects to place (several: each at azureml-models/<name>/<version>/, as
+    Model.deploy(models=[...])). ``deployment``: an Azure ML v2 online deployment YAML, as
+    ``--deployment``.
     """
     from .azureml_bridge import place_model
     from .core.options import AttachOptions

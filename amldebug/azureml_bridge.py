@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from .core.spec import ServiceSpec
+from .core.spec import ServiceSpec, _model_name_from
 from .errors import AmlDebugError, DockerUnavailableError, ReloadError, ServiceNotFoundError, UsageError
 from .localwebservice import (  # noqa: F401 (part of the bridge's API)
     INSTALL_HINT,
@@ -196,24 +196,32 @@ def spec_from_inference_config(inference_config, *, models: Iterable[Any] = (), 
 
 
 def place_model(models) -> dict:
-    """resolve_spec's model options for ``models``: one local path (named after it, version
-    1) or one azureml-core Model (downloaded into amldebug's cache with its workspace's
-    credentials, named and numbered as registered)."""
+    """resolve_spec's model options for ``models``: local paths (named after the path,
+    version 1) or azureml-core Models (downloaded into amldebug's cache with their
+    workspace's credentials, named and numbered as registered). Several models are placed
+    side by side, as Model.deploy(models=[...]) places them."""
     if isinstance(models, (str, os.PathLike)) or _is_registered_model(models):
         models = [models]
     models = list(models or ())
-    if len(models) > 1:
-        raise UsageError(f"{len(models)} models given; amldebug places one model (AZUREML_MODEL_DIR points at it): "
-                         "put them in one folder and pass that")
     if not models:
         return {}
-    model = models[0]
-    if isinstance(model, (str, os.PathLike)):
-        return {"model_dir": str(model)}
-    if not _is_registered_model(model):
-        raise UsageError(f"model {model!r} is neither a local path nor an azureml-core Model; pass the model's "
-                         "folder or file, or Model(workspace, name=...)")
-    return {"model_dir": _download(model), "model_name": model.name, "model_version": str(model.version)}
+    for model in models:
+        if not isinstance(model, (str, os.PathLike)) and not _is_registered_model(model):
+            raise UsageError(f"model {model!r} is neither a local path nor an azureml-core Model; pass the model's "
+                             "folder or file, or Model(workspace, name=...)")
+    if len(models) == 1:
+        model = models[0]
+        if isinstance(model, (str, os.PathLike)):
+            return {"model_dir": str(model)}
+        return {"model_dir": _download(model), "model_name": model.name, "model_version": str(model.version)}
+    items = []
+    for model in models:
+        if isinstance(model, (str, os.PathLike)):
+            path = Path(model)
+            items.append(f"{_model_name_from(path)}:1={path}")
+        else:
+            items.append(f"{model.name}:{model.version}={_download(model)}")
+    return {"model_dir": tuple(items)}
 
 
 def _is_registered_model(model) -> bool:

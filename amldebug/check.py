@@ -59,7 +59,8 @@ def server_requirement(lines: list[str]) -> Optional[tuple[str, str]]:
 def check_environment(path: Path) -> Check:
     if not path.is_file():
         return Check("environment", False, f"{path} does not exist", "pass --env with a requirements.txt or conda YAML")
-    from .sources.azureml import file_kind, read_setup
+    from .sources import read_setup
+    from .sources.azureml import file_kind
 
     if file_kind(path):  # an Azure ML environment definition or inference configuration
         from .errors import UsageError
@@ -142,6 +143,10 @@ def check_project(options: AttachOptions) -> list[Check]:
     """Every check ``amldebug check`` makes for ``options`` (amldebug.json fills what was not
     given): the entry script, the environment file, the model, and with an image, that it
     serves and imports the script. The image is checked only when the script is sound."""
+    if options.deployment is not None:  # a v2 deployment: its code, model, conda file and image
+        from .sources.deployment import check_options
+
+        options = check_options(options)
     source_dir = Path(options.source_dir or ".")
     project = load_project(source_dir) or {}
     options = options.with_project(project)

@@ -41,6 +41,16 @@ def spec_for(options: AttachOptions, *, setup: InferenceSetup | EnvironmentSetup
     if options.debug_bind != LOOPBACK:
         progress(f"warning: the debug port will listen on {options.debug_bind}: anyone who can reach it can run any "
                  "code in the container. Use it only on a network you trust.")
+    if options.source_dir is not None and Path(options.source_dir).is_file():  # a file where the folder goes
+        from .sources.v2files import v2_kind
+
+        kind = v2_kind(Path(options.source_dir))
+        flag = {"deployment": "--deployment", "environment": "--env"}.get(kind or "")
+        if flag:
+            raise UsageError(f"'{options.source_dir}' is an Azure ML v2 {kind} file, not the folder of your scoring "
+                             f"script; pass it with {flag} {options.source_dir}")
+    if options.deployment is not None:
+        return spec_for_deployment(options, project=project, progress=progress)
     if options.service:
         if options.inference_config is not None:
             raise UsageError("--service and --inference-config both say where the code comes from; pass one")
@@ -124,7 +134,7 @@ def apply_setup(spec: ServiceSpec, setup: InferenceSetup | EnvironmentSetup, *, 
         progress(f"amldebug: {line}")
     given = dict(spec.env)
     spec = spec.replace(env=tuple(sorted({**dict(setup.env), **given}.items())),
-                        file_env=tuple(sorted(set(setup.env) - set(given))))
+                        file_env=tuple(sorted(set(spec.file_env) | (set(setup.env) - set(given)))))
     from .sources.azureml import InferenceSetup  # noqa: F811 (the class itself, at run time)
 
     if isinstance(setup, InferenceSetup) and Path(setup.origin).is_file():
@@ -136,6 +146,11 @@ def apply_setup(spec: ServiceSpec, setup: InferenceSetup | EnvironmentSetup, *, 
         return spec
     if spec.image:
         return spec
+    if getattr(setup, "build", None) is not None:  # a v2 environment's Docker build context
+        if base_image:
+            raise UsageError(f"--base-image does not apply: '{setup.origin}' builds its image from a Dockerfile "
+                             f"({setup.build.dockerfile}); pass --image to use another image instead")
+        return spec.replace(image=build_context(setup.build, spec.name, progress))
     if setup.environment is None:
         return spec.replace(image=base_image or setup.base_image)
     origin = Path(setup.origin)
@@ -149,7 +164,8 @@ def apply_env_file(spec: ServiceSpec, *, image_given: bool, base_image: str | No
     """``--env FILE`` (spec.env_file): an Azure ML environment definition or inference
     configuration counts with its variables and base image too; any other environment file
     is built into an image unless one was given."""
-    from .sources.azureml import file_kind, read_setup
+    from .sources import read_setup
+    from .sources.azureml import file_kind
 
     path = Path(spec.env_file)
     if file_kind(path):
@@ -157,3 +173,102 @@ def apply_env_file(spec: ServiceSpec, *, image_given: bool, base_image: str | No
     if spec.runtime == Runtime.CONTAINER and not image_given:
         return with_built_image(spec, path, base_image=base_image, progress=progress)
     return spec
+
+
+def spec_for_deployment(options: AttachOptions, *, project: bool = True, progress: Progress = _stderr) -> ServiceSpec:
+    """``attach --deployment FILE``: an Azure ML v2 online deployment, placed as the v2
+    local endpoint places it. ``--image``/``--base-image`` win over the file's image,
+    ``--env`` over its environment, ``--model-dir`` over its model; a cloud reference
+    that nothing replaces is refused with the az command that fetches it."""
+    from .sources import deployment as v2
+
+    setup = v2.read_deployment(options.deployment)
+    for flag, given in (("--inference-config", options.inference_config is not None),
+                        ("--service", options.service is not None)):
+        if given:
+            raise UsageError(f"{flag} and --deployment both say where the code comes from; pass one")
+    for flag, differs in (
+            ("SOURCE_DIR", _given_folder(options.source_dir) is not None
+             and Path(options.source_dir).resolve() != setup.source_dir),
+            ("--entry-script", options.entry_script and options.entry_script != setup.entry_script)):
+        if differs:
+            raise UsageError(f"{flag} comes from the deployment '{setup.origin}' (code_configuration); drop {flag}")
+    if isinstance(options.model_dir, tuple):
+        raise UsageError(f"a v2 deployment places one model ('{setup.origin}': model); pass one --model-dir")
+    file_fields = []
+    model = setup.model
+    if options.model_dir is not None:  # the command line's model, named as the file names it unless told
+        path = Path(options.model_dir).expanduser()
+        if not path.exists():
+            raise UsageError(f"model path '{options.model_dir}' does not exist; pass --model-dir with a model file "
+                             "or folder (its parent folder is placed, as Azure ML places a v2 model)")
+        model = v2.ModelSource(path.resolve(), options.model_name or (model.name if model else None),
+                               options.model_version or (model.version if model else None))
+    elif model is None:
+        raise UsageError(f"{setup.origin}: no 'model'; the local endpoint needs one: add model: {{path: <file or "
+                         "folder>}} or pass --model-dir")
+    elif model.path is None:
+        raise UsageError(v2.model_reference_message(setup.origin, model.reference))
+    else:
+        file_fields.append("model")
+    if model.name is None:  # azure-ai-ml registers an unnamed model as the hash of its content, version 1
+        name, version = v2.model_folder_hash(model.path), "1"
+    else:
+        # azure-ai-ml's local endpoint writes a missing version as 'None'; Azure registers a new name as 1.
+        name, version = model.name, model.version or "1"
+    reference = setup.environment_reference
+    if reference is not None and not (options.image or options.env_file):
+        if reference == "":
+            raise UsageError(f"{setup.origin}: no 'environment'; add environment: {{image: ..., conda_file: ...}} "
+                             "or pass --image (a local image with azmlinfsrv) or --env")
+        raise UsageError(v2.environment_reference_message(setup.origin, reference))
+    progress(f"amldebug: {setup.origin}: {setup.kind} online deployment '{setup.name}': code "
+             f"{setup.source_dir.name}/{setup.entry_script}, model {name}:{version} from {model.path}")
+    if setup.request_timeout_ms is not None:
+        progress(f"amldebug: request_settings.request_timeout_ms is {setup.request_timeout_ms} ms (Azure ends a "
+                 "request after that); debug mode keeps the scoring timeout off, so a paused breakpoint is not cut "
+                 "short")
+    options = options.replace(source_dir=str(setup.source_dir), entry_script=setup.entry_script, model_dir=None,
+                              model_name=None, model_version=None, inference_config=None,
+                              name=options.name or _tag_part(setup.name))
+    if project:
+        options = options.with_project({k: v for k, v in (load_project(setup.source_dir) or {}).items()
+                                        if k not in ("entry_script", "model_dir", "model_name", "env_file")})
+    spec = spec_from_options(options).replace(model_dir=str(model.path), model_name=name, model_version=version,
+                                              deployment=str(Path(setup.origin).resolve()))
+    if options.env_file is not None:  # --env replaces the file's environment (a registered one exported, say)
+        spec = apply_env_file(_with_variables(spec, setup, progress), image_given=bool(options.image),
+                              base_image=options.base_image, progress=progress)
+        return spec.replace(file_fields=tuple(file_fields))
+    if not options.image and setup.environment is None and not options.base_image:
+        file_fields.append("image")  # the file's image (or build context) as it is
+    spec = apply_setup(spec, setup, base_image=options.base_image, progress=progress)
+    return spec.replace(file_fields=tuple(file_fields), inference_config=None)
+
+
+def _with_variables(spec: ServiceSpec, setup, progress: Progress) -> ServiceSpec:
+    """The deployment's environment_variables (values given to amldebug win) and its notes."""
+    for line in setup.notes:
+        progress(f"amldebug: {line}")
+    given = dict(spec.env)
+    return spec.replace(env=tuple(sorted({**dict(setup.env), **given}.items())),
+                        file_env=tuple(sorted(set(setup.env) - set(given))))
+
+
+def build_context(build, name: str, progress: Progress = _stderr) -> str:
+    """Build a v2 environment's Docker build context with the local engine, as the v2
+    local endpoint does ('docker build' of the context); the engine's cache makes an
+    unchanged context quick. Returns the image's tag."""
+    from .engine import docker as engine
+
+    tag = f"amldebug-context/{_tag_part(name)}:latest"
+    progress(f"amldebug: building {build.dockerfile} (context {build.path}) as {tag}")
+    engine.build_dockerfile(engine.connect(), build.path, build.dockerfile, tag, progress)
+    return tag
+
+
+def _tag_part(name: str) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9_.-]+", "-", name.lower()).strip("-._") or "deployment"
+

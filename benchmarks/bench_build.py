@@ -1,9 +1,11 @@
-"""How long `amldebug build` takes: cold (empty wheel cache, no image), with a warm pip
-cache but no image, and warm (unchanged inputs: the image is found by its hash).
+"""How long resolving and installing an environment takes: the host's pip against uv, side by
+side on the same requirement lines, cold (empty wheel cache) and warm (cache filled); uv as
+the build runs it (with the date bound and the index lookups); and, with --full, whole
+`amldebug build` runs (no image / image found by its hash).
 
-    python benchmarks/bench_build.py [--repeat 3] [--warm-repeat 10] [--env FILE] [--base-image IMAGE]
+    python benchmarks/bench_build.py [--repeat 3] [--env FILE] [--base-image IMAGE] [--full]
 
-Needs the Docker engine and the offline test base image (python tests/images/build.py).
+Needs the Docker engine (to probe the base image's Python) and the host's package index.
 """
 
 from __future__ import annotations
@@ -21,78 +23,120 @@ sys.path.insert(0, str(ROOT))
 
 from amldebug.engine.docker import connect  # noqa: E402
 from amldebug.runtime import imagebuild as build  # noqa: E402
+from amldebug.runtime import resolve  # noqa: E402
 
-DEFAULT_ENV = ROOT / "tests" / "fixtures" / "build" / "app" / "requirements.txt"
+DEFAULT_ENV = ROOT / "tests" / "fixtures" / "conda" / "inference-schema-env.yml"
 DEFAULT_BASE = "amldebug-test/base:bookworm"
 
 
-def remove_image(client, env_file: Path, base: str) -> None:
-    digest = build.env_hash(build.read_environment(env_file), client.images.get(base).id)
-    for image in client.images.list(filters={"label": f"{build.LABEL_HASH}={digest}"}):
-        client.images.remove(image.id, force=True)  # its untagged layers go with it: no build cache left
+def quiet(_: str) -> None:
+    pass
 
 
-def timed_build(client, env_file: Path, base: str, cache: Path, stages: dict) -> build.BuildResult:
-    os.environ["AMLDEBUG_CACHE"] = str(cache)
-    marks = {}
+def requirement_lines(env_file: Path, probe: dict) -> tuple[list[str], list[str], str]:
+    env = build.read_environment(env_file)
+    conda_lines, python = build.conda_requirements(env, probe, quiet)
+    user = conda_lines + build.without_pypi_aliases(env.pip, quiet)
+    return user, build.added_requirements(env, user, probe.get("server"), quiet), python
+
+
+def pip_run(lines: list[str], probe: dict, cache: Path, work: Path) -> float:
+    target = work / "site-packages"
+    target.mkdir(parents=True)
     started = time.monotonic()
+    build.pip_install(lines, target, probe, quiet, cache=cache)
+    return time.monotonic() - started
 
-    def progress(line: str) -> None:
-        if line.startswith("amldebug: resolving"):
-            marks["pip"] = time.monotonic()
-        elif line.startswith("amldebug: building the image"):
-            marks["docker"] = time.monotonic()
 
-    result = build.build_image(env_file, base_image=base, client=client, progress=progress)
-    ended = time.monotonic()
-    if result.built:
-        stages.setdefault("probe", []).append(marks["pip"] - started)
-        stages.setdefault("pip", []).append(marks["docker"] - marks["pip"])
-        stages.setdefault("docker", []).append(ended - marks["docker"])
-    return result
+def uv_run(lines: list[str], probe: dict, cache: Path, work: Path) -> float:
+    target = work / "site-packages"
+    target.mkdir(parents=True)
+    requirements = work / "requirements.txt"
+    requirements.write_text("\n".join(lines) + "\n")
+    os.environ["UV_CACHE_DIR"] = str(cache)
+    started = time.monotonic()
+    status, output = resolve.run_uv(resolve.uv_command(requirements, target, probe))
+    if status != 0:
+        raise SystemExit(output)
+    return time.monotonic() - started
+
+
+def uv_as_built(user: list[str], added: list[str], python: str, probe: dict, cache: Path, work: Path) -> float:
+    """resolve.install as build_image calls it: index lookups (cached under AMLDEBUG_CACHE),
+    pin checks, the date bound and the server stack's exemption, then uv."""
+    target = work / "site-packages"
+    target.mkdir(parents=True)
+    os.environ["UV_CACHE_DIR"] = str(cache / "uv")
+    os.environ["AMLDEBUG_CACHE"] = str(cache / "amldebug")
+    started = time.monotonic()
+    resolve.install(user, added, target, probe, quiet, python_spec=python)
+    return time.monotonic() - started
+
+
+def cold_and_warm(run, repeat: int, tmp: Path, name: str) -> tuple[list[float], list[float]]:
+    cold, warm = [], []
+    for i in range(repeat):
+        cache = tmp / f"{name}-cache-{i}"
+        cold.append(run(cache, tmp / f"{name}-cold-{i}"))
+        warm.append(run(cache, tmp / f"{name}-warm-{i}"))
+    return cold, warm
+
+
+def full_builds(client, env_file: Path, base: str, repeat: int, tmp: Path) -> list[tuple[str, list[float]]]:
+    def remove_image() -> None:
+        digest = build.env_hash(build.read_environment(env_file), client.images.get(base).id)
+        for image in client.images.list(filters={"label": f"{build.LABEL_HASH}={digest}"}):
+            client.images.remove(image.id, force=True)
+
+    cold, cached, warm = [], [], []
+    for i in range(repeat):
+        remove_image()
+        os.environ["AMLDEBUG_CACHE"] = str(tmp / f"full-{i}")
+        os.environ["UV_CACHE_DIR"] = str(tmp / f"full-{i}" / "uv")
+        cold.append(build.build_image(env_file, base_image=base, client=client, progress=quiet).seconds)
+        remove_image()
+        cached.append(build.build_image(env_file, base_image=base, client=client, progress=quiet).seconds)
+        started = time.monotonic()
+        assert not build.build_image(env_file, base_image=base, client=client, progress=quiet).built
+        warm.append(time.monotonic() - started)
+    remove_image()
+    return [("build: cold (empty caches, no image)", cold), ("build: wheel cache warm, no image", cached),
+            ("build: unchanged inputs (image exists)", warm)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="cold builds (and pip-cached builds)")
-    parser.add_argument("--warm-repeat", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--env", type=Path, default=DEFAULT_ENV)
     parser.add_argument("--base-image", default=DEFAULT_BASE)
+    parser.add_argument("--full", action="store_true", help="also time whole builds (Docker builds: CPU-heavy)")
     args = parser.parse_args()
 
     client = connect()
+    probe = build.probe_python(client, build.get_base_image(client, args.base_image, quiet), args.base_image)
+    user, added, python = requirement_lines(args.env, probe)
+    lines = user + added
     rows = []
-    with tempfile.TemporaryDirectory(prefix="amldebug-bench-") as tmp:
-        cold, cold_stages = [], {}
-        for i in range(args.repeat):
-            remove_image(client, args.env, args.base_image)
-            cold.append(timed_build(client, args.env, args.base_image, Path(tmp, f"cold-{i}"), cold_stages).seconds)
-        rows.append(("cold: empty wheel cache, no image", cold, cold_stages))
+    with tempfile.TemporaryDirectory(prefix="amldebug-bench-") as work:
+        tmp = Path(work)
+        os.environ["AMLDEBUG_CACHE"] = str(tmp / "amldebug")
+        pip_cold, pip_warm = cold_and_warm(lambda c, w: pip_run(lines, probe, c, w), args.repeat, tmp, "pip")
+        uv_cold, uv_warm = cold_and_warm(lambda c, w: uv_run(lines, probe, c, w), args.repeat, tmp, "uv")
+        built_cold, built_warm = cold_and_warm(lambda c, w: uv_as_built(user, added, python, probe, c, w),
+                                               args.repeat, tmp, "built")
+        rows += [("pip install --target: cold", pip_cold), ("pip install --target: warm", pip_warm),
+                 ("uv pip install --target: cold", uv_cold), ("uv pip install --target: warm", uv_warm),
+                 ("uv as the build runs it (bound): cold", built_cold),
+                 ("uv as the build runs it (bound): warm", built_warm)]
+        if args.full:
+            rows += full_builds(client, args.env, args.base_image, args.repeat, tmp)
 
-        shared = Path(tmp, "shared")
-        timed_build(client, args.env, args.base_image, shared, {})  # fills the wheel cache
-        cached, cached_stages = [], {}
-        for _ in range(args.repeat):
-            remove_image(client, args.env, args.base_image)
-            cached.append(timed_build(client, args.env, args.base_image, shared, cached_stages).seconds)
-        rows.append(("wheel cache warm, no image", cached, cached_stages))
-
-        warm = []
-        for _ in range(args.warm_repeat):
-            started = time.monotonic()
-            result = build.build_image(args.env, base_image=args.base_image, client=client, progress=lambda _: None)
-            assert not result.built
-            warm.append(time.monotonic() - started)
-        rows.append(("warm: unchanged inputs (image exists)", warm, {}))
-        remove_image(client, args.env, args.base_image)
-
-    print(f"env: {args.env.relative_to(ROOT) if args.env.is_relative_to(ROOT) else args.env}  "
-          f"base: {args.base_image}  python {sys.version.split()[0]}")
-    print(f"{'case':<40} {'n':>3} {'median':>9} {'min':>9} {'max':>9}   median probe / pip / docker build")
-    for name, times, stages in rows:
-        split = " / ".join(f"{statistics.median(stages[k]):.2f}" for k in ("probe", "pip", "docker")) if stages else "-"
-        print(f"{name:<40} {len(times):>3} {statistics.median(times):>8.3f}s {min(times):>8.3f}s "
-              f"{max(times):>8.3f}s   {split}")
+    shown = args.env.relative_to(ROOT) if args.env.is_relative_to(ROOT) else args.env
+    print(f"env: {shown} ({len(lines)} requirement lines)  base: {args.base_image} (Python {probe['version']})  "
+          f"host python {sys.version.split()[0]}")
+    print(f"{'case':<42} {'n':>3} {'median':>9} {'min':>9} {'max':>9}")
+    for name, times in rows:
+        print(f"{name:<42} {len(times):>3} {statistics.median(times):>8.2f}s {min(times):>8.2f}s {max(times):>8.2f}s")
 
 
 if __name__ == "__main__":

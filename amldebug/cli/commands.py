@@ -18,6 +18,7 @@ from .params import (
     BaseImage,
     DebugBind,
     DebugPort,
+    Deployment,
     EntryScript,
     EnvFile,
     EnvVars,
@@ -27,6 +28,7 @@ from .params import (
     InferenceConfig,
     JustMyCode,
     ModelDir,
+    ModelDirs,
     ModelName,
     ModelVersion,
     Name,
@@ -49,13 +51,13 @@ def _describe(service, launch_json) -> None:
 
 @app.command()
 def attach(
-    source_dir: SourceDir = None, entry_script: EntryScript = None, image: Image = None, model_dir: ModelDir = None,
+    source_dir: SourceDir = None, entry_script: EntryScript = None, image: Image = None, model_dir: ModelDirs = None,
     model_name: ModelName = None, model_version: ModelVersion = None, port: Port = DEFAULT_PORT,
     debug_port: DebugPort = DEFAULT_DEBUG_PORT, name: Name = None, wait: Wait = True,
     just_my_code: JustMyCode = True, env: EnvVars = None, debug_bind: DebugBind = LOOPBACK,
     runtime: RuntimeName = Runtime.CONTAINER.value, python: Python = None, env_file: EnvFile = None,
     base_image: BaseImage = None, service: FromService = None, inference_config: InferenceConfig = None,
-    exact_ports: ExactPorts = False,
+    exact_ports: ExactPorts = False, deployment: Deployment = None,
     detach: bool = typer.Option(False, "--detach", "-d", help="Start, write launch.json, print, and return."),
     watch: bool = typer.Option(True, "--watch/--no-watch", help="Reload on save (foreground only)."),
 ) -> None:
@@ -133,10 +135,11 @@ def _foreground(start, watch: bool, announce) -> None:
 
 @app.command()
 def vscode(
-    source_dir: SourceDir = None, entry_script: EntryScript = None, image: Image = None, model_dir: ModelDir = None,
+    source_dir: SourceDir = None, entry_script: EntryScript = None, image: Image = None, model_dir: ModelDirs = None,
     model_name: ModelName = None, model_version: ModelVersion = None, port: Port = DEFAULT_PORT,
     debug_port: DebugPort = DEFAULT_DEBUG_PORT, name: Name = None, wait: Wait = True,
     just_my_code: JustMyCode = True, env: EnvVars = None, runtime: RuntimeName = Runtime.CONTAINER.value, python: Python = None,
+    deployment: Deployment = None,
     post_debug_task: bool = typer.Option(False, "--post-debug-task", help="Stop the service when debugging ends."),
 ) -> None:
     """Write .vscode/launch.json and tasks.json so that F5 starts the service and attaches."""
@@ -434,6 +437,7 @@ def check(
     model_version: ModelVersion = None,
     env_file: EnvFile = None,
     image: Optional[str] = typer.Option(None, "--image", help="Also check that the image serves and imports it."),
+    deployment: Deployment = None,
 ) -> None:
     """Check a project step by step before deploying: script, environment, model, image."""
     from ..check import check_project

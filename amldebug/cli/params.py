@@ -28,6 +28,9 @@ SourceDir = Annotated[Optional[Path], typer.Argument(metavar="SOURCE_DIR", help=
 EntryScript = Annotated[Optional[str], _flag("entry_script")]
 Image = Annotated[Optional[str], _flag("image")]
 ModelDir = Annotated[Optional[Path], _flag("model_dir")]
+ModelDirs = Annotated[Optional[List[str]], typer.Option(  # repeatable: several models
+    "--model-dir", help=_FIELDS["model_dir"].metadata["help"], metavar="[NAME[:VERSION]=]PATH")]
+Deployment = Annotated[Optional[Path], _flag("deployment")]
 ModelName = Annotated[Optional[str], _flag("model_name")]
 ModelVersion = Annotated[Optional[str], _flag("model_version")]
 Port = Annotated[int, _flag("port")]

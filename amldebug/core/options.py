@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import os
 from typing import Any, Mapping, Optional
 
 DEFAULT_PORT = 5001
@@ -54,11 +55,17 @@ class AttachOptions:
     inference_config: Optional[str] = _opt(None, "--inference-config", "An Azure ML inference configuration "
                                            "(inferenceconfig.json/.yml): its entry script, source directory and "
                                            "environment (built into an image).")
+    deployment: Optional[str] = _opt(None, "--deployment", "An Azure ML v2 online deployment YAML (what 'az ml "
+                                     "online-deployment create --local -f' reads): its code, model, environment and "
+                                     "variables.")
     env_file: Optional[str] = _opt(None, "--env", "Environment file (requirements.txt, conda YAML, Azure ML "
                                    "environment JSON/YAML): build (or reuse) an image from it.")
     base_image: Optional[str] = _opt(None, "--base-image", "With --env: the image to build on.")
     image: Optional[str] = _opt(None, "--image", "Local image with azureml-inference-server-http (azmlinfsrv).")
-    model_dir: Optional[str] = _opt(None, "--model-dir", "Model file or folder, placed like a registered model.")
+    # One path (str), or several NAME[:VERSION]=PATH items (a tuple): Model.deploy(models=[...]).
+    model_dir: Optional[str | tuple[str, ...]] = _opt(
+        None, "--model-dir", "Model file or folder, placed like a registered model; repeat as NAME[:VERSION]=PATH "
+        "for several models (Model.get_model_path(NAME)).")
     model_name: Optional[str] = _opt(None, "--model-name", "Registered model name (default: from --model-dir).")
     model_version: Optional[str] = _opt(None, "--model-version", "Model version (default: 1).")
     port: int = _opt(DEFAULT_PORT, "--port", "Scoring port on 127.0.0.1 (next free one if taken).")
@@ -84,9 +91,14 @@ class AttachOptions:
         unknown names are ignored, paths become strings, ``env`` pairs a tuple."""
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in params.items() if k in known}
-        for key in ("source_dir", "model_dir", "env_file", "inference_config"):
+        for key in ("source_dir", "env_file", "inference_config", "deployment"):
             if values.get(key) is not None:
                 values[key] = str(values[key])
+        if values.get("model_dir") is not None:  # one path, or a repeated --model-dir: several models
+            items = [values["model_dir"]] if isinstance(values["model_dir"], (str, os.PathLike)) else \
+                list(values["model_dir"])
+            values["model_dir"] = None if not items else str(items[0]) if len(items) == 1 else \
+                tuple(str(item) for item in items)
         if "env" in values:
             values["env"] = tuple(tuple(pair) for pair in (values["env"].items() if isinstance(values["env"], Mapping)
                                                             else values["env"] or ()))
@@ -131,6 +143,9 @@ def task_argv(options: AttachOptions) -> list[str]:
         elif field.name == "env":
             for key, val in value:
                 argv += [field.metadata["short"] or flag, key if val is None else f"{key}={val}"]
+        elif isinstance(value, tuple):  # a repeatable option (several models)
+            for item in value:
+                argv += [flag, str(item)]
         else:
             argv += [flag, str(value)]
     return argv

@@ -57,6 +57,11 @@ class ServiceSpec:
     base_image: Optional[str] = None  # set when the image is built from env_file ('amldebug build')
     inference_config: Optional[str] = None  # the Azure ML inference configuration file the code came from
     file_env: tuple[str, ...] = ()  # keys of env whose values an Azure ML file gave (not -e)
+    # Models after the first (model_dir/model_name/model_version): (host path, name, version) each.
+    extra_models: tuple[tuple[str, str, str], ...] = ()
+    # An Azure ML v2 online deployment the service came from: placed as the v2 local endpoint does.
+    deployment: Optional[str] = None
+    file_fields: tuple[str, ...] = ()  # what the deployment file gave ('image', 'model'): F5 reads it again
 
     def to_label(self) -> str:
         """The spec as stored on the container (or in the process registry): variable
@@ -75,12 +80,20 @@ class ServiceSpec:
         data["env"] = tuple((item[0], item[1]) if isinstance(item, (list, tuple)) else (item, values.get(item, ""))
                             for item in data.get("env", ()))
         data["file_env"] = tuple(data.get("file_env", ()))
+        data["file_fields"] = tuple(data.get("file_fields", ()))
+        data["extra_models"] = tuple(tuple(item) for item in data.get("extra_models", ()))
         data["runtime"] = Runtime(data.get("runtime", Runtime.CONTAINER))
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def replace(self, **changes) -> "ServiceSpec":
         return dataclasses.replace(self, **changes)
+
+    @property
+    def models(self) -> tuple[tuple[str, str, str], ...]:
+        """Every model placed: (absolute host path, name, version), the first one first."""
+        first = ((self.model_dir, self.model_name, self.model_version),) if self.model_dir else ()
+        return first + self.extra_models
 
     @property
     def code_basename(self) -> str:
@@ -118,20 +131,8 @@ def spec_from_options(options: AttachOptions, environ: Mapping[str, str] = os.en
     name = options.name if options.name is not None else service_name_from(src)
     if not _NAME_RE.match(name):
         raise UsageError(f"service name '{name}' is not valid; use lower-case letters, digits, '-', '_' or '.' (at most 63)")
-    model_abs = None
-    if model_dir is not None:
-        model_path = Path(model_dir).expanduser()
-        if not model_path.exists():
-            raise UsageError(f"model path '{model_dir}' does not exist; pass --model-dir with a model file or folder")
-        model_abs = str(model_path.resolve())
-        model_name = model_name or _model_name_from(model_path)
-        if not _NAME_RE.match(model_name.lower()) or "/" in model_name:
-            raise UsageError(f"model name '{model_name}' is not valid; pass --model-name with letters, digits, '-', '_'")
-    elif model_name or model_version:
-        raise UsageError("--model-name/--model-version need --model-dir (the model file or folder to place)")
-    version = str(model_version or "1")
-    if not version.isdigit():
-        raise UsageError(f"model version '{version}' must be a whole number, as Azure ML numbers versions")
+    models = parse_models(model_dir, model_name, model_version)
+    model_abs, model_name, version = models[0] if models else (None, None, "1")
     for flag, value in (("--port", options.port), ("--debug-port", options.debug_port)):
         if not 1 <= int(value) <= 65535:
             raise UsageError(f"{flag} {value} is not a TCP port; pick one between 1024 and 65535")
@@ -154,6 +155,7 @@ def spec_from_options(options: AttachOptions, environ: Mapping[str, str] = os.en
         model_dir=model_abs,
         model_name=model_name,
         model_version=version,
+        extra_models=tuple(models[1:]),
         port=int(options.port),
         debug_port=int(options.debug_port),
         debug_bind=options.debug_bind,
@@ -165,6 +167,50 @@ def spec_from_options(options: AttachOptions, environ: Mapping[str, str] = os.en
         runtime=runtime,
         python=options.python,
     )
+
+
+_MODEL_ITEM_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)(?::(?P<version>[^=/:]*))?=(?P<path>.+)$")
+
+
+def parse_models(model_dir, model_name: Optional[str] = None,
+                 model_version: Optional[str] = None) -> list[tuple[str, str, str]]:
+    """``--model-dir`` values as (absolute path, name, version): one PATH (named by
+    --model-name or after the path), or NAME[:VERSION]=PATH items, one per model."""
+    items = [] if model_dir is None else [model_dir] if isinstance(model_dir, (str, os.PathLike)) else list(model_dir)
+    if not items:
+        if model_name or model_version:
+            raise UsageError("--model-name/--model-version need --model-dir (the model file or folder to place)")
+        return []
+    if len(items) > 1 and (model_name or model_version):
+        raise UsageError("--model-name/--model-version name one model; with several --model-dir give each its name "
+                         "and version: --model-dir NAME[:VERSION]=PATH (e.g. --model-dir first=models/a "
+                         "--model-dir second:3=models/b)")
+    models, seen = [], {}
+    for item in map(str, items):
+        found = _MODEL_ITEM_RE.match(item)
+        if found and not Path(item).expanduser().exists():
+            name, version, path = found.group("name"), found.group("version"), found.group("path")
+        elif len(items) > 1:
+            raise UsageError(f"--model-dir '{item}': with several models give each its name: NAME[:VERSION]=PATH "
+                             "(e.g. --model-dir first=models/a --model-dir second:3=models/b)")
+        else:
+            name, version, path = None, None, item
+        model_path = Path(path).expanduser()
+        if not model_path.exists():
+            what = f"model path '{path}'" + (f" (--model-dir {item})" if path != item else "")
+            raise UsageError(f"{what} does not exist; pass --model-dir with a model file or folder")
+        name = name or model_name or _model_name_from(model_path)
+        if not _NAME_RE.match(name.lower()) or "/" in name:
+            raise UsageError(f"model name '{name}' is not valid; pass --model-name with letters, digits, '-', '_'")
+        version = str(version or model_version or "1")
+        if not version.isdigit():
+            raise UsageError(f"model version '{version}' must be a whole number, as Azure ML numbers versions")
+        if (name, version) in seen:
+            raise UsageError(f"--model-dir '{item}' and '{seen[name, version]}' are both model {name}:{version}; "
+                             "give each its own NAME[:VERSION]=PATH")
+        seen[name, version] = item
+        models.append((str(model_path.resolve()), name, version))
+    return models
 
 
 _ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -205,23 +251,34 @@ class Layout:
     model_dir_rel: Optional[str]  # AZUREML_MODEL_DIR, relative to the app root
     env: dict
     args: list  # azmlinfsrv arguments
+    model_mounts: tuple[tuple[str, str], ...] = ()  # (host path, path inside) for every model
+    workdir: str = ""  # the server's working directory (default: the app root)
 
 
 def layout(spec: ServiceSpec, *, app_root: str = APP_ROOT, debug_port: int = DEBUG_PORT_IN_CONTAINER,
            scoring_port: int = SCORING_PORT_IN_CONTAINER, server: str = "azmlinfsrv",
            payload_root: str = PAYLOAD_ROOT, state_dir: str = "/var/run/amldebug") -> Layout:
-    """Place code and model as LocalWebservice does and switch off what breaks a paused debugger."""
+    """Place code and models as LocalWebservice does (or, for a v2 deployment, as the v2
+    local endpoint does) and switch off what breaks a paused debugger."""
     root = PurePosixPath(app_root)
     base = spec.code_basename
     entry_rel = f"{base}/{spec.entry_script}"
     model_target = model_rel = None
+    mounts = []
+    for path, name, version in spec.models:  # each at azureml-models/<name>/<version>/<file or folder>
+        target = str(root / "azureml-models" / name / version / Path(path).name)
+        mounts.append((path, target))
     if spec.model_dir:
         model_rel = f"azureml-models/{spec.model_name}/{spec.model_version}"
-        model_target = str(root / model_rel / Path(spec.model_dir).name)
+        model_target = mounts[0][1]
+        if spec.extra_models:  # LocalWebservice with several models: the folder that holds them all
+            model_rel = "azureml-models/"
+    code = {"AML_APP_ROOT": str(root), "AZUREML_ENTRY_SCRIPT": entry_rel, "AZUREML_SOURCE_DIRECTORY": base}
+    workdir = str(root)
+    if spec.deployment:
+        code, workdir, mounts, model_rel, model_target = _v2_placement(spec, root)
     env = {
-        "AML_APP_ROOT": str(root),
-        "AZUREML_ENTRY_SCRIPT": entry_rel,
-        "AZUREML_SOURCE_DIRECTORY": base,
+        **code,
         "WORKER_COUNT": "1",
         "WORKER_TIMEOUT": "0",
         "SCORING_TIMEOUT_MS": str(DEBUG_SCORING_TIMEOUT_MS),
@@ -238,7 +295,23 @@ def layout(spec: ServiceSpec, *, app_root: str = APP_ROOT, debug_port: int = DEB
         env["AZUREML_MODEL_DIR"] = model_rel
     env.update(dict(spec.env))
     args = ["--entry_script", str(root / entry_rel), "--port", str(scoring_port)]
-    return Layout(str(root), str(root / base), entry_rel, model_target, model_rel, env, args)
+    return Layout(str(root), str(root / base), entry_rel, model_target, model_rel, env, args, tuple(mounts), workdir)
+
+
+def _v2_placement(spec: ServiceSpec, root: PurePosixPath):
+    """azure-ai-ml's local endpoint (AzureMlImageContext): the code folder at
+    <root>/<folder>/, AML_APP_ROOT the scoring script's folder in it (also the working
+    directory, where the image's runit script starts the server), AZUREML_ENTRY_SCRIPT the
+    script's name; the model path's PARENT folder at azureml-models/<name>/<version>, with
+    AZUREML_MODEL_DIR its absolute path (azure-ai-ml writes it with a doubled '/')."""
+    code_dir = f"{root}/{spec.code_basename}/"
+    app_root = os.path.join(code_dir, os.path.dirname(spec.entry_script))
+    code = {"AML_APP_ROOT": app_root, "AZUREML_ENTRY_SCRIPT": os.path.basename(spec.entry_script)}
+    mounts, model_rel = [], None
+    if spec.model_dir:
+        model_rel = str(root / "azureml-models" / spec.model_name / spec.model_version)
+        mounts.append((str(Path(spec.model_dir).parent), model_rel))
+    return code, app_root.rstrip("/") or "/", mounts, model_rel, model_rel
 
 
 def served_source_dir(spec: ServiceSpec) -> str:

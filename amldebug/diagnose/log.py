@@ -87,8 +87,32 @@ _FOUND_USER_SCRIPT = re.compile(r"Found (?:user|driver) script at (?P<path>\S+)"
 
 
 def is_user_path(path: str) -> bool:
-    """True for a traceback path that belongs to the user's code, not a library."""
-    return not _LIBRARY_PATH.search(path)
+    """True for a traceback path that belongs to the user's code, not a library (a Cython
+    module names its .pyx source relative to its package: library code too)."""
+    return not _LIBRARY_PATH.search(path) and not path.endswith((".pyx", ".pxd", ".pxi"))
+
+
+_INSTALLED = re.compile(r"[\\/](?:site|dist)-packages[\\/](?P<package>[A-Za-z_][\w]*)")
+
+
+def installed_package(path: str) -> str | None:
+    """The top-level package of a path inside site-packages ('sklearn'), or None."""
+    match = _INSTALLED.search(path)
+    return match.group("package") if match else None
+
+
+def raised_in_package(segment: Segment, user_frame: Frame | None) -> tuple[str, Frame] | None:
+    """(package, frame) when the exception was raised inside an installed package that the
+    user's code called or imported (the last real frame is in site-packages, after the user's);
+    the scoring server's own frames do not count."""
+    frames = [f for f in segment.frames if not f.path.startswith("<")]
+    if user_frame is None or user_frame not in frames or frames[-1] is user_frame:
+        return None
+    after = frames[frames.index(user_frame) + 1:]
+    inside = [(installed_package(f.path), f) for f in after if installed_package(f.path)]
+    if not inside or inside[-1][0].startswith("azureml_inference_server_http"):
+        return None
+    return inside[-1]
 
 
 @functools.lru_cache(maxsize=512)

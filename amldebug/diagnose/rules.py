@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from .log import Frame, Hit, Log, Segment, Traceback, is_user_path
+from .log import Frame, Hit, Log, Segment, Traceback, is_user_path, raised_in_package
 
 MAX_QUOTED_LINES = 8
 
@@ -231,6 +231,7 @@ _PIP_NAMES = {
     "google.protobuf": "protobuf",
     "Crypto": "pycryptodome",
     "dotenv": "python-dotenv",
+    "pkg_resources": "setuptools",
 }
 
 
@@ -261,10 +262,26 @@ def _build_missing_module(log: Log, hits: list[Hit]) -> list[Problem]:
         segment, frame = tb.root_cause() if tb else (None, None)
         location = log.location(frame)
         who = log.display(frame.path) if frame else "the entry script"
+        inner = raised_in_package(segment, frame) if segment is not None else None
+        if inner is not None:  # the import that failed is inside an installed package: point at it
+            who = f"the installed package {inner[0]} (imported from {location})"
+            location = f"{inner[1].path}:{inner[1].line}"
         pip = _pip_name(module)
         numbers = [hit.number] + _traceback_lines(tb, segment, frame) + [_boot_failure_line(log, hit.number)]
         top = module.split(".")[0]
-        if name is None and top != module and module not in _PIP_NAMES and top not in _NAMESPACE_PACKAGES:
+        if name is None and module == "pkg_resources":
+            findings.append(
+                Problem(
+                    title=f"{who} imports pkg_resources, which is not installed (No module named 'pkg_resources')",
+                    lines=_quote(log, numbers),
+                    cause="pkg_resources is part of setuptools, which the environment does not install, or installs "
+                    "in version 82 or later, which removed it; conda's Pythons always carry an older setuptools.",
+                    fix="add `setuptools<82` to the environment's dependencies (not `pkg_resources`, which is no "
+                    "package of its own) and rebuild the image.",
+                    location=location,
+                )
+            )
+        elif name is None and top != module and module not in _PIP_NAMES and top not in _NAMESPACE_PACKAGES:
             # Python names a dotted import up to the part that failed: "No module named
             # 'werkzeug.contrib'" means werkzeug itself imported and has no contrib (any more).
             findings.append(
@@ -676,6 +693,25 @@ def _build_script_import_error(log: Log, hits: list[Hit]) -> list[Problem]:
             continue
         seen.add((error, location))
         numbers.append(_boot_failure_line(log, hit.number))
+        inner = raised_in_package(segment, frame) if segment is not None else None
+        if inner is not None:
+            package, raised = inner
+            binary = "numpy.dtype size changed" in error or "compiled using NumPy 1.x" in error
+            findings.append(
+                Problem(
+                    title=f"importing the entry script failed inside the installed package {package}: {error}",
+                    lines=_quote(log, numbers or [hit.number]),
+                    cause=f"{location or 'the entry script'} imports {package}, and {package} itself raised while "
+                    "it was imported: the environment's packages do not work together"
+                    + (f" ({package} was compiled against numpy 1.x, and numpy 2 is installed)." if binary else "."),
+                    fix=("add `numpy<2` to the environment's dependencies (conda's builds carry that bound, PyPI's "
+                         "do not) and rebuild the image" if binary else
+                         f"pin {package} and the packages it needs to versions that work together, and rebuild the "
+                         "image") + "; `amldebug build` imports each package once and names the one that fails.",
+                    location=f"{raised.path}:{raised.line}",
+                )
+            )
+            continue
         findings.append(
             Problem(
                 title=f"importing the entry script raised {error}",

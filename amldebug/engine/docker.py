@@ -207,6 +207,12 @@ def _own_network(client: docker.DockerClient, spec: ServiceSpec, labels: dict) -
     return name
 
 
+def model_mounts(lay: Layout) -> list:
+    """Every model, read-only where the layout places it. Mounts, not volumes: one host
+    folder may be mounted twice (a v2 model's parent folder can be the code folder too)."""
+    return [docker.types.Mount(target, host, type="bind", read_only=True) for host, target in lay.model_mounts]
+
+
 def start_service(client: docker.DockerClient, spec: ServiceSpec, lay: Layout, command: list,
                   payload: Path, state: Path, port: int, debug_port: int, *, session: str):
     """Create and start the debug container on a network of its own; the caller owns
@@ -216,8 +222,7 @@ def start_service(client: docker.DockerClient, spec: ServiceSpec, lay: Layout, c
         str(payload): {"bind": PAYLOAD_ROOT, "mode": "ro"},
         str(state): {"bind": lay.env["AMLDEBUG_STATE"], "mode": "rw"},
     }
-    if spec.model_dir and lay.model_target:
-        volumes[spec.model_dir] = {"bind": lay.model_target, "mode": "ro"}
+    mounts = model_mounts(lay)
     ports = {
         f"{SCORING_PORT_IN_CONTAINER}/tcp": ("127.0.0.1", port),
         f"{DEBUG_PORT_IN_CONTAINER}/tcp": (spec.debug_bind, debug_port),
@@ -232,8 +237,9 @@ def start_service(client: docker.DockerClient, spec: ServiceSpec, lay: Layout, c
             name=f"amldebug-{spec.name}",
             detach=True,
             environment=lay.env,
-            working_dir=lay.app_root,
+            working_dir=lay.workdir or lay.app_root,
             volumes=volumes,
+            mounts=mounts,
             ports=ports,
             network=network,
             labels={**labels, LABEL_SPEC: spec.to_label()},
@@ -538,3 +544,29 @@ def image_of(container):
         raise ImageError(f"cannot read the image of container {container.name}: {_short(exc)}") from None
     except requests.RequestException as exc:
         raise _engine_gone(exc, f"reading the image of container {container.name}") from None
+
+
+def build_dockerfile(client: docker.DockerClient, context: Path, dockerfile: Path, tag: str, progress) -> str:
+    """``docker build -t TAG -f DOCKERFILE CONTEXT`` with the local engine (a v2
+    environment's build context, as the v2 local endpoint builds it): base images come
+    from the engine (pulled if it can), the build has the host's network. Each output line
+    goes to ``progress``; returns the image id."""
+    image_id = None
+    try:
+        stream = client.api.build(path=str(context), dockerfile=str(dockerfile.relative_to(context))
+                                  if dockerfile.is_relative_to(context) else str(dockerfile),
+                                  tag=tag, rm=True, forcerm=True, decode=True,
+                                  labels={LABEL_KIND: "context-build"})
+        for chunk in stream:
+            if "error" in chunk:
+                detail = chunk.get("error") or chunk.get("errorDetail", {}).get("message", "")
+                raise ImageError(f"docker build of {dockerfile} failed: {detail.strip()}; fix the Dockerfile, or "
+                                 "pass --image with an image built another way")
+            for line in chunk.get("stream", "").splitlines():
+                if line.strip():
+                    progress(f"  docker: {line.rstrip()}")
+            image_id = (chunk.get("aux") or {}).get("ID") or image_id
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        raise ImageError(f"docker build of {dockerfile} failed: {_short(exc)}; check it with 'docker build -f "
+                         f"{dockerfile} {context}'") from None
+    return image_id or tag

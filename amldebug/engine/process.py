@@ -13,6 +13,7 @@ debugger's breakpoints must match the files the user edits.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -75,10 +76,16 @@ def process_layout(spec: ServiceSpec, state: Path, server: str, payload: Path):
     real_source = os.path.realpath(spec.source_dir)
     lay.env.update({
         "AZUREML_ENTRY_SCRIPT": os.path.join(real_source, spec.entry_script),
-        "AZUREML_SOURCE_DIRECTORY": real_source,
         "AMLDEBUG_DEBUG_HOST": spec.debug_bind,
         "AMLDEBUG_SERVER_HOST": "127.0.0.1",
     })
+    if spec.deployment:  # v2: the scoring script's folder is the app root (and the working directory)
+        real_root = os.path.join(real_source, os.path.dirname(spec.entry_script))
+        lay.env["AML_APP_ROOT"] = real_root
+        lay = dataclasses.replace(lay, workdir=real_root.rstrip("/"))
+        lay.env.update({k: v for k, v in spec.env if k == "AML_APP_ROOT"})  # a file's own value still wins
+    else:
+        lay.env["AZUREML_SOURCE_DIRECTORY"] = real_source
     lay.args[1] = os.path.join(real_source, spec.entry_script)
     return lay
 
@@ -88,10 +95,9 @@ def prepare_app_root(spec: ServiceSpec, state: Path) -> Path:
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     (root / Path(spec.source_dir).name).symlink_to(spec.source_dir, target_is_directory=True)
-    if spec.model_dir:
-        folder = root / "azureml-models" / spec.model_name / spec.model_version
-        folder.mkdir(parents=True)
-        place_model(Path(spec.model_dir), folder / Path(spec.model_dir).name)
+    for host, target in process_layout(spec, state, "", Path(".")).model_mounts:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        place_model(Path(host), Path(target))
     return root
 
 
@@ -238,6 +244,7 @@ def start(spec: ServiceSpec, state: Path, payload: Path, info: dict, session: Op
     server = info["server"] or str(payload / "azmlinfsrv_shim.py")
     lay = process_layout(spec, state, server, payload)
     root = prepare_app_root(spec, state)
+    workdir = lay.workdir if spec.deployment else root
     # debugpy's own log files can deadlock a forked worker (a lock held across fork).
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEBUGPY_LOG")}
     env.update(lay.env)
@@ -246,7 +253,7 @@ def start(spec: ServiceSpec, state: Path, payload: Path, info: dict, session: Op
     log = open(state / LOG, "ab")
     try:
         with interrupts.deferred():  # a started server is recorded before a signal can end us
-            proc = subprocess.Popen(launcher_command(info["python"], lay, str(payload)), cwd=root, env=env,
+            proc = subprocess.Popen(launcher_command(info["python"], lay, str(payload)), cwd=workdir, env=env,
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True)
             try:

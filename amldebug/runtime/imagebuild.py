@@ -44,8 +44,12 @@ from ..engine.docker import (
     tag_image,
 )
 from ..errors import AmlDebugError, BuildError, ImageError, UsageError
-from ..sources import read_environment  # noqa: F401 (build.read_environment, as before)
-from ..sources.envfile import Environment, conda_name
+from ..sources import (
+    conda,
+    read_environment,  # noqa: F401 (build.read_environment, as before)
+)
+from ..sources.envfile import Environment, requirement_name
+from . import resolve
 
 Progress = Callable[[str], None]
 
@@ -79,7 +83,7 @@ class BuildResult:
 
 
 # Bump when the image layout below changes, so older images are not reused.
-_LAYOUT_VERSION = "1"
+_LAYOUT_VERSION = "2"  # 2: uv, conda packages mapped, setuptools, import check
 
 
 def env_hash(env: Environment, base_image_id: str, *, version: str = __version__) -> str:
@@ -137,35 +141,56 @@ def with_server(env: Environment, server_version: Optional[str]) -> list[str]:
     return lines
 
 
-def check_conda(env: Environment, probe: dict, base_ref: str, progress: Progress = _stderr) -> None:
-    """Refuse what the offline build cannot do with a conda file: another Python than the
-    base image's, and conda packages (they need conda's channels inside the build)."""
-    for spec in env.conda:
-        if conda_name(spec) != "python":
-            continue
-        match = re.match(r"^python\s*(?:==?|\s)\s*(\d+)\.(\d+)", spec.split("::", 1)[-1].strip(), re.I)
-        if match and f"{match.group(1)}.{match.group(2)}" != probe["version"] and not env.strict_python:
-            progress(f"amldebug: the environment pins {spec}; Azure ML would create that Python with conda, the "
-                     f"offline build installs into the base image's Python {probe['version']} instead")
-        elif match and f"{match.group(1)}.{match.group(2)}" != probe["version"]:
-            raise UsageError(
-                f"{env.label} asks for {spec} but base image '{base_ref}' has Python {probe['version']}; "
-                f"pass --base-image with an image whose Python is {match.group(1)}.{match.group(2)}, "
-                f"or change the python line to python={probe['version']}"
-            )
-    others = env.conda_only
-    if not others:
-        return
-    listed = ", ".join(others)
-    if probe.get("conda"):
-        reason = (f"installing conda packages needs conda's channels, i.e. network inside the build, and "
-                  f"amldebug builds offline (base image '{base_ref}' has conda at {probe['conda']})")
-    else:
-        reason = f"base image '{base_ref}' has no conda to install them with"
-    raise UsageError(
-        f"{env.label} lists conda packages that cannot be installed: {listed}; {reason}. Move them under "
-        "'- pip:' (pip names can differ, e.g. pytorch -> torch, py-xgboost -> xgboost)"
-    )
+def conda_requirements(env: Environment, probe: dict, progress: Progress = _stderr) -> tuple[list[str], str]:
+    """The environment's conda packages as PyPI requirements, and its python spec ('' if
+    none). A python pin other than the image's is a warning: the build targets the image's
+    Python, as the offline build cannot create another one. Every mapping is logged."""
+    mapped = conda.plan(env.conda, env.channels)
+    for line in mapped.log_lines():
+        progress(line)
+    if mapped.python and conda.python_mismatch(mapped.python, probe["version"]):
+        minor = ".".join(mapped.python.split(".")[:2])
+        progress(f"amldebug: warning: {env.label} pins {mapped.python_spec}; the base image has Python "
+                 f"{probe['version']}, so the environment is built for Python {probe['version']} (Azure ML would "
+                 f"create Python {minor} with conda; pass --base-image with a Python {minor} image "
+                 "to match it)")
+    return mapped.requirements, mapped.python_spec or ""
+
+
+_PYPI_ITSELF = re.compile(r"^--(?:find-links|extra-index-url|index-url)\s+'?https?://pypi\.(?:python\.)?org/simple"
+                          r"(?:/index\.html)?/?'?$")
+
+
+def without_pypi_aliases(lines: Sequence[str], progress: Progress = _stderr) -> list[str]:
+    """The lines without those that only name PyPI again (azureml-core's CondaDependencies
+    writes '--find-links https://pypi.python.org/simple/index.html' and
+    '--extra-index-url https://pypi.python.org/simple' into every file): PyPI is the
+    default index already, and the old host name may not resolve."""
+    kept = []
+    for line in lines:
+        if _PYPI_ITSELF.match(line):
+            progress(f"amldebug: '{line}' names PyPI, the default index: dropped")
+        else:
+            kept.append(line)
+    return kept
+
+
+def added_requirements(env: Environment, user_lines: Sequence[str], server_version: Optional[str],
+                       progress: Progress = _stderr) -> list[str]:
+    """What amldebug adds to the environment: the scoring server (pinned to the base
+    image's version when it has one) and setuptools with pkg_resources, as every conda
+    Python has it."""
+    names = {n for n in map(requirement_name, user_lines) if n}
+    added = [line for line in with_server(Environment(env.source, tuple(user_lines)), server_version)
+             if line not in user_lines]
+    hashed = any("--hash" in line or line == "--require-hashes" for line in user_lines)
+    if "setuptools" not in names and hashed:
+        progress("amldebug: the environment pins hashes, so setuptools (pkg_resources) is not added; list it "
+                 "with its hashes if the code needs pkg_resources")
+    elif "setuptools" not in names:
+        added.append(resolve.SETUPTOOLS)
+        progress(f"amldebug: adding '{resolve.SETUPTOOLS}' (pkg_resources), which every conda Python has")
+    return added
 
 
 # ---------------------------------------------------------------------------------------
@@ -262,14 +287,16 @@ def pip_failure(output: str, probe: dict, returncode: int) -> BuildError:
                       f"fix what it reports (its index/proxy settings are the host's)\npip said:\n{shown}", output)
 
 
-def pip_install(lines: Sequence[str], target: Path, probe: dict, progress: Progress) -> None:
-    """Resolve and install ``lines`` into ``target`` for the image's Python, on the host."""
+def pip_install(lines: Sequence[str], target: Path, probe: dict, progress: Progress, cache: Path | None = None) -> None:
+    """Resolve and install ``lines`` into ``target`` for the image's Python with the host's
+    pip (wheels only). The build uses uv (runtime/resolve.py); benchmarks/bench_build.py
+    measures this against it."""
     if importlib.util.find_spec("pip") is None:
         raise AmlDebugError(f"pip is not installed in the Python that runs amldebug ({sys.executable}); "
                             f"install it there: '{sys.executable} -m ensurepip'")
     requirements = target.parent / "requirements.txt"
     requirements.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    cache = cache_root() / "pip"
+    cache = cache or cache_root() / "pip"
     env = dict(os.environ, PYTHONUNBUFFERED="1", PIP_USER="0", PIP_REQUIRE_VIRTUALENV="0")
     for conflicting in ("PIP_TARGET", "PIP_PREFIX", "PIP_ROOT", "PIP_NO_BINARY"):
         env.pop(conflicting, None)
@@ -282,10 +309,7 @@ def pip_install(lines: Sequence[str], target: Path, probe: dict, progress: Progr
         raise AmlDebugError(f"cannot run pip with {sys.executable}: {exc}") from None
     with proc:
         for raw in proc.stdout:
-            line = raw.rstrip()
-            output.append(line)
-            if line.strip():
-                progress(f"  pip: {line}")
+            output.append(raw.rstrip())
     if proc.returncode != 0:
         raise pip_failure("\n".join(output), probe, proc.returncode)
 
@@ -519,11 +543,75 @@ def probe_python(client, image, ref: str) -> dict:
 
 
 def docker_build(client, context: Path, progress: Progress) -> str:
-    """Build (untagged) from ``context`` with no network; return the image id."""
+    """Build (untagged) from ``context`` with no network; return the image id. The engine's
+    own lines (COPY steps) are not shown: the stage lines around this say what happens."""
     with tempfile.TemporaryFile(prefix="amldebug-ctx-") as tar:
         write_context(context, tar)
         tar.seek(0)
-        return build_image_from_context(client, tar, progress)
+        return build_image_from_context(client, tar, lambda _line: None)
+
+
+# Imports each module in the built image; one JSON line per module. The last traceback frame
+# inside site-packages names the package that raised, not the module imported.
+_IMPORT_CHECK = r"""
+import json, sys, traceback
+for name in sys.argv[1:]:
+    try:
+        __import__(name)
+        print("AMLDEBUG-IMPORT " + json.dumps({"module": name, "ok": True}))
+    except BaseException as exc:
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = [f.filename for f in frames if "/site-packages/" in f.filename]
+        print("AMLDEBUG-IMPORT " + json.dumps({"module": name, "ok": False, "error": "%s: %s" % (
+            type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else ""),
+            "file": where[-1] if where else ""}))
+"""
+
+
+def import_failure(results: list[dict], modules: dict[str, list[str]], probe: dict) -> Optional[BuildError]:
+    """A BuildError naming the package whose import failed in the built image, or None."""
+    owner = {module: dist for dist, names in modules.items() for module in names}
+    failed = [r for r in results if not r.get("ok")]
+    if not failed:
+        return None
+    first = failed[0]
+    dist = owner.get(first["module"], first["module"])
+    error = first.get("error", "")
+    raised_in = ""
+    match = re.search(r"/site-packages/([^/]+)", first.get("file") or "")
+    if match and match.group(1).split(".")[0] != first["module"]:
+        raised_in = f" (raised inside {match.group(1).split('.')[0]})"
+    hint = "pin versions that work together in the environment file"
+    if "numpy.dtype size changed" in error or "compiled using NumPy 1.x" in error or "_ARRAY_API" in error:
+        hint = (f"{dist} was compiled against numpy 1.x and numpy 2 was installed: add 'numpy<2' to the "
+                "environment file (conda's builds carry that bound, PyPI's do not)")
+    elif "pkg_resources" in error:
+        hint = "add 'setuptools<82' to the environment file (setuptools 82 removed pkg_resources)"
+    others = ", ".join(r["module"] for r in failed[1:])
+    more = f"; also failing: {others}" if others else ""
+    return BuildError(f"the built environment does not import: 'import {first['module']}' ({dist}) fails in the "
+                      f"image's Python {probe['version']} with {error}{raised_in}; {hint}{more}")
+
+
+def check_imports(client, image_id: str, probe: dict, modules: dict[str, list[str]], progress: Progress) -> None:
+    """Import every top-level module of the environment's own packages once in the image."""
+    names = [m for ms in modules.values() for m in ms]
+    if not names:
+        return
+    started = time.monotonic()
+    progress(f"amldebug: checking that the image imports {len(names)} modules ({', '.join(names[:6])}"
+             f"{', ...' if len(names) > 6 else ''})")
+    status, out = run_once(client, image_id, [probe["python"], "-c", _IMPORT_CHECK, *names], what="built image",
+                           kind="import-check", timeout=300)
+    results = [json.loads(line[len("AMLDEBUG-IMPORT "):]) for line in out.splitlines()
+               if line.startswith("AMLDEBUG-IMPORT ")]
+    error = import_failure(results, modules, probe)
+    if error is None and len(results) < len(names):
+        error = BuildError(f"the import check in the built image stopped after {len(results)} of {len(names)} "
+                           f"modules (exit code {status}); its output:\n{out.strip()[-2000:]}")
+    if error is not None:
+        raise error
+    progress(f"amldebug: imports checked in {time.monotonic() - started:.1f} s")
 
 
 def build_image(env_file: Path | Environment | None, *, base_image: str | None = None, tag: str | None = None,
@@ -554,15 +642,15 @@ def build_image(env_file: Path | Environment | None, *, base_image: str | None =
         return BuildResult(wanted, existing.id, False, time.monotonic() - started)
 
     probe = probe_python(client, base, base_ref)
-    check_conda(env, probe, base_ref, progress)
-    lines = with_server(env, probe.get("server"))
-    progress(f"amldebug: resolving {len(lines)} requirement line(s) with the host's pip for the base image's "
-             f"{platform_text(probe)}")
+    conda_lines, python_spec = conda_requirements(env, probe, progress)
+    user_lines = conda_lines + without_pypi_aliases(env.pip, progress)
+    added = added_requirements(env, user_lines, probe.get("server"), progress)
     with tempfile.TemporaryDirectory(prefix="amldebug-build-") as work:
         work_dir = Path(work)
         site_dir = work_dir / "install" / "site-packages"
         site_dir.mkdir(parents=True)
-        pip_install(lines, site_dir, probe, progress)
+        resolved = resolve.install(user_lines, added, site_dir, probe, progress, python_spec=python_spec)
+        modules = resolve.top_level_modules(site_dir, list(resolved.direct) + [SERVER_DIST])
         labels = {
             LABEL_HASH: digest, LABEL_BASE: base_ref, LABEL_BASE_ID: base.id, LABEL_VERSION: __version__,
             LABEL_FILE: str(env.source or ""), LABEL_PYTHON: f"{probe['python']} {probe['version']}",
@@ -570,8 +658,19 @@ def build_image(env_file: Path | Environment | None, *, base_image: str | None =
         ctx = work_dir / "context"
         ctx.mkdir()
         prepare_context(ctx, site_dir, base.id, probe, labels)
-        progress(f"amldebug: building the image on '{base_ref}' (no network inside the build)")
+        stage = time.monotonic()
+        progress(f"amldebug: building the image on '{base_ref}' ({resolved.packages} packages; no network inside "
+                 "the build)")
         image_id = docker_build(client, ctx, progress)
+        progress(f"amldebug: image built in {time.monotonic() - stage:.1f} s")
+    try:
+        check_imports(client, image_id, probe, modules, progress)
+    except BaseException:
+        try:
+            remove_image(client, image_id)
+        except AmlDebugError:
+            pass
+        raise
     try:
         tag_image(client, image_id, wanted)
     except BaseException:

@@ -7,8 +7,23 @@ import os
 from pathlib import Path
 
 from ..errors import UsageError
-from .azureml import file_kind, read_setup
+from .azureml import EnvironmentSetup, InferenceSetup, file_kind
+from .azureml import read_setup as _read_v1_setup
 from .envfile import Environment, read_env_file, read_text
+from .v2files import v2_kind
+
+
+def read_setup(path: str | os.PathLike) -> EnvironmentSetup | InferenceSetup:
+    """The environment of an Azure ML file given as --env: a v1 environment definition or
+    inference configuration, or a v2 environment YAML (a v2 deployment: UsageError naming
+    --deployment)."""
+    file = Path(path).expanduser()
+    kind = v2_kind(file)
+    if kind == "environment":
+        from .deployment import read_environment_yaml
+
+        return read_environment_yaml(file)
+    return _read_v1_setup(file)
 
 
 def read_environment(env_file: str | os.PathLike | None) -> Environment:
@@ -20,8 +35,19 @@ def read_environment(env_file: str | os.PathLike | None) -> Environment:
         return Environment(None)
     path = Path(env_file).expanduser().absolute()
     read_text(path)
+    if v2_kind(path) == "deployment":  # its environment (a service from --deployment rebuilds from its file)
+        from .deployment import read_deployment
+
+        setup = read_deployment(path)
+        if setup.environment is None:
+            raise UsageError(f"'{path}' uses its image {setup.base_image or '(a build context)'} as it is: there "
+                             "is nothing to build; run 'amldebug attach --deployment' with it")
+        return setup.environment
     if file_kind(path):
         setup = read_setup(path)
+        if setup.environment is None and getattr(setup, "build", None) is not None:
+            raise UsageError(f"'{path}' builds from a Docker context ({setup.build.dockerfile}); 'amldebug attach "
+                             "--env' builds it, 'amldebug build' installs packages only")
         if setup.environment is None:
             raise UsageError(f"'{path}' sets userManagedDependencies: its image ({setup.base_image}) is used as it "
                              "is and there is nothing to build; pass it to 'amldebug attach --image'")

@@ -22,6 +22,7 @@ from typing import Any, Mapping, Optional
 
 from ..errors import UsageError
 from .envfile import Environment, Reader, read_conda_environment
+from .v2files import v2_kind, wrong_option_message
 
 # Keys of the file, as azureml-core's InferenceConfig names them in JSON.
 _ENVIRONMENT_KEYS = ("entryScript", "sourceDirectory", "environment", "description")
@@ -62,12 +63,16 @@ class EnvironmentSetup:
     environment: Optional[Environment]
     base_image: Optional[str]
     notes: tuple[str, ...] = ()
+    build: Any = None  # a v2 environment's Docker build context (sources.deployment.BuildContext)
 
 
 def file_kind(path: Path) -> Optional[str]:
     """'inference' (an inference configuration: ``entryScript``), 'environment' (an Azure
-    ML environment definition: ``python``/``docker``/``environmentVariables``), or None
-    (a requirements file or conda YAML). JSON by its suffix, YAML by its top-level keys."""
+    ML environment definition: ``python``/``docker``/``environmentVariables``), 'v2' (an
+    Azure ML v2 YAML: an environment, a deployment, ...), or None (a requirements file or
+    conda YAML). JSON by its suffix, YAML by its ``$schema`` or top-level keys."""
+    if v2_kind(path):
+        return "v2"
     suffix = path.suffix.lower()
     if suffix not in (".json", ".yml", ".yaml"):
         return None
@@ -89,6 +94,7 @@ def read_inference_config(path: str | Path) -> InferenceSetup:
     """Read an inference configuration file (JSON, or YAML by its suffix).
     Raises UsageError naming the file, the line or key, and the fix."""
     file, text = _read(path, "inference configuration", "--inference-config")
+    _refuse_v2(file, "--inference-config")
     return from_dict(_load(file, text), origin=str(file), base_dir=file.parent, text=text)
 
 
@@ -96,6 +102,7 @@ def read_environment_definition(path: str | Path) -> EnvironmentSetup:
     """Read an Azure ML environment definition file (what Environment.save_to_directory and
     'az ml environment scaffold' write)."""
     file, text = _read(path, "environment definition", "--env")
+    _refuse_v2(file, "--env")
     data = _load(file, text)
     if not isinstance(data, dict) or not set(data) & set(_ENVIRONMENT_DEFINITION_KEYS):
         raise UsageError(f"'{file}' is neither an Azure ML environment definition (it has none of "
@@ -114,10 +121,18 @@ def read_environment_definition(path: str | Path) -> EnvironmentSetup:
 
 def read_setup(path: str | Path) -> EnvironmentSetup | InferenceSetup:
     """The environment of an Azure ML file given as --env: an environment definition, or
-    the environment of an inference configuration (its code is not used)."""
+    the environment of an inference configuration (its code is not used). A v2 file:
+    sources.read_setup."""
     if file_kind(Path(path).expanduser()) == "inference":
         return read_inference_config(path)
     return read_environment_definition(path)
+
+
+def _refuse_v2(file: Path, flag: str) -> None:
+    """A v2 file given to an option that takes another kind: say which option takes it."""
+    message = wrong_option_message(file, flag)
+    if message:
+        raise UsageError(message)
 
 
 def _read(path: str | Path, what: str, flag: str) -> tuple[Path, str]:

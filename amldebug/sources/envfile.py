@@ -28,9 +28,10 @@ class Environment:
     conda: tuple[str, ...] = ()  # conda packages, python/pip included
     channels: tuple[str, ...] = ()
     inputs: tuple[Path, ...] = ()  # local files the lines name (constraints, wheels), hashed too
-    # Inference configurations name their base image, and pin a Python that Azure ML would
-    # create with conda: a different Python in the base image is reported, not refused.
+    # Inference configurations name their base image.
     base_image: Optional[str] = None
+    # Unused since a different python pin is always a warning (conda file or inference
+    # configuration alike); kept for the callers that set it.
     strict_python: bool = True
 
     @property
@@ -46,7 +47,7 @@ class Environment:
 
     @property
     def conda_only(self) -> list[str]:
-        """Conda packages other than python and pip (these need conda and its channels)."""
+        """Conda packages other than python and pip (mapped to PyPI by sources/conda.py)."""
         return [spec for spec in self.conda if conda_name(spec) not in ("python", "pip")]
 
 

@@ -182,6 +182,15 @@ def task_options(spec: ServiceSpec) -> AttachOptions:
     if spec.model_dir:
         options = options.replace(model_dir=rel(spec.model_dir), model_name=spec.model_name,
                                   model_version=spec.model_version)
+    if spec.extra_models:  # several models: each as NAME:VERSION=PATH
+        options = options.replace(model_dir=tuple(f"{n}:{v}={rel(p)}" for p, n, v in spec.models), model_name=None,
+                                  model_version=None)
+    if spec.deployment:  # F5 reads the v2 deployment again: what it gives is not repeated
+        options = options.replace(deployment=rel(spec.deployment), source_dir=None, entry_script=None)
+        if "model" in spec.file_fields:
+            options = options.replace(model_dir=None, model_name=None, model_version=None)
+        if spec.env_file == spec.deployment or "image" in spec.file_fields:
+            spec = spec.replace(env_file=None, image=None if "image" in spec.file_fields else spec.image)
     if spec.runtime == Runtime.PROCESS:
         return options.replace(python=spec.python)
     built = bool(spec.image and spec.image.startswith("amldebug-env:"))

@@ -2,6 +2,7 @@
 Python, an image built with no network inside it, then served and scored by amldebug."""
 
 import io
+import re
 import shutil
 import tarfile
 import time
@@ -11,7 +12,7 @@ import docker
 import pytest
 import requests
 
-from amldebug.errors import ImageError, UsageError
+from amldebug.errors import ImageError
 from amldebug.runtime import imagebuild as build
 from amldebug.runtime.imagebuild import BuildError, build_image
 from tests.integration.conftest import BASE_IMAGE
@@ -79,7 +80,10 @@ def test_build_then_serve_and_score(capsys, docker_client, cold_build, app_works
     assert image.id == result.image_id
     assert image.labels[build.LABEL_HASH] == result.tag.split(":")[1]
     assert image.labels[build.LABEL_BASE] == BASE_IMAGE
-    assert any(line.startswith("  pip: ") for line in lines) and any(line.startswith("  docker: ") for line in lines)
+    # Stages with counts and seconds, no raw pip or docker lines (issue 13).
+    assert not any(line.startswith(("  pip: ", "  docker: ")) for line in lines)
+    assert any(re.match(r"amldebug: installed \d+ packages in \d+\.\d s$", line) for line in lines), lines
+    assert any(re.match(r"amldebug: image built in \d+\.\d s$", line) for line in lines), lines
     # Only COPY/ENV/LABEL steps: nothing ran (and nothing could download) inside the build.
     history = " ".join(step.get("CreatedBy", "") for step in image.history()[:6])
     assert "RUN" not in history and "COPY" in history
@@ -135,9 +139,8 @@ def test_unknown_package_is_named_and_nothing_is_tagged(docker_client, test_imag
     with pytest.raises(BuildError) as caught:
         build_image(req, base_image=BASE_IMAGE, client=docker_client, progress=lines.append)
     message = str(caught.value)
-    assert message.startswith("no wheel of 'amldebug-no-such-package-xyz==1.0' fits the base image's CPython 3.11")
-    assert "pip said:" in message and "No matching distribution found" in message
-    assert any("No matching distribution" in line for line in lines)  # pip's own words were streamed too
+    assert message.startswith("no package named 'amldebug-no-such-package-xyz' on the package index; check the name")
+    assert "uv said:" in message and "was not found in the package registry" in message
     assert docker_client.images.list(filters={"label": f"{build.LABEL_HASH}={digest}"}) == []
     assert {t for image in docker_client.images.list() for t in image.tags} == tags_before
 
@@ -191,15 +194,6 @@ def test_missing_base_image_says_pull_or_pass_a_local_one(docker_client):
     assert notes == ["amldebug: base image 'amldebug-test/absent:1' is not present locally; pulling it"]
 
 
-def test_conda_packages_are_refused_before_any_download(docker_client, test_images, tmp_path):
-    env = tmp_path / "conda.yml"
-    env.write_text("channels:\n  - conda-forge\ndependencies:\n  - python=3.11\n  - numpy=1.26\n"
-                   "  - pip:\n      - six\n")
-    with pytest.raises(UsageError, match=r"conda packages that cannot be installed: numpy=1.26; base image "
-                                         rf"'{BASE_IMAGE}' has no conda"):
-        build_image(env, base_image=BASE_IMAGE, client=docker_client, progress=_quiet)
-
-
 def test_conda_file_with_only_pip_packages_builds(docker_client, test_images, created, tmp_path):
     env = tmp_path / "conda.yml"
     env.write_text("name: x\ndependencies:\n  - python=3.11\n  - pip\n  - pip:\n"
@@ -215,13 +209,18 @@ def test_conda_file_with_only_pip_packages_builds(docker_client, test_images, cr
 
 
 @pytest.mark.parametrize("version, installed", [("3.9", True), ("3.11", False)])
-def test_markers_are_evaluated_for_the_image_python(tmp_path, version, installed):
+@pytest.mark.parametrize("resolver", ["pip", "uv"])
+def test_markers_are_evaluated_for_the_image_python(tmp_path, version, installed, resolver):
     """pip alone would evaluate python_version against the host's Python (pypa/pip#11010)."""
     probe = {"python": "/usr/bin/python3", "version": version, "machine": "x86_64", "libc": "glibc 2.36",
              "markers": {"python_version": version, "python_full_version": version + ".0"}}
     target = tmp_path / "site-packages"
     target.mkdir()
-    build.pip_install(['six; python_version < "3.10"', 'idna; python_version >= "3.10"'], target, probe, _quiet)
+    lines = ['six; python_version < "3.10"', 'idna; python_version >= "3.10"']
+    if resolver == "pip":
+        build.pip_install(lines, target, probe, _quiet)
+    else:
+        build.resolve.install(lines, [], target, probe, _quiet)
     assert (target / "six.py").is_file() is installed
     assert (target / "idna").is_dir() is not installed
 

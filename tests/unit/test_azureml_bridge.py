@@ -76,10 +76,10 @@ def test_user_managed_environment_runs_its_base_image_as_it_is(sample):
     assert messages == []
 
 
-def test_more_than_one_model_or_an_unknown_model_is_refused_with_the_fix(sample):
+def test_several_models_are_placed_side_by_side_and_an_unknown_model_is_refused(sample):
     config = InferenceConfig(entry_script="score.py", source_directory="sample")
-    with pytest.raises(UsageError, match="put them in one folder"):
-        bridge.spec_from_inference_config(config, models=["sample/model", "sample/mypkg"], image="img:1")
+    spec = bridge.spec_from_inference_config(config, models=["sample/model", "sample/mypkg"], image="img:1")
+    assert [(name, version) for _, name, version in spec.models] == [("model", "1"), ("mypkg", "1")]
     with pytest.raises(UsageError, match=r"neither a local path nor an azureml-core Model"):
         bridge.spec_from_inference_config(config, models=[object()], image="img:1")
     with pytest.raises(UsageError, match="'source_dir' comes from the InferenceConfig"):

@@ -184,21 +184,40 @@ def test_conda_file_without_dependencies(tmp_path):
         parse_conda_env(path)
 
 
-def test_conda_packages_are_refused_with_the_reason(tmp_path):
+def test_conda_packages_become_pypi_requirements_and_every_mapping_is_logged(tmp_path):
     env = read_environment(FIXTURES / "conda.yml")
-    with pytest.raises(UsageError) as caught:
-        build.check_conda(env, PROBE, "base:1")
-    message = str(caught.value)
-    assert "conda-forge::numpy=1.26" in message and "has no conda" in message and "'- pip:'" in message
-    with pytest.raises(UsageError, match="network inside the build"):
-        build.check_conda(env, dict(PROBE, conda="/opt/miniconda/bin/conda"), "base:1")
+    notes = []
+    lines, python = build.conda_requirements(env, PROBE, notes.append)
+    assert (lines, python) == (["numpy==1.26.*"], "python=3.11")
+    assert notes == [
+        "amldebug: conda 'pip=23.2' -> skipped: amldebug installs with the host's resolver",
+        "amldebug: conda 'conda-forge::numpy=1.26' -> 'numpy==1.26.*' (conda's '=1.26' means 1.26.*)",
+        "amldebug: conda channels ignored (conda-forge, defaults): packages come from the host's package index (PyPI)",
+    ]
 
 
-def test_conda_python_must_match_the_base_image(tmp_path):
+def test_another_python_pin_is_a_warning_and_the_build_targets_the_image_python(tmp_path):
     path = write(tmp_path / "env.yml", "dependencies:\n  - python=3.8.10\n  - pip\n")
-    with pytest.raises(UsageError, match=r"python=3.8.10 but base image 'b' has Python 3.11; pass --base-image"):
-        build.check_conda(read_environment(path), PROBE, "b")
-    build.check_conda(read_environment(write(tmp_path / "ok.yml", "dependencies:\n  - python=3.11\n")), PROBE, "b")
+    notes = []
+    assert build.conda_requirements(read_environment(path), PROBE, notes.append) == ([], "python=3.8.10")
+    assert notes[-1].startswith(f"amldebug: warning: '{path}' pins python=3.8.10; the base image has Python 3.11, "
+                                "so the environment is built for Python 3.11")
+    notes.clear()
+    build.conda_requirements(read_environment(write(tmp_path / "ok.yml", "dependencies:\n  - python=3.11\n")),
+                             PROBE, notes.append)
+    assert not any("warning" in note for note in notes)
+
+
+def test_setuptools_and_the_server_are_added_unless_listed():
+    notes = []
+    env = Environment(None, ("six",))
+    assert build.added_requirements(env, ["six"], None, notes.append) == [
+        "azureml-inference-server-http", "setuptools<82"]
+    assert "pkg_resources" in notes[0]
+    assert build.added_requirements(env, ["setuptools==69.0", "azureml-defaults"], "1.5.1", notes.append) == []
+    hashed = ["azureml-defaults==1.0 --hash=sha256:aaaa"]
+    assert build.added_requirements(Environment(None, tuple(hashed)), hashed, None, notes.append) == []
+    assert notes[-1].startswith("amldebug: the environment pins hashes, so setuptools (pkg_resources) is not added")
 
 
 # -- missing files -------------------------------------------------------------------------
@@ -400,11 +419,37 @@ class _FakeAPI:
                      {"stream": "Successfully built feed\n"}])
 
 
-def test_docker_build_has_no_network_and_streams_progress(tmp_path):
+def test_docker_build_has_no_network_and_prints_no_engine_lines(tmp_path):
     client = type("Client", (), {"api": _FakeAPI()})()
     write(tmp_path / "Dockerfile", "FROM x\n")
     seen = []
     assert build.docker_build(client, tmp_path, seen.append) == "sha256:feed"
     assert client.api.kwargs["network_mode"] == "none" and client.api.kwargs["pull"] is False
     assert "tag" not in client.api.kwargs  # tagged only once the build succeeded
-    assert seen == ["  docker: Step 1/1 : FROM x", "  docker: Successfully built feed"]
+    assert seen == []  # the stage lines around the build say what happens (issue 13: no raw lines)
+
+
+def test_import_failure_names_the_package_and_the_fix():
+    modules = {"scikit-learn": ["sklearn"], "numpy": ["numpy"], "azureml-core": ["azureml.core"]}
+    ok = [{"module": "numpy", "ok": True}]
+    assert build.import_failure(ok, modules, PROBE) is None
+    results = ok + [
+        {"module": "sklearn", "ok": False, "file": "/opt/amldebug-env/site-packages/sklearn/__init__.py",
+         "error": "ValueError: numpy.dtype size changed, may indicate binary incompatibility"},
+        {"module": "azureml.core", "ok": False, "file": "/opt/amldebug-env/site-packages/azureml/core/__init__.py",
+         "error": "ModuleNotFoundError: No module named 'pkg_resources'"}]
+    message = str(build.import_failure(results, modules, PROBE))
+    assert message == ("the built environment does not import: 'import sklearn' (scikit-learn) fails in the image's "
+                       "Python 3.11 with ValueError: numpy.dtype size changed, may indicate binary incompatibility; "
+                       "scikit-learn was compiled against numpy 1.x and numpy 2 was installed: add 'numpy<2' to the "
+                       "environment file (conda's builds carry that bound, PyPI's do not); also failing: azureml.core")
+    message = str(build.import_failure(results[2:], modules, PROBE))
+    assert "'import azureml.core' (azureml-core)" in message and "add 'setuptools<82'" in message
+
+
+def test_pypi_aliases_written_by_azureml_core_are_dropped():
+    notes = []
+    lines = ["--find-links https://pypi.python.org/simple/index.html", "--extra-index-url https://pypi.python.org/simple",
+             "--extra-index-url https://pkgs.example.com/simple", "six"]
+    assert build.without_pypi_aliases(lines, notes.append) == ["--extra-index-url https://pkgs.example.com/simple", "six"]
+    assert len(notes) == 2 and notes[0].endswith("names PyPI, the default index: dropped")

@@ -536,3 +536,58 @@ def test_read_log_decodes_utf16_from_powershell(tmp_path):
     text = read_log(str(path))
     assert text == "Reason: Worker failed to boot.\r\n"
     assert [f.rule for f in diagnose(text)] == ["worker-boot-failed"]
+
+
+PKG_RESOURCES_MISSING = """\
+2026-11-30 10:15:02,114 E [41] azmlinfsrv - Traceback (most recent call last):
+  File "/opt/amldebug-env/site-packages/azureml_inference_server_http/server/user_script.py", line 74, in load_script
+    main_module_spec.loader.exec_module(user_module)
+  File "<frozen importlib._bootstrap_external>", line 940, in exec_module
+  File "<frozen importlib._bootstrap>", line 241, in _call_with_frames_removed
+  File "/var/azureml-app/src/score.py", line 3, in <module>
+    from azureml.core.model import Model
+  File "/opt/amldebug-env/site-packages/azureml/core/__init__.py", line 13, in <module>
+    import pkg_resources
+ModuleNotFoundError: No module named 'pkg_resources'
+"""
+
+NUMPY_ABI = """\
+2026-11-30 10:15:02,114 E [41] azmlinfsrv - Traceback (most recent call last):
+  File "/opt/amldebug-env/site-packages/azureml_inference_server_http/server/user_script.py", line 74, in load_script
+    main_module_spec.loader.exec_module(user_module)
+  File "<frozen importlib._bootstrap_external>", line 940, in exec_module
+  File "<frozen importlib._bootstrap>", line 241, in _call_with_frames_removed
+  File "/var/azureml-app/src/score.py", line 4, in <module>
+    import sklearn
+  File "/opt/amldebug-env/site-packages/sklearn/__init__.py", line 82, in <module>
+    from .utils._show_versions import show_versions
+  File "sklearn/utils/_cython_blas.pyx", line 1, in init sklearn.utils._cython_blas
+ValueError: numpy.dtype size changed, may indicate binary incompatibility. Expected 96 from C header, got 88 from PyObject
+
+The above exception was the direct cause of the following exception:
+
+Traceback (most recent call last):
+  File "/opt/amldebug-env/site-packages/azureml_inference_server_http/server/aml_blueprint.py", line 91, in setup
+    self.user_script.load_script(config.app_root)
+  File "/opt/amldebug-env/site-packages/azureml_inference_server_http/server/user_script.py", line 79, in load_script
+    raise UserScriptImportException(ex) from ex
+azureml_inference_server_http.server.user_script.UserScriptImportException: Failed to import user script because it raised an unhandled exception
+2026-11-30 10:15:02,115 E [7396] gunicorn.error - Worker (pid:41) exited with code 3.
+"""
+
+
+def test_no_module_named_pkg_resources_names_setuptools_and_the_package_that_imports_it():
+    finding = only_finding(PKG_RESOURCES_MISSING)
+    assert finding.title == ("the installed package azureml (imported from src/score.py:3) imports pkg_resources, "
+                             "which is not installed (No module named 'pkg_resources')")
+    assert "add `setuptools<82`" in finding.fix and "add `pkg_resources`" not in finding.fix
+    assert finding.location == "/opt/amldebug-env/site-packages/azureml/core/__init__.py:13"
+
+
+def test_an_error_raised_inside_an_installed_package_points_at_the_package():
+    findings = diagnose(NUMPY_ABI)
+    finding = next(f for f in findings if f.rule == "script-import-error")
+    assert finding.title.startswith("importing the entry script failed inside the installed package sklearn: "
+                                    "ValueError: numpy.dtype size changed")
+    assert finding.location == "/opt/amldebug-env/site-packages/sklearn/__init__.py:82"
+    assert "src/score.py:4 imports sklearn" in finding.cause and "add `numpy<2`" in finding.fix

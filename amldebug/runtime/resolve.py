@@ -1,0 +1,598 @@
+"""Resolving an environment on the host for the image's Python, so that the result imports.
+
+conda keeps compiled packages binary-compatible (a scikit-learn built against numpy 1.x
+pulls numpy < 2); pip and uv pick the newest of every unpinned package. amldebug bounds
+what is not pinned to what existed when the newest pinned package was released (uv's
+``--exclude-newer``), except the scoring server's own dependency stack, which stays current
+(amldebug's debugging needs a current server). Before resolving, every pin is checked
+against the index: a pin with no build for the image's Python is an error that names the
+Pythons it has builds for. After resolving, a direct requirement that landed far below its
+newest release is reported, and compiled wheels built on the host for another Python are
+refused.
+
+The pure parts (pins, cutoff, compatibility, backtracks, the uv command) take the index's
+answers as arguments; ``fetch_releases`` and ``run_uv`` are the edges.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import re
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Sequence
+
+from ..core.paths import cache_root
+from ..errors import AmlDebugError, BuildError
+from ..sources.envfile import normalize_name, requirement_name
+
+Progress = Callable[[str], None]
+
+SERVER_DIST = "azureml-inference-server-http"
+DEFAULT_INDEX = "https://pypi.org/simple"
+# Compiled projects whose source builds take minutes and need a compiler and headers: never
+# built on the host; a version without a wheel for the image is skipped (then reported).
+NO_BUILD = ("numpy", "scipy", "pandas", "scikit-learn", "torch", "tensorflow", "xgboost", "lightgbm", "pyarrow",
+            "matplotlib", "pillow", "h5py", "grpcio", "opencv-python", "scikit-image", "numba", "llvmlite",
+            "onnxruntime", "catboost", "statsmodels", "shap", "tokenizers", "cryptography", "pydantic-core")
+# setuptools 82 dropped pkg_resources; conda's Pythons carry setuptools, and old packages import it.
+SETUPTOOLS = "setuptools<82"
+# A direct requirement older than its newest allowed release by this much is reported.
+FAR_BELOW = dt.timedelta(days=365)
+INDEX_TTL = 6 * 3600
+
+
+def _packaging():
+    try:
+        from packaging.specifiers import SpecifierSet
+        from packaging.utils import parse_sdist_filename, parse_wheel_filename
+        from packaging.version import InvalidVersion, Version
+    except ImportError:  # pip vendors packaging
+        from pip._vendor.packaging.specifiers import SpecifierSet
+        from pip._vendor.packaging.utils import parse_sdist_filename, parse_wheel_filename
+        from pip._vendor.packaging.version import InvalidVersion, Version
+    return SpecifierSet, Version, InvalidVersion, parse_wheel_filename, parse_sdist_filename
+
+
+@dataclasses.dataclass(frozen=True)
+class Release:
+    version: str
+    uploaded: dt.datetime  # the last file's upload time
+    files: tuple[str, ...]
+    yanked: bool = False
+
+
+# -- pins and the cutoff -------------------------------------------------------------------
+
+_PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(==\s*[^,;\s]+)\s*(?:;.*)?$")
+
+
+def exact_pins(lines: Iterable[str]) -> dict[str, str]:
+    """{normalized name: '==X' or '==X.*'} for requirement lines that pin one version (or
+    one version prefix, as conda's ``=1.21`` becomes)."""
+    pins = {}
+    for line in lines:
+        match = _PIN.match(line.split(" --", 1)[0])
+        if match:
+            pins[normalize_name(match.group(1))] = match.group(2).replace(" ", "")
+    return pins
+
+
+def matching(releases: dict[str, Release], spec: str) -> list[Release]:
+    """Releases matching ``spec``, oldest first (pre-releases only when pinned exactly)."""
+    SpecifierSet, Version, InvalidVersion, *_ = _packaging()
+    wanted = SpecifierSet(spec)
+    found = []
+    for release in releases.values():
+        try:
+            version = Version(release.version)
+        except InvalidVersion:
+            continue
+        if wanted.contains(version, prereleases=True) and not release.yanked:
+            found.append((version, release))
+    return [r for _, r in sorted(found, key=lambda pair: pair[0])]
+
+
+def cutoff(pins: dict[str, str], index: dict[str, dict[str, Release]],
+           probe: dict) -> Optional[tuple[dt.datetime, str]]:
+    """(the upload time of the newest pinned release, 'name==version') or None (no pins)."""
+    best = None
+    for name, spec in pins.items():
+        usable = [r for r in matching(index.get(name, {}), spec) if fits(r, probe, name)]
+        if not usable:
+            continue
+        newest = usable[-1]
+        if best is None or newest.uploaded > best[0]:
+            best = (newest.uploaded, f"{name}=={newest.version}")
+    return best
+
+
+# -- which builds fit the image's Python ---------------------------------------------------
+
+def _glibc(probe: dict) -> Optional[tuple[int, int]]:
+    match = re.match(r"glibc (\d+)\.(\d+)", probe.get("libc") or "")
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _platform_fits(platform: str, probe: dict) -> bool:
+    machine = probe["machine"]
+    if platform == "any":
+        return True
+    if probe.get("musl"):
+        return platform.startswith("musllinux_") and platform.endswith(machine)
+    glibc = _glibc(probe) or (2, 17)
+    legacy = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
+    match = re.match(r"^manylinux_(\d+)_(\d+)_(.+)$", platform)
+    if match:
+        return (int(match.group(1)), int(match.group(2))) <= glibc and match.group(3) == machine
+    for name, level in legacy.items():
+        if platform == f"{name}_{machine}":
+            return level <= glibc
+    return False
+
+
+def _tag_fits(tag, probe: dict) -> bool:
+    major, minor = (int(x) for x in probe["version"].split(".")[:2])
+    interp, abi, platform = tag.interpreter, tag.abi, tag.platform
+    if not _platform_fits(platform, probe):
+        return False
+    if interp.startswith("py"):
+        digits = interp[2:]
+        return digits == str(major) or (len(digits) > 1 and digits[0] == str(major) and int(digits[1:]) <= minor)
+    if interp.startswith("cp"):
+        digits = interp[2:]
+        if not digits or digits[0] != str(major):
+            return False
+        built_for = int(digits[1:] or 0)
+        if abi == "abi3":
+            return built_for <= minor
+        return built_for == minor and abi in (f"cp{major}{minor}{probe.get('abiflags', '')}", "none")
+    return False
+
+
+def fits(release: Release, probe: dict, name: str) -> bool:
+    """Whether ``release`` has a wheel for the image's Python, or a source archive that may be built."""
+    *_, parse_wheel_filename, _ = _packaging()
+    for filename in release.files:
+        if filename.endswith(".whl"):
+            try:
+                tags = parse_wheel_filename(filename)[3]
+            except Exception:
+                continue
+            if any(_tag_fits(tag, probe) for tag in tags):
+                return True
+        elif filename.endswith((".tar.gz", ".zip")) and name not in NO_BUILD:
+            return True
+    return False
+
+
+def pythons_with_builds(releases: Sequence[Release]) -> list[str]:
+    """The Python versions the wheels of ``releases`` are for ('3.6', '3.8+ (abi3)', 'any 3')."""
+    *_, parse_wheel_filename, _ = _packaging()
+    found = set()
+    for release in releases:
+        for filename in release.files:
+            if not filename.endswith(".whl"):
+                continue
+            try:
+                tags = parse_wheel_filename(filename)[3]
+            except Exception:
+                continue
+            for tag in tags:
+                digits = tag.interpreter[2:]
+                if tag.interpreter.startswith("cp") and len(digits) >= 2:
+                    found.add((int(digits[0]), int(digits[1:]), "+" if tag.abi == "abi3" else ""))
+                elif tag.interpreter.startswith("py") and digits:
+                    found.add((int(digits[0]), int(digits[1:] or -1), "any"))
+    names = []
+    for major, minor, how in sorted(found):
+        if how == "any":
+            names.append(f"any Python {major}" if minor < 0 else f"{major}.{minor}+")
+        else:
+            names.append(f"{major}.{minor}{how}")
+    return list(dict.fromkeys(names))
+
+
+def check_pins(pins: dict[str, str], index: dict[str, dict[str, Release]], probe: dict, python_spec: str = "",
+               *, other_sources: bool = False) -> None:
+    """BuildError for the first pin with no build for the image's Python (naming the Pythons
+    it has builds for). With ``other_sources`` (the environment names its own index or
+    links), a pin the default index lacks is left to the resolver."""
+    for name, spec in pins.items():
+        releases = index.get(name)
+        if releases is None:
+            continue  # not on this index (a find-links wheel, another index): the resolver decides
+        found = matching(releases, spec)
+        if not found and other_sources:
+            continue
+        if not found:
+            known = ", ".join(r.version for r in list(releases.values())[-8:])
+            raise BuildError(f"{name}{spec} matches no release on the package index (latest: {known or 'none'}); "
+                             "check the version")
+        if any(fits(r, probe, name) for r in found):
+            continue
+        pythons = pythons_with_builds(found)
+        sdist = any(f.endswith((".tar.gz", ".zip")) for r in found for f in r.files)
+        has = f"it has builds for Python {', '.join(pythons)}" if pythons else "it has no wheels at all"
+        if sdist:
+            has += " (and source that needs a compiler, which the offline build does not run)"
+        where = f" (the environment pins {python_spec}, but the build targets the image's Python)" if python_spec else ""
+        raise BuildError(
+            f"{name}{spec} has no build for the base image's CPython {probe['version']}{where}; {has}. "
+            f"Pin a {name} release with wheels for Python {probe['version']}, or pass --base-image with an image "
+            f"whose Python is {pythons[-1].rstrip('+') if pythons else 'one it supports'}")
+
+
+# -- the index (an edge: HTTP, cached on disk) ---------------------------------------------
+
+def index_url() -> str:
+    for var in ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"):
+        if os.environ.get(var):
+            return os.environ[var].rstrip("/")
+    return DEFAULT_INDEX
+
+
+def _parse_time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def releases_from_simple_json(name: str, data: dict) -> dict[str, Release]:
+    """Releases from a PEP 691 project page (with PEP 700 upload times)."""
+    *_, parse_wheel_filename, parse_sdist_filename = _packaging()
+    by_version: dict[str, list] = {}
+    for entry in data.get("files", []):
+        filename = entry.get("filename", "")
+        try:
+            if filename.endswith(".whl"):
+                version = str(parse_wheel_filename(filename)[1])
+            elif filename.endswith((".tar.gz", ".zip")):
+                version = str(parse_sdist_filename(filename)[1])
+            else:
+                continue
+        except Exception:
+            continue
+        by_version.setdefault(version, []).append(entry)
+    out = {}
+    for version, entries in by_version.items():
+        times = [_parse_time(e["upload-time"]) for e in entries if e.get("upload-time")]
+        if not times:
+            continue
+        out[version] = Release(version, max(times), tuple(e["filename"] for e in entries),
+                               all(bool(e.get("yanked")) for e in entries))
+    return out
+
+
+def fetch_releases(name: str, url: str | None = None) -> Optional[dict[str, Release]]:
+    """The releases of project ``name`` on the index (None when the index does not know it),
+    cached for a few hours under amldebug's cache."""
+    url = url or index_url()
+    name = normalize_name(name)
+    cache = cache_root() / "index" / (re.sub(r"\W", "_", url) + "-" + name + ".json")
+    data = None
+    if cache.is_file() and time.time() - cache.stat().st_mtime < INDEX_TTL:
+        try:
+            data = json.loads(cache.read_text())
+        except ValueError:
+            data = None
+    if data is None:
+        request = urllib.request.Request(f"{url}/{name}/", headers={
+            "Accept": "application/vnd.pypi.simple.v1+json", "User-Agent": "amldebug"})
+        cafile = os.environ.get("SSL_CERT_FILE") or os.environ.get("PIP_CERT")
+        context = ssl.create_default_context(cafile=cafile if cafile and os.path.isfile(cafile) else None)
+        try:
+            with urllib.request.urlopen(request, timeout=30, context=context) as answer:
+                data = json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise BuildError(f"the package index {url} answered {exc.code} for '{name}'; check the index "
+                             "(UV_DEFAULT_INDEX / PIP_INDEX_URL)") from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise BuildError(f"cannot read '{name}' from the package index {url} ({exc}); check the host's "
+                             "network or proxy") from None
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(data))
+    return releases_from_simple_json(name, data)
+
+
+# -- uv (an edge: a subprocess) ------------------------------------------------------------
+
+def uv_binary() -> str:
+    try:
+        from uv import find_uv_bin
+        return find_uv_bin()
+    except (ImportError, FileNotFoundError):
+        raise AmlDebugError(f"uv is not installed in the Python that runs amldebug ({sys.executable}); install "
+                            f"it there: '{sys.executable} -m pip install uv'") from None
+
+
+def uv_platform(probe: dict) -> str:
+    """uv's --python-platform for the image: manylinux_2_X at the image's glibc (uv knows 2_17..2_40)."""
+    machine = probe["machine"]
+    if probe.get("musl"):
+        return f"{machine}-unknown-linux-musl"
+    glibc = _glibc(probe)
+    if glibc is None or glibc < (2, 17):
+        return f"{machine}-manylinux2014" if glibc is None else f"{machine}-unknown-linux-gnu"
+    return f"{machine}-manylinux_2_{min(glibc[1], 40)}"
+
+
+def _stamp(when: dt.datetime) -> str:
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def uv_command(requirements: Path, target: Path, probe: dict, *, bound: Optional[dt.datetime] = None,
+               exempt: Iterable[str] = (), compile_only: bool = False) -> list[str]:
+    """``uv pip install --target`` (or ``uv pip compile``) for the image's Python and platform."""
+    cmd = [uv_binary(), "pip", "compile" if compile_only else "install"]
+    if compile_only:
+        cmd += ["--no-header", "--no-annotate", "--quiet"]
+    else:
+        cmd += ["--target", str(target), "--link-mode", "copy"]
+    cmd += ["--python-version", probe["version"], "--python-platform", uv_platform(probe),
+            "--only-binary", ",".join(NO_BUILD), "--no-progress", "--color", "never"]
+    if bound is not None:
+        cmd += ["--exclude-newer", _stamp(bound + dt.timedelta(seconds=1))]
+        now = _stamp(dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1))
+        for name in sorted(set(exempt)):
+            cmd += ["--exclude-newer-package", f"{name}={now}"]
+    for var, option in (("PIP_EXTRA_INDEX_URL", "--extra-index-url"), ("PIP_FIND_LINKS", "--find-links")):
+        for value in (os.environ.get(var) or "").split():
+            if "://" in value and not value.startswith("file://"):
+                cmd += [option, value]
+            elif os.path.isdir(value.replace("file://", "")):
+                cmd += [option, value.replace("file://", "")]
+    return cmd + ([str(requirements)] if compile_only else ["-r", str(requirements)])
+
+
+def uv_env() -> dict:
+    env = dict(os.environ, NO_COLOR="1")
+    env.setdefault("UV_CACHE_DIR", str(cache_root() / "uv"))  # a wheel cache on disk: rebuilds download nothing
+    if not env.get("UV_DEFAULT_INDEX") and not env.get("UV_INDEX_URL") and env.get("PIP_INDEX_URL"):
+        env["UV_DEFAULT_INDEX"] = env["PIP_INDEX_URL"]
+    if not env.get("SSL_CERT_FILE") and env.get("PIP_CERT") and os.path.isfile(env["PIP_CERT"]):
+        env["SSL_CERT_FILE"] = env["PIP_CERT"]
+    for name in ("VIRTUAL_ENV", "UV_SYSTEM_PYTHON", "UV_TARGET", "UV_PREFIX"):
+        env.pop(name, None)
+    return env
+
+
+def run_uv(cmd: list[str]) -> tuple[int, str]:
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=uv_env(),
+                              errors="replace")
+    except OSError as exc:
+        raise AmlDebugError(f"cannot run uv ({cmd[0]}): {exc}") from None
+    return proc.returncode, proc.stdout
+
+
+def uv_failure(output: str, probe: dict) -> BuildError:
+    lines = [line for line in output.splitlines() if line.strip() and not line.startswith(("Using ", "Resolved "))]
+    shown = "\n".join(lines[-14:])
+    platform = f"CPython {probe['version']} on Linux {probe['machine']}"
+    missing = re.findall(r"Because (\S+) was not found in the package registry", output)
+    if missing:
+        return BuildError(f"no package named '{missing[0]}' on the package index; check the name (PyPI names can "
+                          f"differ from conda's, e.g. pytorch -> torch)\nuv said:\n{shown}", output)
+    if "No solution found" in output:
+        return BuildError(f"no set of versions satisfies the environment for {platform}; loosen the pins uv "
+                          f"names\nuv said:\n{shown}", output)
+    return BuildError(f"resolving the environment for {platform} failed; fix what uv reports (its index and "
+                      f"proxy are the host's)\nuv said:\n{shown}", output)
+
+
+# -- what was installed ---------------------------------------------------------------------
+
+def installed(target: Path) -> dict[str, tuple[str, Path]]:
+    """{normalized name: (version, dist-info folder)} of the distributions in ``target``."""
+    out = {}
+    for info in target.glob("*.dist-info"):
+        stem = info.name[:-len(".dist-info")]
+        name, _, version = stem.rpartition("-")
+        if name:
+            out[normalize_name(name)] = (version, info)
+    return out
+
+
+def _wheel_tags(info: Path) -> tuple[bool, list[str]]:
+    try:
+        text = (info / "WHEEL").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return True, []
+    pure = re.search(r"^Root-Is-Purelib:\s*true", text, re.M | re.I) is not None
+    return pure, re.findall(r"^Tag:\s*(\S+)", text, re.M)
+
+
+def source_builds(output: str) -> list[tuple[str, str]]:
+    """(name, version) of the packages uv built from source ("Built fusepy==3.0.1")."""
+    return [(normalize_name(m.group(1)), m.group(2)) for m in re.finditer(r"^\s*Built (\S+)==(\S+)", output, re.M)]
+
+
+def check_source_builds(built: Sequence[tuple[str, str]], target: Path, probe: dict) -> list[str]:
+    """Notes for packages built from source on the host that fit the image (pure Python, or
+    compiled for the same Python); BuildError for one compiled for the host's other Python."""
+    have = installed(target)
+    host = "%d.%d" % sys.version_info[:2]
+    notes = []
+    for name, version in built:
+        info = have.get(name, (version, None))[1]
+        pure, tags = _wheel_tags(info) if info is not None else (True, [])
+        if pure:
+            notes.append(f"amldebug: {name}=={version} exists only as source: built into a pure-Python wheel on the "
+                         "host")
+            continue
+        tag = tags[0] if tags else "?"
+        if host != probe["version"]:
+            raise BuildError(f"{name}=={version} has no wheel for the base image's CPython {probe['version']}; its "
+                             f"source has compiled code, and the host's Python {host} compiled it ({tag}), which does "
+                             f"not fit the image. Pin a {name} release with wheels for Python {probe['version']}")
+        notes.append(f"amldebug: {name}=={version} has no wheel; compiled from source on the host ({tag}, the "
+                     f"image's Python {probe['version']})")
+    return notes
+
+
+def backtracks(direct: Iterable[str], have: dict[str, tuple[str, Path]], index: dict[str, dict[str, Release]],
+               probe: dict, bound: Optional[dt.datetime], exempt: Iterable[str] = ()) -> list[str]:
+    """Warnings for direct requirements installed far below the newest release they could have
+    had (under the date bound, unless exempt from it)."""
+    exempt = set(exempt)
+    SpecifierSet, Version, InvalidVersion, *_ = _packaging()
+    out = []
+    for name in direct:
+        if name not in have or name not in index:
+            continue
+        version = have[name][0]
+        releases = index[name]
+        candidates = []
+        for release in releases.values():
+            try:
+                parsed = Version(release.version)
+            except InvalidVersion:
+                continue
+            late = bound is not None and name not in exempt and release.uploaded > bound
+            if parsed.is_prerelease or release.yanked or late:
+                continue
+            if fits(release, probe, name):
+                candidates.append((parsed, release))
+        if not candidates or version not in releases:
+            continue
+        newest_version, newest = max(candidates, key=lambda pair: pair[0])
+        mine = releases[version]
+        try:
+            parsed_mine = Version(version)
+        except InvalidVersion:
+            continue
+        if parsed_mine >= newest_version:
+            continue
+        if parsed_mine.major < newest_version.major or newest.uploaded - mine.uploaded > FAR_BELOW:
+            bounded = bound is not None and name not in exempt
+            limit = f" (the newest allowed by the date bound {bound.date()})" if bounded else ""
+            out.append(f"amldebug: warning: {name} resolved to {version} ({mine.uploaded.date()}), far below "
+                       f"{newest.version} ({newest.uploaded.date()}){limit}; a dependency held it back: pin "
+                       f"{name}=={newest.version} to see which one")
+    return out
+
+
+def top_level_modules(target: Path, names: Iterable[str]) -> dict[str, list[str]]:
+    """{distribution: importable top-level modules} from each one's RECORD; for a namespace
+    package (``azureml/`` without ``__init__.py``) the modules one level down (``azureml.core``)."""
+    have = installed(target)
+    out = {}
+    for name in names:
+        if name not in have or not (have[name][1] / "RECORD").is_file():
+            continue
+        modules: list[str] = []
+        for row in (have[name][1] / "RECORD").read_text(errors="replace").splitlines():
+            parts = row.split(",", 1)[0].split("/")
+            if parts[0].endswith((".dist-info", ".data")) or parts[0] in ("bin", "..") or not parts[0]:
+                continue
+            if len(parts) == 1:
+                stem = parts[0].split(".", 1)[0]
+                if parts[0].endswith((".py", ".so")) and stem.isidentifier():
+                    modules.append(stem)
+                continue
+            if not parts[0].isidentifier():
+                continue
+            if (target / parts[0] / "__init__.py").is_file():
+                modules.append(parts[0])
+            elif len(parts) > 2 and parts[1].isidentifier() and (target / parts[0] / parts[1] / "__init__.py").is_file():
+                modules.append(f"{parts[0]}.{parts[1]}")
+        modules = [m for m in dict.fromkeys(modules)
+                   if not m.split(".")[-1].startswith("_") and m.split(".")[-1] not in ("tests", "test")]
+        if modules:
+            out[name] = modules
+    return out
+
+
+def direct_names(lines: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(n for n in map(requirement_name, lines) if n))
+
+
+# -- the whole step -------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Resolved:
+    packages: int  # distributions installed
+    seconds: float
+    bound: Optional[dt.datetime]
+    direct: tuple[str, ...]  # the environment's own requirement names (and the server)
+
+
+def _releases(names: Iterable[str]) -> dict[str, dict[str, Release]]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = list(dict.fromkeys(names))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(fetch_releases, names))
+    return {name: found for name, found in zip(names, answers) if found is not None}
+
+
+def server_stack(server_line: str, probe: dict, work: Path) -> set[str]:
+    """The names of the scoring server's dependency closure (resolved alone, current; cached
+    for a few hours, as the index answers are)."""
+    key = re.sub(r"\W", "_", f"{server_line}-{probe['version']}-{uv_platform(probe)}")
+    cache = cache_root() / "server-stack" / f"{key}.json"
+    if cache.is_file() and time.time() - cache.stat().st_mtime < INDEX_TTL:
+        try:
+            return set(json.loads(cache.read_text()))
+        except ValueError:
+            pass
+    requirements = work / "server.txt"
+    requirements.write_text(server_line + "\n", encoding="utf-8")
+    status, output = run_uv(uv_command(requirements, work, probe, compile_only=True))
+    if status != 0:
+        raise uv_failure(output, probe)
+    names = {normalize_name(m.group(1)) for m in re.finditer(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", output, re.M)}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(sorted(names)))
+    return names
+
+
+def install(user_lines: Sequence[str], added_lines: Sequence[str], target: Path, probe: dict,
+            progress: Progress, *, python_spec: str = "", bound_unpinned: bool = True) -> Resolved:
+    """Resolve and install ``user_lines`` (the environment's) plus ``added_lines`` (the
+    server, setuptools) into ``target`` for the image's Python, with uv on the host."""
+    started = time.monotonic()
+    lines = list(user_lines) + list(added_lines)
+    direct = direct_names(lines)
+    pins = exact_pins(user_lines)
+    index = _releases(list(pins) + direct)
+    # What a line bounds from above (==, <, ~=) is where it was asked to be: not a backtrack.
+    held = {requirement_name(line) for line in lines if re.search(r"(==|<|~=)", line.split(";", 1)[0])}
+    other_sources = any(line.startswith(("--index-url", "--extra-index-url", "--find-links", "--no-index"))
+                        for line in lines)
+    check_pins(pins, index, probe, python_spec, other_sources=other_sources)
+    found = cutoff(pins, index, probe) if bound_unpinned else None
+    bound = found[0] if found else None
+    exempt: set[str] = set()
+    if bound is not None:
+        server = next((line for line in lines if requirement_name(line) == SERVER_DIST), SERVER_DIST)
+        # The whole stack, even what the environment lists unpinned (inference-schema, flask): an old
+        # one would hold the server back to an old release.
+        exempt = server_stack(server, probe, target.parent) | {SERVER_DIST}
+        progress(f"amldebug: unpinned packages bounded to releases before {bound:%Y-%m-%d %H:%M} UTC, when "
+                 f"{found[1]} (the newest pin) came out, as conda would keep them compatible; the scoring server's "
+                 f"{len(exempt)} packages stay current")
+    requirements = target.parent / "requirements.txt"
+    requirements.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    progress(f"amldebug: resolving {len(direct)} requirements for CPython {probe['version']} on Linux "
+             f"{probe['machine']} with uv")
+    status, output = run_uv(uv_command(requirements, target, probe, bound=bound, exempt=exempt))
+    if status != 0:
+        raise uv_failure(output, probe)
+    for note in check_source_builds(source_builds(output), target, probe):
+        progress(note)
+    have = installed(target)
+    for warning in backtracks([n for n in direct if n not in held], have, index, probe, bound, exempt):
+        progress(warning)
+    seconds = time.monotonic() - started
+    progress(f"amldebug: installed {len(have)} packages in {seconds:.1f} s")
+    return Resolved(len(have), seconds, bound, tuple(direct))

@@ -1,0 +1,63 @@
+"""Which Azure ML v2 file a path is (by its ``$schema``, or its keys), and which option of
+``amldebug attach`` takes it. Pure; read by every reader of Azure ML files."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Optional
+
+_SCHEMA = re.compile(r"^\s*['\"]?\$schema['\"]?\s*:\s*['\"]?(\S+?)['\"]?\s*$", re.M)
+
+
+def v2_kind(path: Path, text: Optional[str] = None) -> Optional[str]:
+    """'deployment', 'environment', or another v2 kind ('endpoint', 'model', 'batch
+    deployment', ...) by the file's ``$schema`` or, without one, its top-level keys; None
+    for anything else (a conda YAML, a requirements file, a v1 file)."""
+    if path.suffix.lower() not in (".yml", ".yaml"):
+        return None
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError):
+            return None
+    found = _SCHEMA.search(text)
+    if found:
+        schema = found.group(1).rsplit("/", 1)[-1].lower()
+        if schema.endswith("onlinedeployment.schema.json"):
+            return "deployment"
+        if schema == "environment.schema.json":
+            return "environment"
+        if "azuremlschemas" in found.group(1) or "azureml" in found.group(1):
+            stem = found.group(1).rsplit("/", 1)[-1].split(".schema", 1)[0]
+            return re.sub(r"(?<!^)(?=[A-Z])", " ", stem).lower() or "azure ml asset"
+        return None
+    keys = set(re.findall(r"^([A-Za-z_$][A-Za-z0-9_]*)\s*:", text, re.M))
+    if "code_configuration" in keys or ("endpoint_name" in keys and ("model" in keys or "environment" in keys)):
+        return "deployment"
+    if keys & {"image", "build", "conda_file"} and "dependencies" not in keys:
+        return "environment"
+    return None
+
+
+def _wrong_kind(file: Path, kind: Optional[str]) -> str:
+    if kind == "environment":
+        return f"'{file}' is an Azure ML v2 environment, not a deployment; pass it with --env"
+    if kind and "endpoint" in kind and "deployment" not in kind:
+        return (f"'{file}' is an Azure ML {kind} (the endpoint its deployments belong to), not a deployment; pass the "
+                "deployment file (e.g. blue-deployment.yml) with --deployment")
+    return f"'{file}' is an Azure ML {kind} file, not an online deployment; pass an online deployment with --deployment"
+
+
+def wrong_option_message(file: Path, flag: str) -> Optional[str]:
+    """When a v2 file is given to an option that takes another kind: which option takes it."""
+    kind = v2_kind(file)
+    if kind == "deployment" and flag != "--deployment":
+        return (f"'{file}' is an Azure ML v2 online deployment (what 'az ml online-deployment create -f' reads), not "
+                f"{'an inference configuration' if flag == '--inference-config' else 'an environment'}; "
+                f"pass it with --deployment {file.name}")
+    if kind == "environment" and flag == "--inference-config":
+        return f"'{file}' is an Azure ML v2 environment, not an inference configuration; pass it with --env"
+    if kind and kind not in ("deployment", "environment") and flag in ("--env", "--inference-config"):
+        return _wrong_kind(file, kind).replace("with --deployment", "with --deployment (its environment: --env)")
+    return None

@@ -1,0 +1,125 @@
+"""Conda files of the public samples built as Azure ML builds them, against the real engine
+and the real package index: conda packages from PyPI, the image's Python, an environment
+that imports (issue 12, section 2). Three image builds at most; the wheel cache stays on
+disk between runs (UV_CACHE_DIR, default ~/.cache/amldebug-tests/uv)."""
+
+import os
+import re
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from amldebug.errors import BuildError
+from amldebug.runtime import imagebuild as build
+from amldebug.runtime import resolve
+from amldebug.runtime.imagebuild import build_image
+from tests.integration.conftest import BASE_IMAGE
+
+pytestmark = pytest.mark.docker
+
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "conda"
+PROBE = {"python": "/usr/bin/python3", "version": "3.11", "machine": "x86_64", "libc": "glibc 2.36", "abiflags": ""}
+
+
+@pytest.fixture(autouse=True)
+def wheel_cache(monkeypatch):
+    if not os.environ.get("UV_CACHE_DIR"):
+        monkeypatch.setenv("UV_CACHE_DIR", str(Path.home() / ".cache" / "amldebug-tests" / "uv"))
+
+
+@pytest.fixture
+def built(docker_client):
+    """Image ids a test builds (and hashes whose images must not exist); removed after."""
+    ids = []
+    yield ids
+    for image_id in ids:
+        for _ in range(20):  # a container run with remove=True may still be going away
+            try:
+                docker_client.images.remove(image_id, force=True)
+                break
+            except docker.errors.NotFound:
+                break
+            except docker.errors.APIError:
+                time.sleep(0.5)
+
+
+def _fresh(docker_client, env_file: Path) -> str:
+    digest = build.env_hash(build.read_environment(env_file), docker_client.images.get(BASE_IMAGE).id)
+    for image in docker_client.images.list(filters={"label": f"{build.LABEL_HASH}={digest}"}):
+        docker_client.images.remove(image.id, force=True)
+    return digest
+
+
+def test_sklearn_1_2_2_with_unpinned_numpy_builds_an_image_that_imports(docker_client, test_images, built):
+    """azureml-examples' inference-schema sample: python=3.10, scikit-learn=1.2.2, numpy and
+    pandas unpinned, as conda packages. pip alone picks numpy 2 and `import sklearn` fails."""
+    env_file = SAMPLES / "inference-schema-env.yml"
+    _fresh(docker_client, env_file)
+    lines = []
+    result = build_image(env_file, base_image=BASE_IMAGE, client=docker_client, progress=lines.append)
+    built.append(result.image_id)
+    assert result.built
+    assert "amldebug: conda 'scikit-learn=1.2.2' -> 'scikit-learn==1.2.2.*' (conda's '=1.2.2' means 1.2.2.*)" in lines
+    assert "amldebug: conda 'numpy' -> 'numpy'" in lines
+    assert ("amldebug: conda channels ignored (conda-forge): packages come from the host's package index (PyPI)"
+            in lines)
+    assert any(line.startswith("amldebug: warning: ") and "pins python=3.10; the base image has Python 3.11, so the "
+               "environment is built for Python 3.11" in line for line in lines), lines
+    assert any(line.startswith("amldebug: unpinned packages bounded to releases before 2023-03-09") and
+               "scikit-learn==1.2.2 (the newest pin)" in line for line in lines), lines
+    assert any(re.match(r"amldebug: checking that the image imports \d+ modules \(sklearn, numpy, pandas", line)
+               for line in lines), lines
+    assert not any(line.startswith(("  pip: ", "  docker: ")) for line in lines)
+
+    output = docker_client.containers.run(result.tag, ["python3", "-c", (
+        "import sklearn, numpy, pandas, pkg_resources, azureml_inference_server_http\n"
+        "from sklearn.linear_model import LinearRegression\n"
+        "print(sklearn.__version__, numpy.__version__, LinearRegression().fit([[0], [1]], [0, 2]).predict([[2]])[0])")],
+        remove=True, network_mode="none").decode().split()
+    assert output[0] == "1.2.2" and output[1].startswith("1.") and float(output[2]) == pytest.approx(4.0)
+
+
+def test_an_environment_that_does_not_import_is_a_build_failure_naming_the_package(docker_client, test_images,
+                                                                                    tmp_path):
+    """numpy 2 pinned next to a scikit-learn compiled against numpy 1.x: the worker would never
+    boot; the build says why, names scikit-learn, and removes the image it built."""
+    env_file = tmp_path / "requirements.txt"
+    env_file.write_text("scikit-learn==1.2.2\nnumpy==2.0.0\n")
+    digest = _fresh(docker_client, env_file)
+    with pytest.raises(BuildError) as caught:
+        build_image(env_file, base_image=BASE_IMAGE, client=docker_client, progress=lambda _: None)
+    message = str(caught.value)
+    assert message.startswith("the built environment does not import: 'import sklearn' (scikit-learn) fails in the "
+                              "image's Python 3.11 with ValueError: numpy.dtype size changed"), message
+    assert "add 'numpy<2' to the environment file" in message
+    assert docker_client.images.list(filters={"label": f"{build.LABEL_HASH}={digest}"}) == []
+
+
+def test_a_pin_with_no_build_for_the_image_python_names_the_pythons_it_has(docker_client, test_images):
+    """A v1 notebook's environment: python=3.6.2 and scikit-learn==0.22.1, which has no wheel for 3.11."""
+    lines = []
+    with pytest.raises(BuildError) as caught:
+        build_image(SAMPLES / "v1-sklearn-0.22-py36.yml", base_image=BASE_IMAGE, client=docker_client,
+                    progress=lines.append)
+    message = str(caught.value)
+    assert message.startswith("scikit-learn==0.22.1 has no build for the base image's CPython 3.11 (the environment "
+                              "pins python=3.6.2, but the build targets the image's Python); it has builds for Python "
+                              "3.5, 3.6, 3.7, 3.8"), message
+    assert message.endswith("or pass --base-image with an image whose Python is 3.8")
+    assert not any(line.startswith("amldebug: installed") for line in lines)  # refused before installing anything
+
+
+def test_a_pure_python_sdist_is_built_on_the_host_instead_of_backtracking(tmp_path):
+    """azureml-defaults[fuse] needs fusepy, which exists only as an sdist: wheels-only pip fell
+    back to azureml-defaults 1.0.45 (2019). Resolution only: no image."""
+    target = tmp_path / "site-packages"
+    target.mkdir()
+    lines = []
+    resolve.install(["azureml-dataset-runtime[fuse]"], [], target, PROBE, lines.append)
+    have = resolve.installed(target)
+    assert "amldebug: fusepy==3.0.1 exists only as source: built into a pure-Python wheel on the host" in lines
+    assert (target / "fuse.py").is_file() and int(have["azureml-dataset-runtime"][0].split(".")[0]) >= 1
+    assert int(have["azureml-dataset-runtime"][0].split(".")[1]) > 50, have["azureml-dataset-runtime"]
+    assert not any("far below" in line for line in lines), lines

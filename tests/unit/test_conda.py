@@ -1,0 +1,205 @@
+"""Conda packages as pip reads them (sources/conda.py) and the pure parts of resolution
+(runtime/resolve.py: pins, the date bound, builds per Python, backtracks). No network: the
+index's answers are written here as the simple API gives them."""
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from amldebug.errors import BuildError, UsageError
+from amldebug.runtime import resolve
+from amldebug.runtime.resolve import Release
+from amldebug.sources import conda
+from amldebug.sources.envfile import read_env_file
+
+PROBE = {"python": "/usr/bin/python3", "version": "3.11", "machine": "x86_64", "libc": "glibc 2.36", "abiflags": ""}
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "conda"
+
+
+@pytest.mark.parametrize("spec, requirement", [
+    ("numpy", "numpy"),
+    ("numpy=1.21", "numpy==1.21.*"),  # conda's '=' is a prefix match
+    ("numpy=1.21.2", "numpy==1.21.2.*"),
+    ("numpy=1.21.2=py39h_0", "numpy==1.21.2"),  # a build string pins the exact version
+    ("numpy==1.21.2", "numpy==1.21.2"),
+    ("numpy 1.21.2", "numpy==1.21.2"),  # the space form is exact
+    ("numpy 1.21.2 py39_0", "numpy==1.21.2"),
+    ("numpy 1.21.*", "numpy==1.21.*"),
+    ("numpy=1.21.*", "numpy==1.21.*"),
+    ("numpy>=1.21,<2", "numpy>=1.21,<2"),
+    ("numpy[version='>=1.2']", "numpy>=1.2"),
+    ("conda-forge::numpy=1.26", "numpy==1.26.*"),
+    ("pytorch=2.1", "torch==2.1.*"),
+    ("py-xgboost", "xgboost"),
+    ("xgboost==3.0.2", "xgboost==3.0.2"),
+    ("scikit-learn=1.7.0", "scikit-learn==1.7.0.*"),
+])
+def test_conda_specs_map_to_pypi_requirements(spec, requirement):
+    assert conda.plan([spec]).requirements == [requirement]
+
+
+@pytest.mark.parametrize("spec", ["mkl", "mkl=2023.1", "libgcc-ng", "cudatoolkit=11.3", "_openmp_mutex", "openssl",
+                                  "cuda-nvcc", "r-base"])
+def test_non_python_conda_packages_are_skipped_with_a_note(spec):
+    mapped = conda.plan([spec])
+    assert mapped.requirements == []
+    assert mapped.log_lines() == [f"amldebug: conda {spec!r} -> skipped: not a Python package (a library or tool "
+                                  "that conda provides; the base image must bring it if the code needs it)"]
+
+
+def test_python_pip_and_channels():
+    mapped = conda.plan(["python=3.10", "pip=25.1.1", "conda-forge::numpy"], ("defaults",))
+    assert (mapped.python, mapped.python_spec, mapped.requirements) == ("3.10", "python=3.10", ["numpy"])
+    assert mapped.log_lines()[-1] == ("amldebug: conda channels ignored (defaults, conda-forge): packages come from "
+                                      "the host's package index (PyPI)")
+    assert conda.plan(["python>=3.8"]).python is None  # a range is not a pin
+    assert conda.python_mismatch("3.10", "3.11") and conda.python_mismatch("3.6", "3.11")
+    assert not conda.python_mismatch("3.11.4", "3.11") and not conda.python_mismatch("3", "3.11")
+
+
+@pytest.mark.parametrize("spec, expected", [("numpy>=1|<0.5", "uses '|'"), ("numpy=abc", "which pip cannot read"),
+                                            ("=numpy", "is not a conda spec")])
+def test_conda_specs_pip_cannot_express_are_refused(spec, expected):
+    with pytest.raises(UsageError, match=expected):
+        conda.plan([spec])
+
+
+def test_every_sample_conda_file_maps(tmp_path):
+    """The azureml-examples and MachineLearningNotebooks conda files, as written (tests/fixtures/conda)."""
+    seen = {}
+    for path in sorted(SAMPLES.glob("*.y*ml")):
+        env = read_env_file(path)
+        mapped = conda.plan(env.conda, env.channels)
+        seen[path.name] = (mapped.python, mapped.requirements)
+    assert seen["inference-schema-env.yml"] == ("3.10", ["scikit-learn==1.2.2.*", "numpy", "pandas"])
+    assert seen["model-1-conda.yaml"] == ("3.12", ["numpy==2.3.1.*", "scikit-learn==1.7.0.*", "scipy==1.16.0.*"])
+    assert seen["custom-model-conda.yaml"][1][-1] == "xgboost==3.0.2"
+    assert seen["openapi-env.yml"] == ("3.10", ["numpy", "scikit-learn"])
+    assert seen["v1-sklearn-0.22-py36.yml"] == ("3.6.2", ["scikit-learn==0.22.1"])
+    assert seen["v1-sklearn-fuse.yml"] == ("3.10.18", ["scikit-learn==1.5.1", "numpy==1.23.5"])
+
+
+# -- resolution, pure parts ----------------------------------------------------------------
+
+def _at(day: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(day + "T12:00:00+00:00")
+
+
+INDEX = {
+    "scikit-learn": {
+        "0.19.1": Release("0.19.1", _at("2017-10-23"), (
+            "scikit_learn-0.19.1-cp27-cp27mu-manylinux1_x86_64.whl", "scikit_learn-0.19.1-cp36-cp36m-manylinux1_x86_64.whl",
+            "scikit_learn-0.19.1-cp35-cp35m-win_amd64.whl", "scikit-learn-0.19.1.tar.gz")),
+        "1.2.2": Release("1.2.2", _at("2023-03-09"), (
+            "scikit_learn-1.2.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "scikit-learn-1.2.2.tar.gz")),
+    },
+    "numpy": {
+        "1.24.2": Release("1.24.2", _at("2023-02-05"), ("numpy-1.24.2-cp311-cp311-manylinux_2_17_x86_64.whl",)),
+        "2.0.0": Release("2.0.0", _at("2024-06-16"), ("numpy-2.0.0-cp311-cp311-manylinux_2_17_x86_64.whl",)),
+    },
+    "fusepy": {"3.0.1": Release("3.0.1", _at("2018-09-17"), ("fusepy-3.0.1.tar.gz",))},
+    "azureml-defaults": {
+        "1.0.45": Release("1.0.45", _at("2019-06-24"), ("azureml_defaults-1.0.45-py2.py3-none-any.whl",)),
+        "1.61.0": Release("1.61.0", _at("2026-01-10"), ("azureml_defaults-1.61.0-py3-none-any.whl",)),
+    },
+}
+
+
+def test_exact_pins():
+    assert resolve.exact_pins(["numpy==1.21.*", "six", "pandas>=2", "scikit-learn == 1.2.2 ; python_version > '3'",
+                               "azureml-dataset-runtime[fuse]==1.5"]) == {
+        "numpy": "==1.21.*", "scikit-learn": "==1.2.2", "azureml-dataset-runtime": "==1.5"}
+
+
+def test_the_bound_is_the_newest_pin_release():
+    assert resolve.cutoff({"scikit-learn": "==1.2.2.*", "numpy": "==1.24.*"}, INDEX, PROBE) == (
+        _at("2023-03-09"), "scikit-learn==1.2.2")
+    assert resolve.cutoff({}, INDEX, PROBE) is None
+
+
+def test_a_pin_without_a_build_for_the_image_python_names_the_pythons_it_has():
+    with pytest.raises(BuildError) as caught:
+        resolve.check_pins({"scikit-learn": "==0.19.1"}, INDEX, PROBE, "python=3.6")
+    assert str(caught.value) == (
+        "scikit-learn==0.19.1 has no build for the base image's CPython 3.11 (the environment pins python=3.6, but "
+        "the build targets the image's Python); it has builds for Python 2.7, 3.5, 3.6 (and source that needs a "
+        "compiler, which the offline build does not run). Pin a scikit-learn release with wheels for Python 3.11, "
+        "or pass --base-image with an image whose Python is 3.6")
+    resolve.check_pins({"scikit-learn": "==1.2.2.*", "fusepy": "==3.0.1"}, INDEX, PROBE)  # a pure sdist may be built
+    with pytest.raises(BuildError, match=r"numpy==1.99 matches no release on the package index"):
+        resolve.check_pins({"numpy": "==1.99"}, INDEX, PROBE)
+
+
+@pytest.mark.parametrize("filename, fits", [
+    ("x-1-cp311-cp311-manylinux_2_17_x86_64.whl", True), ("x-1-cp311-cp311-manylinux_2_39_x86_64.whl", False),
+    ("x-1-cp38-abi3-manylinux2014_x86_64.whl", True), ("x-1-cp312-abi3-manylinux2014_x86_64.whl", False),
+    ("x-1-py3-none-any.whl", True), ("x-1-py2-none-any.whl", False), ("x-1-cp310-cp310-manylinux1_x86_64.whl", False),
+    ("x-1-cp311-cp311-musllinux_1_1_x86_64.whl", False), ("x-1-cp311-cp311-manylinux_2_17_aarch64.whl", False),
+])
+def test_which_wheels_fit_the_image(filename, fits):
+    assert resolve.fits(Release("1", _at("2024-01-01"), (filename,)), PROBE, "x") is fits
+
+
+def test_a_direct_requirement_far_below_its_newest_release_is_reported(tmp_path):
+    (tmp_path / "azureml_defaults-1.0.45.dist-info").mkdir()
+    (tmp_path / "numpy-1.24.2.dist-info").mkdir()
+    have = resolve.installed(tmp_path)
+    warnings = resolve.backtracks(["azureml-defaults", "numpy"], have, INDEX, PROBE, None)
+    assert warnings == ["amldebug: warning: azureml-defaults resolved to 1.0.45 (2019-06-24), far below 1.61.0 "
+                        "(2026-01-10); a dependency held it back: pin azureml-defaults==1.61.0 to see which one",
+                        "amldebug: warning: numpy resolved to 1.24.2 (2023-02-05), far below 2.0.0 (2024-06-16); a "
+                        "dependency held it back: pin numpy==2.0.0 to see which one"]
+    # Under the date bound, numpy 1.24.2 is the newest it could have: no warning.
+    assert resolve.backtracks(["numpy"], have, INDEX, PROBE, _at("2023-03-09")) == []
+
+
+def test_uv_command_targets_the_image(tmp_path):
+    cmd = resolve.uv_command(tmp_path / "r.txt", tmp_path / "t", dict(PROBE, version="3.9", libc="glibc 2.31"),
+                             bound=_at("2023-03-09"), exempt=["flask"])
+    text = " ".join(cmd)
+    assert "pip install --target" in text and "--python-version 3.9 --python-platform x86_64-manylinux_2_31" in text
+    assert "--exclude-newer 2023-03-09T12:00:01Z" in text and "--exclude-newer-package flask=" in text
+    assert "--only-binary numpy,scipy," in text and cmd[-2:] == ["-r", str(tmp_path / "r.txt")]
+    assert resolve.uv_platform(dict(PROBE, libc="glibc 2.41")) == "x86_64-manylinux_2_40"
+    assert resolve.uv_platform(dict(PROBE, libc="", musl=True)) == "x86_64-unknown-linux-musl"
+
+
+def test_simple_api_answers_become_releases():
+    data = {"files": [
+        {"filename": "numpy-1.24.2-cp311-cp311-manylinux_2_17_x86_64.whl", "upload-time": "2023-02-05T20:00:00Z"},
+        {"filename": "numpy-1.24.2.tar.gz", "upload-time": "2023-02-05T19:00:00.123Z"},
+        {"filename": "numpy-1.0.tar.gz", "upload-time": "2006-10-25T00:00:00Z", "yanked": "bad"},
+    ]}
+    releases = resolve.releases_from_simple_json("numpy", data)
+    assert releases["1.24.2"].uploaded == dt.datetime(2023, 2, 5, 20, tzinfo=dt.timezone.utc)
+    assert len(releases["1.24.2"].files) == 2 and releases["1.0"].yanked
+
+
+def test_source_builds_are_read_from_uv_and_checked(tmp_path):
+    assert resolve.source_builds("   Building fusepy==3.0.1\n      Built fusepy==3.0.1\n") == [("fusepy", "3.0.1")]
+    info = tmp_path / "fusepy-3.0.1.dist-info"
+    info.mkdir()
+    (info / "WHEEL").write_text("Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+    assert resolve.check_source_builds([("fusepy", "3.0.1")], tmp_path, PROBE) == [
+        "amldebug: fusepy==3.0.1 exists only as source: built into a pure-Python wheel on the host"]
+    info = tmp_path / "wrapt-1.12.1.dist-info"
+    info.mkdir()
+    (info / "WHEEL").write_text("Root-Is-Purelib: false\nTag: cp311-cp311-linux_x86_64\n")
+    with pytest.raises(BuildError, match=r"wrapt==1.12.1 has no wheel for the base image's CPython 3.9; its source "
+                                         r"has compiled code"):
+        resolve.check_source_builds([("wrapt", "1.12.1")], tmp_path, dict(PROBE, version="3.9"))
+
+
+def test_top_level_modules_from_record(tmp_path):
+    for path in ("sklearn/__init__.py", "azureml/core/__init__.py", "six.py"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("")
+    for dist, rows in {"scikit_learn-1.2.2": ["sklearn/__init__.py", "sklearn/tests/x.py"],
+                       "azureml_core-1.0": ["azureml/core/__init__.py", "azureml/core/x.py"],
+                       "six-1.16.0": ["six.py", "__pycache__/six.cpython-311.pyc"],
+                       "azureml_defaults-1.0": ["azureml_defaults-1.0.dist-info/METADATA"]}.items():
+        (tmp_path / f"{dist}.dist-info").mkdir()
+        (tmp_path / f"{dist}.dist-info" / "RECORD").write_text("\n".join(f"{r},," for r in rows))
+    assert resolve.top_level_modules(tmp_path, ["scikit-learn", "azureml-core", "six", "azureml-defaults", "nope"]) == {
+        "scikit-learn": ["sklearn"], "azureml-core": ["azureml.core"], "six": ["six"]}
