@@ -45,6 +45,8 @@ PROVENANCE = json.loads((PROJECTS_DIR / "provenance.json").read_text())
 
 def _param(project: dict):
     marks = [pytest.mark.corpus_heavy] if project.get("heavy") else []
+    if project.get("gap"):  # strict: once amldebug does it, the XPASS fails and the entry goes
+        marks.append(pytest.mark.xfail(strict=True, reason=project["gap"]))
     return pytest.param(project, id=project["name"], marks=marks)
 
 
