@@ -75,7 +75,7 @@ _RUN_BOUNDARY = re.compile(r"Starting gunicorn |Hang up: ")
 # server's own folder in Azure ML images, and <frozen ...> pseudo-files.
 _LIBRARY_PATH = re.compile(
     r"site-packages|dist-packages|[\\/]lib[\\/]python\d[\d.]*[\\/]|[\\/]Python\d+[\\/]Lib[\\/]"
-    r"|^/var/azureml-server/|^<",
+    r"|^/var/azureml-server/|^/opt/amldebug/|[\\/]amldebug[\\/]payload[\\/]|^<",  # amldebug's own launcher
     re.IGNORECASE,
 )
 _PID_PHASE = re.compile(

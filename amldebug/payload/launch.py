@@ -84,6 +84,11 @@ def patch_gunicorn():
     def manage_workers(self):
         STATE["arbiter"] = self
         if getattr(self, "_amldebug_broken", False):
+            # A standby that failed in init() is reaped while the worker it replaced is still
+            # shutting down, so reap_workers saw a live worker; once that one is gone too,
+            # nobody serves: answer 503 from here instead of leaving requests hanging.
+            if not self.WORKERS and FailureResponder.current is None:
+                FailureResponder.start(self)
             return None
         result = orig_manage(self)
         Standby.maybe_spawn(self)
