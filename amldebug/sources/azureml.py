@@ -147,8 +147,10 @@ def _read(path: str | Path, what: str, flag: str) -> tuple[Path, str]:
         raise UsageError(f"cannot read '{file}' ({type(exc).__name__}: {exc}); save it as UTF-8 text") from None
 
 
-def _load(file: Path, text: str) -> Any:
-    if file.suffix.lower() in (".yml", ".yaml"):
+def _load(file: Path, text: str, *, yaml_always: bool = False) -> Any:
+    """The file's mapping: YAML for a .yml/.yaml name (or always, for v2 files: az ml reads
+    them as YAML whatever the name, e.g. a sample script's 'deployment.yml_'), else JSON."""
+    if yaml_always or file.suffix.lower() in (".yml", ".yaml"):
         import yaml
 
         try:

@@ -94,7 +94,7 @@ def read_deployment(path: str | Path) -> DeploymentSetup:
         line = text.count("\n", 0, template.start()) + 1
         raise UsageError(f"{file}:{line}: holds the placeholder {template.group(0)} (a template its sample's script "
                          "fills in); write the real value there")
-    data = _load(file, text)
+    data = _load(file, text, yaml_always=True)
     if isinstance(data, dict) and "entryScript" in data:
         raise UsageError(f"'{file}' is an Azure ML v1 inference configuration (entryScript), not a v2 deployment; "
                          "pass it with --inference-config")
@@ -144,7 +144,7 @@ def read_environment_yaml(path: str | Path) -> EnvironmentSetup:
     """A v2 environment YAML (``$schema: ...environment.schema.json``: ``image``,
     ``conda_file``, ``build``, ``inference_config``), as ``--env`` takes it."""
     file, text = _read(path, "environment", "--env")
-    data = _load(file, text)
+    data = _load(file, text, yaml_always=True)
     if not isinstance(data, dict):
         raise UsageError(f"{file}: a v2 environment is a mapping with 'image' and/or 'conda_file' (or 'build'), "
                          f"not {type(data).__name__}")

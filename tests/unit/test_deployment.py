@@ -427,3 +427,14 @@ def test_an_environment_named_by_path_and_env_replacing_a_registered_one(online)
                     progress=lambda _: None)
     assert spec.env_file == str(exported) and spec.deployment == str(deployment)
     assert read_setup(exported).environment.pip == ("joblib",)
+
+
+def test_a_deployment_file_is_yaml_whatever_its_name(online):
+    """azureml-examples' custom-container scripts fill a template into 'deployment.yml_' and
+    deploy that; az ml reads it as YAML, and so must --deployment (it was read as JSON)."""
+    file = blue(online)
+    odd = file.with_name("blue-deployment.yml_")
+    odd.write_text(file.read_text())
+    setup = read_deployment(odd)
+    assert (setup.name, setup.base_image) == ("blue", "score:1")
+    assert setup.source_dir == online / "model-1" / "onlinescoring"
