@@ -156,6 +156,13 @@ def apply_setup(spec: ServiceSpec, setup: InferenceSetup | EnvironmentSetup, *, 
             raise UsageError(f"--base-image does not apply: '{setup.origin}' builds its image from a Dockerfile "
                              f"({setup.build.dockerfile}); pass --image to use another image instead")
         return spec.replace(image=build_context(setup.build, spec.name, progress))
+    dockerfile = getattr(setup, "base_dockerfile", None)
+    if dockerfile is not None and not base_image:
+        raise UsageError(f"'{setup.origin}' is built on the Dockerfile beside it, '{dockerfile}' "
+                         "(Environment.save_to_directory wrote it; Azure ML builds the environment on top of it), "
+                         "and amldebug builds on an image: build that first with "
+                         f"'docker build -t my-base -f {dockerfile} {dockerfile.parent}' and pass --base-image my-base, "
+                         "or pass --image with an image that has the packages")
     if setup.environment is None:
         return spec.replace(image=base_image or setup.base_image)
     origin = Path(setup.origin)

@@ -29,6 +29,7 @@ _ENVIRONMENT_KEYS = ("entryScript", "sourceDirectory", "environment", "descripti
 _LEGACY_KEYS = ("runtime", "condaFile", "extraDockerfileSteps", "enableGpu", "baseImage", "baseImageRegistry",
                 "cudaVersion", "schemaFile", "dependencies")
 CONDA_FILE_BESIDE = "conda_dependencies.yml"
+BASE_DOCKERFILE_BESIDE = "BaseDockerfile"
 # azureml-core's DEFAULT_CPU_IMAGE/DEFAULT_GPU_IMAGE families, and the older intelmpi base.
 _AZUREML_DEFAULT_IMAGE = re.compile(r"^mcr\.microsoft\.com/azureml/(?:openmpi|intelmpi|base:intelmpi|base-gpu:)")
 _ENVIRONMENT_DEFINITION_KEYS = ("python", "docker", "environmentVariables")
@@ -64,6 +65,7 @@ class EnvironmentSetup:
     base_image: Optional[str]
     notes: tuple[str, ...] = ()
     build: Any = None  # a v2 environment's Docker build context (sources.deployment.BuildContext)
+    base_dockerfile: Optional[Path] = None  # the BaseDockerfile Environment.save_to_directory wrote beside it
 
 
 def file_kind(path: Path) -> Optional[str]:
@@ -116,7 +118,11 @@ def read_environment_definition(path: str | Path) -> EnvironmentSetup:
     # load_from_directory takes them from there.
     beside = file.parent / CONDA_FILE_BESIDE
     env, environment, base_image = reader.environment(data, beside if beside.is_file() else None)
-    return EnvironmentSetup(str(file), env, environment, base_image, tuple(reader.notes))
+    # ... and the base Dockerfile (docker.base_dockerfile), which azureml-core builds the environment on
+    dockerfile = file.parent / BASE_DOCKERFILE_BESIDE
+    docker = data.get("docker") if isinstance(data.get("docker"), dict) else {}
+    return EnvironmentSetup(str(file), env, environment, base_image, tuple(reader.notes),
+                            base_dockerfile=dockerfile if dockerfile.is_file() and not docker.get("baseImage") else None)
 
 
 def read_setup(path: str | Path) -> EnvironmentSetup | InferenceSetup:
