@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 import uuid
 from pathlib import Path
@@ -309,13 +310,28 @@ def start_service(client: docker.DockerClient, spec: ServiceSpec, lay: Layout, c
         return box
     except docker.errors.APIError as exc:
         remove(box)  # a container that could not start is not left behind
-        text = _short(exc)
-        if "port is already allocated" in text or "address already in use" in text:
+        taken = port_taken(str(exc))  # the whole text: Docker names the port only after 200 characters
+        if taken is not None:
             raise ContainerError(
-                f"a port for service '{spec.name}' was taken while starting ({text}); run again, or pass "
-                "--port/--debug-port"
+                f"{f'port {taken}' if taken else 'a port'} of service '{spec.name}' was taken by another program "
+                "while the service started; "
+                "run again (amldebug moves to a free port), or pass --port/--debug-port"
             ) from None
-        raise ContainerError(f"cannot start service '{spec.name}' from image '{spec.image}': {text}") from None
+        raise ContainerError(f"cannot start service '{spec.name}' from image '{spec.image}': {_short(exc)}") from None
+
+
+_PORT_TAKEN = re.compile(r"Bind for (?P<addr>\S+?) failed: port is already allocated"
+                         r"|listen tcp[46]? (?P<listen>\S+?): bind: address already in use")
+
+
+def port_taken(text: str) -> str | None:
+    """The address:port Docker's start error says is taken ('driver failed programming
+    external connectivity on endpoint ...: Bind for 127.0.0.1:5678 failed: port is already
+    allocated'), '' when it names none, or None for any other error."""
+    match = _PORT_TAKEN.search(text)
+    if match:
+        return match["addr"] or match["listen"]
+    return "" if "port is already allocated" in text or "address already in use" in text else None
 
 
 def log_text(container, *, tail: int | str = "all", since: float | None = None) -> str:
