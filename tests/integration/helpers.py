@@ -9,16 +9,10 @@ from pathlib import Path
 
 import requests
 
-from amldebug import cli, vscode
+from amldebug import vscode
 from amldebug.watch import ReloadLoop
+from tests.support.cli import amldebug  # noqa: F401 (the integration tests import it from here)
 from tests.support.dap import DebugClient
-
-
-def amldebug(capsys, *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = cli.run([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def client_from_launch_json(workspace: Path, service: str, breakpoints: dict) -> DebugClient:

@@ -6,16 +6,9 @@ import re
 
 import pytest
 
-from amldebug import cli
 from amldebug.cli.app import app
 from amldebug.errors import EXIT_MEANINGS, ExitStatus
-
-
-def run(capsys, *args):
-    capsys.readouterr()
-    code = cli.run([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.support.cli import amldebug as run
 
 
 @pytest.fixture(autouse=True)

@@ -4,14 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from amldebug import cli
-
-
-def run(capsys, *args):
-    capsys.readouterr()
-    code = cli.run([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.support.cli import amldebug as run
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from amldebug import cli
 from amldebug.core.options import AttachOptions, task_argv
 from amldebug.core.spec import ServiceSpec, layout, resolve_spec
 from amldebug.engine.process import prepare_app_root, process_layout
@@ -16,17 +15,11 @@ from amldebug.session import spec_for
 from amldebug.sources import read_environment, read_setup
 from amldebug.sources.deployment import model_folder_hash, read_deployment
 from amldebug.vscode.entries import task_options
+from tests.support.cli import amldebug as run
 
 IMAGE = "score:1"
 MANAGED = "https://azuremlschemas.azureedge.net/latest/managedOnlineDeployment.schema.json"
 KUBERNETES = "https://azuremlschemas.azureedge.net/latest/kubernetesOnlineDeployment.schema.json"
-
-
-def run(capsys, *args):
-    capsys.readouterr()
-    code = cli.run([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(autouse=True)
