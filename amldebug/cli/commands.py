@@ -377,7 +377,8 @@ def build(
 
     with Reporter(quiet=quiet) as progress:
         result = build_image(env_file, base_image=base_image, tag=tag, progress=progress)
-    progress(f"amldebug: {'built' if result.built else 'up to date:'} {result.tag} in {result.seconds:.1f} s")
+    if not result.built:  # build_image reports a build itself
+        progress(f"amldebug: up to date: {result.tag} in {result.seconds:.1f} s")
     if as_json:
         out_json({"tag": result.tag, "built": result.built, "seconds": round(result.seconds, 3)})
     else:
@@ -481,7 +482,8 @@ def watch(
     else:
         service = get_service(_service_name(name))
         ready = f"amldebug: watching {service.spec.source_dir} for service '{service.name}' - Ctrl-C to stop"
-    loop = ReloadLoop(service, report=note, mode=reload)
+    # A failed reload's traceback names local files, as in 'attach' (the spec is read each time: update() replaces it).
+    loop = ReloadLoop(service, report=lambda text, s=service: note(local_path_mapper(s.spec)(text)), mode=reload)
     try:
         loop.run(on_ready=lambda: note(ready))
     except KeyboardInterrupt:
