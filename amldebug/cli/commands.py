@@ -159,6 +159,12 @@ def _removed_elsewhere(service, settle: float = 3.0) -> Optional[str]:
         time.sleep(0.1)
 
 
+def _local_note(service):
+    """``note`` for a reload loop's reports: a failed reload's traceback names local files
+    (the spec is read at each report: update() replaces it)."""
+    return lambda text: note(local_path_mapper(service.spec)(text))
+
+
 def _foreground(start, watch: bool, announce, mode: ReloadMode = ReloadMode.AUTO) -> None:
     """Start the service, announce it, stream its log (and reload on save) until Ctrl-C,
     SIGTERM or SIGHUP, then remove it. The start is inside the try, so a signal at any
@@ -176,8 +182,7 @@ def _foreground(start, watch: bool, announce, mode: ReloadMode = ReloadMode.AUTO
         StateFile(state_folder(service.name)).claim()
         announce(result)
         if watch:
-            # A failed reload's traceback names local files too (the spec is read each time: update() replaces it).
-            loop = ReloadLoop(service, report=lambda text, s=service: note(local_path_mapper(s.spec)(text)),
+            loop = ReloadLoop(service, report=_local_note(service),
                               stop=stop, mode=mode)
             watching = threading.Event()
             thread = threading.Thread(target=loop.run, kwargs={"on_ready": watching.set}, daemon=True)
@@ -482,8 +487,7 @@ def watch(
     else:
         service = get_service(_service_name(name))
         ready = f"amldebug: watching {service.spec.source_dir} for service '{service.name}' - Ctrl-C to stop"
-    # A failed reload's traceback names local files, as in 'attach' (the spec is read each time: update() replaces it).
-    loop = ReloadLoop(service, report=lambda text, s=service: note(local_path_mapper(s.spec)(text)), mode=reload)
+    loop = ReloadLoop(service, report=_local_note(service), mode=reload)
     try:
         loop.run(on_ready=lambda: note(ready))
     except KeyboardInterrupt:

@@ -77,6 +77,15 @@ def _is_readable_dir(path: Path) -> bool:
     return path.stat().st_mode & 0o755 == 0o755
 
 
+def _debugpy_dir(root: Path, python_version: str) -> Path:
+    return root / "lib" / ("cp" + python_version.replace(".", ""))
+
+
+def debugpy_cached(root: Path, python_version: str) -> bool:
+    """True when ``ensure_debugpy`` has nothing to fetch for that Python."""
+    return (_debugpy_dir(root, python_version) / "debugpy" / "__init__.py").is_file()
+
+
 def ensure_debugpy(root: Path, python_version: str, machine: str) -> Path:
     """Make ``root/lib/cpXY/debugpy`` exist for the container's Python (cached per Python).
 
@@ -84,10 +93,9 @@ def ensure_debugpy(root: Path, python_version: str, machine: str) -> Path:
     host's; otherwise pip downloads the newest debugpy, up to the host's version, that has
     a wheel for that Python (1.8.21 for 3.8 and 3.9, 1.7.0 for 3.7).
     """
-    tag = "cp" + python_version.replace(".", "")
-    lib = root / "lib"
-    target = lib / tag
-    if (target / "debugpy" / "__init__.py").is_file():
+    target = _debugpy_dir(root, python_version)
+    lib, tag = target.parent, target.name
+    if debugpy_cached(root, python_version):
         # An older amldebug left lib/cpXY 0700 (mkdtemp): unreadable to a non-root image user.
         if not (_is_readable_dir(root) and _is_readable_dir(lib) and _is_readable_dir(target)):
             make_readable(root)

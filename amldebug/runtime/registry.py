@@ -34,7 +34,7 @@ def start(spec: ServiceSpec, *, client=None, keep_ports: bool = False, exact_por
     stage(progress, f"probing image '{spec.image}'" if spec.runtime == Runtime.CONTAINER
           else f"probing Python {spec.python or sys.executable}")
     info = runner.probe(spec, payload)
-    cached = (payload / "lib" / ("cp" + info["version"].replace(".", "")) / "debugpy" / "__init__.py").is_file()
+    cached = inject.debugpy_cached(payload, info["version"])
     stage(progress, f"{'debugpy' if cached else 'fetching debugpy'} for Python {info['version']}")
     inject.ensure_debugpy(payload, info["version"], info["machine"])
 

@@ -97,3 +97,20 @@ def watching():
     yield start
     for w in started:
         w.stop()
+
+
+@pytest.fixture(scope="module")
+def built_images(docker_client):
+    """Images amldebug builds in the module (labelled with their environment's hash); removed at its end."""
+    import docker
+
+    from amldebug.runtime import imagebuild
+
+    before = {image.id for image in docker_client.images.list(filters={"label": imagebuild.LABEL_HASH})}
+    yield
+    for image in docker_client.images.list(filters={"label": imagebuild.LABEL_HASH}):
+        if image.id not in before:
+            try:
+                docker_client.images.remove(image.id, force=True)
+            except docker.errors.APIError:
+                pass

@@ -11,7 +11,6 @@ import importlib.metadata
 import json
 import textwrap
 
-import docker
 import pytest
 import requests
 
@@ -72,19 +71,6 @@ def environment(project):
     env = Environment.from_pip_requirements("amldebug-it", str(project / "requirements.txt"))
     env.environment_variables = {"GREETING": "from-the-environment"}
     return env
-
-
-@pytest.fixture(scope="module")
-def built_images(docker_client):
-    """Images the module builds; removed at its end."""
-    before = {image.id for image in docker_client.images.list(filters={"label": build.LABEL_HASH})}
-    yield
-    for image in docker_client.images.list(filters={"label": build.LABEL_HASH}):
-        if image.id not in before:
-            try:
-                docker_client.images.remove(image.id, force=True)
-            except docker.errors.APIError:
-                pass
 
 
 def test_inference_config_object_builds_debugs_and_resolves_the_model(

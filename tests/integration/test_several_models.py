@@ -9,12 +9,10 @@ inference configuration file with a repeated ``--model-dir``, and through the Py
 import importlib.metadata
 import json
 
-import docker
 import pytest
 import requests
 
 import amldebug
-from amldebug.runtime import imagebuild as build
 from tests.conftest import require_azureml
 from tests.integration.conftest import BASE_IMAGE
 from tests.integration.helpers import amldebug as run_cli
@@ -62,18 +60,6 @@ def project(tmp_path_factory):
         "entryScript": "score.py", "sourceDirectory": "project",
         "environment": {"python": {"condaDependencies": {"dependencies": ["python=3.11", {"pip": pins}]}}}}))
     return root
-
-
-@pytest.fixture(scope="module")
-def built_images(docker_client):
-    before = {image.id for image in docker_client.images.list(filters={"label": build.LABEL_HASH})}
-    yield
-    for image in docker_client.images.list(filters={"label": build.LABEL_HASH}):
-        if image.id not in before:
-            try:
-                docker_client.images.remove(image.id, force=True)
-            except docker.errors.APIError:
-                pass
 
 
 def test_model_get_model_path_finds_each_of_several_models(

@@ -1,7 +1,6 @@
 """The F5 workflow pieces against real runs: the task's problem matcher against what
 amldebug really prints, `init` projects that check and serve in both runtimes, `demo`."""
 
-import importlib.util
 import json
 import os
 import re
@@ -162,10 +161,6 @@ def test_a_bad_save_then_a_good_one_begin_report_end_then_begin_end(workspace, s
 
 # F5 in a project that names no image reaches the image discovery of contract C2 (the cli
 # branch's runtime/discover.py); until that is merged the task ends in "no image given".
-_NEEDS_DISCOVERY = pytest.mark.xfail(importlib.util.find_spec("amldebug.runtime.discover") is None, strict=True,
-                                     reason="needs amldebug/runtime/discover.py (contract C2, the cli branch)")
-
-
 def _f5_request(folder, name, debug_port, request_file):
     """What F5 does once the task is ready, then a request: attach with the launch.json entry
     (its pathMappings as VS Code resolves them), breakpoints in init() and run() of the local
@@ -204,21 +199,16 @@ def _on_ports(task, port, debug_port):
     return {**task, "args": [*args, "--port", str(port)]}
 
 
-@_NEEDS_DISCOVERY
-def test_f5_in_a_fresh_init_project_starts_a_service(tmp_path, test_images, capsys, monkeypatch):
-    """`amldebug init` records no image; F5 must still start something (a local scoring image
-    found as the probe checks it, or the process runtime), never 'no image given'."""
-    monkeypatch.chdir(tmp_path)
-    code, _, err = amldebug(capsys, "init", "t-f5-init")
-    assert code == 0, err
-    project = tmp_path / "t-f5-init"
-    task = _on_ports(_task(project, "t-f5-init"), 17921, 17922)
-    run = TaskRun(task, project)
+def _f5_starts_and_stops(folder, name, port, debug_port):
+    """F5 in ``folder``: its task announces itself on the first line, gets ready, and VS Code
+    then stops in init() and run() and gets the sample answer; never 'no image given'."""
+    task = _on_ports(_task(folder, name), port, debug_port)
+    run = TaskRun(task, folder)
     try:
         _, first = run.next_line(60)
         assert re.search(_matcher(task)[0], first), first
         run.wait_for(_matcher(task)[1], 120)
-        stopped, breakpoints, answer = _f5_request(project, "t-f5-init", 17922, project / "sample-request.json")
+        stopped, breakpoints, answer = _f5_request(folder, name, debug_port, folder / "sample-request.json")
         assert stopped == breakpoints
         assert answer == {"predictions": [5.5, 10.0]}
     finally:
@@ -228,7 +218,16 @@ def test_f5_in_a_fresh_init_project_starts_a_service(tmp_path, test_images, caps
     assert code == 0, text
 
 
-@_NEEDS_DISCOVERY
+def test_f5_in_a_fresh_init_project_starts_a_service(tmp_path, test_images, capsys, monkeypatch):
+    """`amldebug init` records no image; F5 must still start something (a local scoring image
+    found as the probe checks it, or the process runtime), never 'no image given'."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = amldebug(capsys, "init", "t-f5-init")
+    assert code == 0, err
+    project = tmp_path / "t-f5-init"
+    _f5_starts_and_stops(project, "t-f5-init", 17921, 17922)
+
+
 def test_f5_in_the_demos_folder_starts_a_service(tmp_path, test_images, capsys, monkeypatch):
     """The folder `amldebug demo` writes is a project of its own: opened in VS Code, its F5 task
     starts the service again (after the demo itself was stopped)."""
@@ -243,21 +242,8 @@ def test_f5_in_the_demos_folder_starts_a_service(tmp_path, test_images, capsys, 
         demo.send_signal(signal.SIGINT)
         demo.communicate(timeout=60)
     folder = tmp_path / "amldebug-demo"
-    task = _on_ports(_task(folder, "amldebug-demo"), 17931, 17932)
     monkeypatch.setenv("AMLDEBUG_CACHE", str(tmp_path / "cache"))  # the demo's, for the registry
-    run = TaskRun(task, folder)
-    try:
-        _, first = run.next_line(60)
-        assert re.search(_matcher(task)[0], first), first
-        run.wait_for(_matcher(task)[1], 120)
-        stopped, breakpoints, answer = _f5_request(folder, "amldebug-demo", 17932, folder / "sample-request.json")
-        assert stopped == breakpoints
-        assert answer == {"predictions": [5.5, 10.0]}
-    finally:
-        code = run.stop()
-    text = "\n".join(line for _, line in run.lines)
-    assert "no image given" not in text and "image 'None'" not in text, text
-    assert code == 0, text
+    _f5_starts_and_stops(folder, "amldebug-demo", 17931, 17932)
 
 
 @pytest.mark.parametrize("runtime", ["container", "process"])
