@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 
+from ..core import interrupts
 from ..errors import AmlDebugError, ContainerError, ExitStatus, ScoringError
 from . import commands  # noqa: F401 (registers the commands on app)
 from .app import app, note, out  # noqa: F401
@@ -44,19 +45,24 @@ def run(argv: Optional[List[str]] = None) -> int:
         exc.show()
         return int(ExitStatus.USAGE)
     except (KeyboardInterrupt, typer.Abort) as exc:
-        note("interrupted")
-        return int(getattr(exc, "exit_status", ExitStatus.INTERRUPTED))
+        return _interrupted(getattr(exc, "exit_status", None))
     except Exception as exc:  # a bug of ours: say so, without a traceback unless asked
         if "--debug" in argv:
             traceback.print_exc()
         note(f"amldebug: internal error: {type(exc).__name__}: {exc}; run again with --debug for the "
              "traceback, and please report it")
         return int(ExitStatus.ERROR)
+    if code == ExitStatus.INTERRUPTED:  # typer itself turns an interrupt into a bare 130, message-less
+        return _interrupted(interrupts.raised_status())
     return code if isinstance(code, int) else int(ExitStatus.OK)
 
 
-def main() -> None:
-    from ..core import interrupts
+def _interrupted(status: Optional[int]) -> int:
+    """Ended by Ctrl-C, SIGTERM or SIGHUP before the command finished: 130, 143 or 129 (128 + N)."""
+    note("interrupted")
+    return int(status or ExitStatus.INTERRUPTED)
 
+
+def main() -> None:
     interrupts.install()  # SIGTERM (a VS Code task ended) and SIGHUP (a closed terminal) clean up as Ctrl-C does
     sys.exit(run())

@@ -32,6 +32,7 @@ class Interrupted(KeyboardInterrupt):
 class _State:
     installed = False
     raised = False
+    signum: int | None = None  # the signal that was raised as Interrupted
     depth = 0
     pending: int | None = None
 
@@ -46,8 +47,13 @@ def _handler(signum, frame) -> None:
     if _state.depth:
         _state.pending = signum
         return
-    _state.raised = True
+    _state.raised, _state.signum = True, signum
     raise Interrupted(signum)
+
+
+def raised_status() -> int | None:
+    """128 + N when signal N ended the session through :class:`Interrupted`, else None."""
+    return None if _state.signum is None else 128 + _state.signum
 
 
 def install() -> None:
@@ -58,7 +64,7 @@ def install() -> None:
         if signal.getsignal(sig) is signal.SIG_IGN:  # 'nohup amldebug attach &' must outlive its terminal
             continue
         signal.signal(sig, _handler)
-    _state.installed, _state.raised, _state.pending, _state.depth = True, False, None, 0
+    _state.installed, _state.raised, _state.pending, _state.depth, _state.signum = True, False, None, 0, None
 
 
 @contextlib.contextmanager
@@ -74,5 +80,5 @@ def deferred():
         _state.depth -= 1
         if not _state.depth and _state.pending is not None and not _state.raised:
             signum, _state.pending = _state.pending, None
-            _state.raised = True
+            _state.raised, _state.signum = True, signum
             raise Interrupted(signum)

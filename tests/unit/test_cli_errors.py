@@ -1,5 +1,10 @@
 """Bad input that needs no Docker engine: message names the value and the fix, exit code."""
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,3 +135,28 @@ def test_vscode_says_how_f5_gets_the_values_it_does_not_write(capsys, workspace,
     assert "the F5 task passes -e MODE, -e TOKEN without values" in err
     tasks = (workspace / ".vscode" / "tasks.json").read_text()
     assert "s3cret" not in tasks and "fast" not in tasks
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_signal_while_a_command_waits_exits_128_plus_n_with_a_message(tmp_path, signame):
+    """An engine that accepts and never answers: the command is waiting inside the docker SDK
+    (typer itself turns an interrupt into a bare 130; the exit status says which signal)."""
+    signum = getattr(signal, signame)
+    engine = socket.socket(socket.AF_UNIX)
+    engine.bind(str(tmp_path / "silent.sock"))
+    engine.listen(4)
+    engine.settimeout(30)
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/silent.sock",
+           "AMLDEBUG_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "amldebug", "status"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        conn, _ = engine.accept()  # the handlers are set before the command runs: it is waiting now
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        engine.close()
+    assert proc.returncode == 128 + signum, (proc.returncode, err)
+    assert err.rstrip().endswith("interrupted") and "Traceback" not in err, err
