@@ -162,17 +162,29 @@ def test_a_signal_at_any_moment_of_a_session_leaves_nothing(docker_client, serve
     moments = [m + rng.uniform(0, 0.2) for m in moments] + ["ready"]
     for number, moment in enumerate(moments):
         name = f"t-sig-{runtime[0]}{signame[3:].lower()}{number}-{os.getpid() % 1000}"
-        proc = _start_foreground(workspace, name, *target)
+        # PYTHONFAULTHANDLER: a session that does not end is made to print where it hangs (SIGABRT)
+        proc = _start_foreground(workspace, name, *target, env={"PYTHONFAULTHANDLER": "1"})
         try:
             if moment == "ready":
                 _wait_line(proc, "is ready for a debugger", 60)
             else:
                 time.sleep(moment)
-            proc.send_signal(SIGNALS[signame])
-            proc.wait(60)
+            signum = SIGNALS[signame]
+            proc.send_signal(signum)
+            try:
+                code = proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGABRT)
+                pytest.fail(f"{signame} at {moment}: still running after 60 s; it was at:\n"
+                            f"{proc.communicate(timeout=30)[1][-6000:]}")
+            err = proc.stderr.read()
             left = _wait_gone(docker_client, name)
-            assert not left, f"{signame} at {moment}: left {left}; stderr: {proc.stderr.read()[-2000:]}"
-            assert "internal error" not in proc.stderr.read()
+            assert not left, f"{signame} at {moment}: left {left}; stderr: {err[-2000:]}"
+            assert "internal error" not in err
+            if moment == "ready":  # the usual end of a serving session
+                assert code == 0, err[-2000:]
+            elif code != -signum:  # (-N: the signal came before amldebug had set its handlers)
+                assert code == 128 + signum and err.rstrip().endswith("interrupted"), (code, err[-2000:])
         finally:
             if proc.poll() is None:
                 proc.kill()
