@@ -32,6 +32,12 @@ def _head(node):
     return _dump(type(node)(body=[], **fields))
 
 
+def _holds_code(node):
+    """Whether a module-level statement makes code objects that outlive its execution
+    (a class's methods, a lambda); only their line numbers matter once it has run."""
+    return any(isinstance(n, FUNCTION_DEFS + (ast.ClassDef, ast.Lambda)) for n in ast.walk(node))
+
+
 def _top_level(tree):
     names = []
     for node in tree.body:
@@ -69,9 +75,13 @@ def plan(old_source, new_source, filename):
                 changed.append(after.name)
             elif _dump(before, True) != _dump(after, True):
                 moved.append(after.name)
-        elif _dump(before, True) != _dump(after, True):
+        elif _dump(before) != _dump(after):
             what = "class %s" % after.name if isinstance(after, ast.ClassDef) else "module-level code"
             raise Declined("%s changed (line %d)" % (what, after.lineno))
+        elif _dump(before, True) != _dump(after, True) and _holds_code(after):
+            # Its code objects (methods, lambdas) keep the old lines: breakpoints would land wrong.
+            what = "class %s" % after.name if isinstance(after, ast.ClassDef) else "module-level code with a lambda"
+            raise Declined("%s moved (line %d)" % (what, after.lineno))
     if not changed:
         raise Declined("no function body changed")
     module = compile(new_source, filename, "exec", dont_inherit=True)

@@ -2,6 +2,7 @@
 loads it: ``spec_from_file_location("entry_module", ...)``, not registered in sys.modules."""
 
 import importlib.util
+import re
 import sys
 import textwrap
 
@@ -109,6 +110,26 @@ def test_a_changed_class_is_declined(tmp_path):
     source = "class A:\n    def f(self):\n        return 1\n\ndef init():\n    pass\n\ndef run(x):\n    return 1\n"
     with pytest.raises(hotpatch.Declined, match="class A changed"):
         hotpatch.plan(source, source.replace("return 1\n\ndef init", "return 2\n\ndef init"), "score.py")
+
+
+def test_a_run_edit_that_shifts_later_module_code_is_still_patched():
+    """A line added in run() moves what follows it; a statement that has already run and
+    made no code (a __main__ block, a constant) does not need a fresh worker for that."""
+    source = ("def init():\n    pass\n\ndef run(x):\n    return 1\n\nLIMIT = 3\n\n"
+              "if __name__ == '__main__':\n    print(run(1))\n")
+    changed, codes = hotpatch.plan(source, source.replace("    return 1\n", "    x = x\n    return 1\n", 1), "score.py")
+    assert changed == ["run"] and set(codes) == {"run"}
+
+
+@pytest.mark.parametrize("later, reason", [
+    ("class A:\n    def f(self):\n        return 1\n", "class A moved (line 8)"),
+    ("scale = lambda v: v * 2\n", "module-level code with a lambda moved (line 8)"),
+])
+def test_a_run_edit_that_shifts_later_code_objects_is_declined(later, reason):
+    """A class's methods and a lambda keep the lines they were compiled with."""
+    source = "def init():\n    pass\n\ndef run(x):\n    return 1\n\n" + later
+    with pytest.raises(hotpatch.Declined, match=re.escape(reason)):
+        hotpatch.plan(source, source.replace("    return 1\n", "    x = x\n    return 1\n", 1), "score.py")
 
 
 def test_a_decorator_argument_change_is_declined():
