@@ -5,7 +5,9 @@ into a container), so a reload or a hot patch reaches the server without the Doc
 ``status SEQ`` answers in ``master.json`` whether a debugger client is attached);
 ``patch-<pid>`` by the serving worker, which answers in ``patch.json``. A pipe nobody reads
 (a worker that died, or Docker Desktop, whose VM does not share pipes with the host) fails
-to open at once, and the caller falls back to a signal through the engine.
+to open at once. Then the line goes by the *inbox*: a file in the state folder's ``inbox``
+(a plain file: every bind mount shares those) and SIGURG to the container through the
+engine, on which the gunicorn master passes the line on to its pipe inside the container.
 """
 
 from __future__ import annotations
@@ -20,6 +22,13 @@ from typing import Callable, Optional
 CONTROL = "control"
 PATCH_ANSWER = "patch.json"
 MASTER_ANSWER = "master.json"
+INBOX = "inbox"  # payload/launch.py: start_inbox
+INBOX_SIGNAL = "SIGURG"
+UNDELIVERED = "undelivered.json"  # the master's word that a posted line's pipe has no reader
+
+
+class Undelivered(Exception):
+    """A line posted to the inbox found no reader of its pipe."""
 
 
 def patch_pipe(pid: int) -> str:
@@ -45,22 +54,59 @@ def send(pipe: Path, line: str) -> bool:
         os.close(fd)
 
 
+def post(folder: Path, pipe: str, line: str) -> Optional[str]:
+    """Leave ``line`` for ``pipe`` in the inbox of the state folder ``folder`` (the caller then
+    sends :data:`INBOX_SIGNAL`); its sequence number, or None when there is no inbox."""
+    inbox = folder / INBOX
+    if not inbox.is_dir():
+        return None
+    seq = str(time.time_ns())
+    tmp = inbox / f".{seq}.tmp"
+    try:
+        tmp.write_text(line.rstrip("\n") + "\n")
+        os.replace(tmp, inbox / f"{seq}.{pipe}")
+    except OSError:
+        return None
+    return seq
+
+
+def reachable(pipe: Path) -> bool:
+    """Whether this host can write to ``pipe`` itself (something in the service reads it)."""
+    try:
+        fd = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        return _is_pipe(fd)
+    finally:
+        os.close(fd)
+
+
 def _is_pipe(fd: int) -> bool:
     import stat
 
     return stat.S_ISFIFO(os.fstat(fd).st_mode)
 
 
-def wait_answer(path: Path, matches: Callable[[dict], bool], timeout: float, *, poll: float = 0.001) -> Optional[dict]:
-    """Poll the JSON file at ``path`` until ``matches`` holds; None after ``timeout`` seconds."""
+def wait_answer(path: Path, matches: Callable[[dict], bool], timeout: float, *, poll: float = 0.001,
+                posted: Optional[str] = None) -> Optional[dict]:
+    """Poll the JSON file at ``path`` until ``matches`` holds; None after ``timeout`` seconds.
+    ``posted``: the line went by the inbox with this sequence number; :class:`Undelivered`
+    when the master found no reader for it."""
     deadline = time.monotonic() + timeout
     while True:
-        try:
-            answer = json.loads(path.read_text())
-        except (OSError, ValueError):
-            answer = None
+        answer = _read(path)
         if answer is not None and matches(answer):
             return answer
+        if posted is not None and (_read(path.parent / UNDELIVERED) or {}).get("seq") == posted:
+            raise Undelivered(posted)
         if time.monotonic() >= deadline:
             return None
         time.sleep(poll)
+
+
+def _read(path: Path) -> Optional[dict]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None

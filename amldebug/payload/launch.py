@@ -98,6 +98,7 @@ def patch_gunicorn():
         self._amldebug_broken = False
         FailureResponder.stop()
         STATE["generation"] += 1
+        Standby.wanted = False  # the next standby waits for this reload's worker to be ready
         write_state("reloading")
         pid = Standby.activate(self)
         if pid:
@@ -113,9 +114,9 @@ def patch_gunicorn():
         except BaseException as exc:
             record_failure(exc)
             raise
+        Patcher.start()  # before "ready": a save right after it finds the patch pipe
         write_state("ready", init_ms=ENTRY.get("init_ms"))
         say("worker %d ready" % os.getpid())
-        Patcher.start()
         Standby.worker_ready()
         return result
 
@@ -224,7 +225,7 @@ class Standby(object):
         before: they would compete for the CPU)."""
         if CONTROL["fd"] is not None:
             try:
-                os.write(CONTROL["fd"], b"ready\n")
+                os.write(CONTROL["fd"], ("ready %d\n" % STATE["generation"]).encode())
             except OSError:
                 pass
 
@@ -321,10 +322,33 @@ def _untraced_thread(target, name):
     return thread
 
 
+PIPES = {"dir": None}  # where the named pipes are (decided once, in the master; workers inherit it)
+
+
+def pipe_dir():
+    """The state folder, where amldebug on the host opens the pipes itself; else (no named
+    pipe can be made there, or AMLDEBUG_PIPES=local) a folder of the container's own, which
+    the host reaches through the inbox relay. None without a state folder."""
+    if PIPES["dir"] is None and os.environ.get("AMLDEBUG_STATE"):
+        folder = os.environ["AMLDEBUG_STATE"]
+        probe = os.path.join(folder, ".fifo-probe-%d" % os.getpid())
+        try:
+            if os.environ.get("AMLDEBUG_PIPES") == "local":
+                raise OSError("local pipes asked for")
+            os.mkfifo(probe)
+            os.unlink(probe)
+            PIPES["dir"] = folder
+        except OSError:
+            import tempfile
+
+            PIPES["dir"] = tempfile.mkdtemp(prefix="amldebug-pipes-")
+    return PIPES["dir"]
+
+
 def _fifo(name):
-    """A named pipe in the state folder, opened for reading (and writing, so it never reads
-    an end of file between writers); None where there is no such folder."""
-    folder = os.environ.get("AMLDEBUG_STATE")
+    """A named pipe, opened for reading (and writing, so it never reads an end of file
+    between writers); None where there is no state folder."""
+    folder = pipe_dir()
     if not folder:
         return None
     path = os.path.join(folder, name)
@@ -336,6 +360,60 @@ def _fifo(name):
         return path, os.fdopen(os.open(path, os.O_RDWR), "r")
     except OSError:
         return None
+
+
+INBOX = "inbox"
+UNDELIVERED = "undelivered.json"
+
+
+def start_inbox():
+    """Where the host cannot open the pipes (Docker Desktop's VM shares none with the host,
+    or they live in the container's own folder), it leaves each line as a file in the state
+    folder's ``inbox`` -- named ``<seq>.<pipe>`` -- and sends SIGURG through the Docker API
+    (its default action is to do nothing, so a stray one harms no process). The master
+    passes each line on to its pipe, which works inside the container."""
+    import signal
+
+    state = os.environ.get("AMLDEBUG_STATE")
+    if not state:
+        return
+    inbox = os.path.join(state, INBOX)
+    try:
+        if not os.path.isdir(inbox):
+            os.mkdir(inbox)
+        os.chmod(inbox, 0o777)  # the host writes here, whoever the container's user is
+    except OSError:
+        return
+
+    def relay(signum, frame):
+        try:
+            names = sorted(os.listdir(inbox))
+        except OSError:
+            return
+        for name in names:
+            target = name.partition(".")[2]
+            if name.startswith(".") or not target:
+                continue  # a line still being written (".<seq>.tmp")
+            path = os.path.join(inbox, name)
+            try:
+                with open(path) as f:
+                    line = f.read()
+                os.unlink(path)
+            except OSError:
+                continue
+            try:
+                fd = os.open(os.path.join(pipe_dir(), target), os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # nobody reads that pipe (a worker that died): the host need not wait
+                _write_answer(UNDELIVERED, {"seq": name.partition(".")[0], "pipe": target})
+                continue
+            try:
+                os.write(fd, (line.rstrip("\n") + "\n").encode())
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+
+    signal.signal(signal.SIGURG, relay)
 
 
 def _write_answer(name, fields):
@@ -426,8 +504,11 @@ def start_control():
         for line in pipe:
             if line.strip() == "reload":
                 os.kill(os.getpid(), signal.SIGHUP)
-            elif line.strip() == "ready":
-                Standby.wanted = True
+            elif line.startswith("ready"):
+                # Only the worker of the current generation: a "ready" read after a save
+                # already started the next reload would fork a standby beside a booting worker.
+                if line[len("ready"):].strip() in ("", str(STATE["generation"])):
+                    Standby.wanted = True
                 arbiter = STATE.get("arbiter")
                 if arbiter is not None:
                     arbiter.wakeup()
@@ -639,6 +720,7 @@ def main():
     patch_gunicorn()
     quiet_extra_keys_warning()
     start_control()
+    start_inbox()
     load_hotpatch()
     if os.environ.get("AMLDEBUG_DEBUG_PORT"):
         start_debugger()

@@ -55,7 +55,7 @@ class ReloadResult:
     init_seconds: Optional[float] = None  # reloaded: init()'s time in the new worker
     attached: Optional[bool] = None  # whether a debugger was attached to the worker (None: not known)
     reason: Optional[str] = None  # why no patch (declined, or auto fell back to a full reload)
-    via: Optional[str] = None  # how the server was told: "pipe" (state folder) or "signal" (engine)
+    via: Optional[str] = None  # how the server was told: "pipe" (state folder) or "engine" (Docker API)
 
 
 def _names(paths: Sequence[str]) -> str:
@@ -214,7 +214,7 @@ class Service:
         mark = self._backend.position()
         via = "pipe"
         if not channel.send(state.channel / channel.CONTROL, "reload"):
-            via = "signal"
+            via = "engine"  # SIGHUP is gunicorn's own reload signal: no relay needed
             self._backend.signal("SIGHUP")
         try:
             done = state.wait(lambda st: st.get("generation", 0) > before and st.get("status") in SETTLED,
@@ -242,29 +242,67 @@ class Service:
         pid = current.get("pid")
         if current.get("status") != Status.READY or not pid:
             return ReloadResult(0.0, restarted=False, kind="declined", reason="no worker is serving")
+        workers = dict(self.spec.env).get("WORKER_COUNT", "1").strip()
+        if workers not in ("", "1"):  # the patch would reach the one worker amldebug follows
+            return ReloadResult(0.0, restarted=False, kind="declined",
+                                reason=f"WORKER_COUNT={workers}: only one worker could be patched")
         seq = f"{os.getpid()}-{time.monotonic_ns()}"
         started = time.monotonic()
-        if not channel.send(state.channel / channel.patch_pipe(pid), json.dumps({"seq": seq})):
+        sent = self._tell(state, channel.patch_pipe(pid), json.dumps({"seq": seq}))
+        if sent is None:
             return ReloadResult(0.0, restarted=False, kind="declined",
-                                reason="the worker has no patch channel (started by an older amldebug?)")
-        answer = channel.wait_answer(state.channel / channel.PATCH_ANSWER, lambda a: a.get("seq") == seq, timeout)
+                                reason=f"no way to reach worker {pid}'s patch pipe (started by an older amldebug?)")
+        via, posted = sent
+        try:
+            answer = channel.wait_answer(state.channel / channel.PATCH_ANSWER, lambda a: a.get("seq") == seq,
+                                         timeout, posted=posted)
+        except channel.Undelivered:
+            answer = {"ok": False, "reason": f"worker {pid} no longer reads its patch pipe"}
         elapsed = time.monotonic() - started
         if answer is None:
             return ReloadResult(elapsed, restarted=False, kind="declined",
                                 reason=f"the worker did not answer within {timeout:.0f} s")
         if not answer.get("ok"):
-            return ReloadResult(elapsed, restarted=False, kind="declined", reason=answer.get("reason"))
+            return ReloadResult(elapsed, restarted=False, kind="declined", reason=answer.get("reason"), via=via)
         return ReloadResult(elapsed, restarted=False, worker_pid=answer.get("pid"), kind="patched",
                             functions=tuple(answer.get("functions", ())), patch_ms=answer.get("ms"),
-                            attached=self.debugger_attached(), via="pipe")
+                            attached=self.debugger_attached(), via=via)
+
+    def _tell(self, state: StateFile, pipe: str, line: str) -> Optional[tuple[str, Optional[str]]]:
+        """Write ``line`` to one of the service's pipes: ("pipe", None) when this host can open
+        it, ("engine", seq) when it went by the inbox and a signal through the engine (Docker
+        Desktop), None when neither can reach it."""
+        if channel.send(state.channel / pipe, line):
+            return "pipe", None
+        if self.spec.runtime != Runtime.CONTAINER:
+            return None
+        posted = channel.post(state.channel, pipe, line)
+        if posted is None:
+            return None
+        self._backend.signal(channel.INBOX_SIGNAL)
+        return "engine", posted
+
+    def channel(self) -> Optional[str]:
+        """How amldebug tells the server of a save: "pipe" (named pipes in the state folder),
+        "engine" (signals through the Docker API: this host cannot open the container's
+        pipes, as with Docker Desktop), None (neither: an older launcher)."""
+        state = StateFile(state_folder(self.name))
+        if channel.reachable(state.channel / channel.CONTROL):
+            return "pipe"
+        return "engine" if self.spec.runtime == Runtime.CONTAINER else None
 
     def debugger_attached(self, timeout: float = 0.5) -> Optional[bool]:
         """Whether a debugger client is attached to the service now (None: it cannot say)."""
         state = StateFile(state_folder(self.name))
         seq = f"{os.getpid()}-{time.monotonic_ns()}"
-        if not channel.send(state.channel / channel.CONTROL, f"status {seq}"):
+        sent = self._tell(state, channel.CONTROL, f"status {seq}")
+        if sent is None:
             return None
-        answer = channel.wait_answer(state.channel / channel.MASTER_ANSWER, lambda a: a.get("seq") == seq, timeout)
+        try:
+            answer = channel.wait_answer(state.channel / channel.MASTER_ANSWER, lambda a: a.get("seq") == seq,
+                                         timeout, posted=sent[1])
+        except channel.Undelivered:
+            return None
         return None if answer is None else bool(answer.get("attached"))
 
     def _running(self) -> bool:

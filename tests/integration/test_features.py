@@ -290,6 +290,7 @@ def test_watch_command_reloads_a_detached_service_and_leaves_it_running(capsys, 
     box = service.container_id
     watch = children("watch", "--name", service_name)
     watch.wait_line(f"for service '{service_name}' - Ctrl-C to stop")
+    watch.wait_line("amldebug: saves reach the server through named pipes in its state folder")
     time.sleep(0.5)  # the observer starts after that line
 
     _edit(score, '"version": "v1"', '"version": "v2"')

@@ -317,20 +317,60 @@ def test_a_save_before_the_next_standby_is_parked_still_reloads(capsys, server_i
     assert all(not line.startswith("amldebug: reload failed") for line in watch.reports)
 
 
-def test_without_the_pipes_a_reload_falls_back_to_the_engine_signal(capsys, server_image, workspace, service_name):
-    """As on Docker Desktop, whose VM shares no named pipes with the host."""
+def test_where_the_host_cannot_open_the_pipes_saves_go_through_the_engine(capsys, server_image, workspace,
+                                                                          service_name, watching):
+    """As on Docker Desktop, whose VM shares no named pipes with the host: the pipes live
+    where only the container reaches them (AMLDEBUG_PIPES=local), so the host leaves each
+    line in the inbox and signals through the engine; the patch, the full reload and the
+    question "is a debugger attached" all still work, and the watcher says which path it uses."""
+    from amldebug.engine.statefile import StateFile, state_folder
+
+    score = workspace / "sample" / "score.py"
+    service = _attach(capsys, server_image, service_name, "--no-wait", "-e", "AMLDEBUG_PIPES=local")
+    run = StateFile(state_folder(service.name)).channel
+    assert not (run / "control").exists() and service.channel() == "engine"
+    model_pid = _state(service)["pid"]
+    _edit(score, '"version": "v1"', '"version": "v2"')
+    result = service.reload(mode="auto", changed=[str(score)])
+    assert (result.kind, result.via, result.functions) == ("patched", "engine", ("run",)), result
+    assert result.attached is False  # asked through the inbox too: no client is attached
+    assert _score(service).json()["version"] == "v2" and _state(service)["pid"] == model_pid
+    _edit(score, "def init():\n", "def init():\n    print('init v3')\n")
+    result = service.reload(mode="auto", changed=[str(score)])
+    assert (result.kind, result.via) == ("reloaded", "engine"), result
+    assert result.reason == "init() changed"
+    assert _state(service)["pid"] != model_pid
+    assert not list((run / "inbox").iterdir())  # every line was taken
+
+
+def test_with_two_workers_a_run_edit_is_a_full_reload_that_both_serve(capsys, server_image, workspace,
+                                                                      service_name):
+    """A patch reaches the one worker amldebug follows: with WORKER_COUNT=2 the other would
+    serve the old run() while the watcher said "patched"."""
+    score = workspace / "sample" / "score.py"
+    service = _attach(capsys, server_image, service_name, "--no-wait", "-e", "WORKER_COUNT=2")
+    _edit(score, '"version": "v1"', '"version": "v2"')
+    result = service.reload(mode="auto", changed=[str(score)])
+    assert (result.kind, result.reason) == ("reloaded", "WORKER_COUNT=2: only one worker could be patched")
+    assert {_score(service).json()["version"] for _ in range(12)} == {"v2"}
+
+
+def test_a_line_for_a_pipe_nobody_reads_is_answered_at_once(capsys, server_image, workspace, service_name):
+    """The worker's patch pipe is gone: the master says so instead of the host waiting 10 s."""
     from amldebug.engine.statefile import StateFile, state_folder
 
     score = workspace / "sample" / "score.py"
     service = _attach(capsys, server_image, service_name, "--no-wait")
     run = StateFile(state_folder(service.name)).channel
-    (run / "control").unlink()
+    (run / "control").unlink()  # the host no longer opens them: the inbox relays
     (run / f"patch-{_state(service)['pid']}").unlink()
     _edit(score, '"version": "v1"', '"version": "v2"')
+    started = time.monotonic()
     result = service.reload(mode="auto", changed=[str(score)])
-    assert (result.kind, result.via) == ("reloaded", "signal")
-    assert result.reason.startswith("the worker has no patch channel")
-    assert result.attached is None  # nothing to ask: no message about a debugger
+    assert time.monotonic() - started < 8, result
+    assert (result.kind, result.via) == ("reloaded", "engine")
+    assert result.reason.endswith("no longer reads its patch pipe"), result
+    assert result.attached is None  # its question found no reader either
     assert _score(service).json()["version"] == "v2"
 
 
