@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..core.options import DEFAULT_DEBUG_PORT, DEFAULT_PORT, LOOPBACK, AttachOptions, ReloadMode, Runtime
+from ..core.progress import notice
 from ..errors import AmlDebugError, ContainerError, ExitStatus, ScoringError, UsageError
 from .app import app, note, out, out_json
 from .localpaths import local_path_mapper
@@ -44,8 +45,8 @@ from .params import (
 )
 from .progress import Reporter
 
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print no progress: only warnings, errors and the "
-                                     "start and ready lines.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print no progress: only warnings, errors, choices "
+                                     "made for you (the image picked) and the start and ready lines.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout.")]
 
 
@@ -159,6 +160,20 @@ def _removed_elsewhere(service, settle: float = 3.0) -> Optional[str]:
         time.sleep(0.1)
 
 
+CHANNELS = {
+    "pipe": "saves reach the server through named pipes in its state folder",
+    "engine": "saves reach the server as signals through the Docker API (this host cannot open the "
+              "container's named pipes, as with Docker Desktop): a few ms slower, the same reloads",
+}
+
+
+def _say_channel(service) -> None:
+    """Say once how a save reaches the server (the fast path, or the one Docker Desktop needs)."""
+    how = CHANNELS.get(service.channel())
+    if how:
+        note(f"amldebug: {how}")
+
+
 def _local_note(service):
     """``note`` for a reload loop's reports: a failed reload's traceback names local files
     (the spec is read at each report: update() replaces it)."""
@@ -189,6 +204,7 @@ def _foreground(start, watch: bool, announce, mode: ReloadMode = ReloadMode.AUTO
             thread.start()
             watching.wait(30)
             note(f"amldebug: watching {service.spec.source_dir} - save to reload, Ctrl-C to stop")
+            _say_channel(service)
         while True:
             local = local_path_mapper(service.spec)  # tracebacks name local files (terminal and VS Code links)
             for line in service.follow_logs():
@@ -349,7 +365,7 @@ def _demo(folder: Path, image: Optional[str], runtime: Optional[Runtime], port: 
         chosen, image, why = _demo_runtime(image, progress)
         if runtime == Runtime.CONTAINER and chosen != runtime:
             raise UsageError(f"--runtime container: {why}")
-    progress(f"amldebug demo: using the {chosen} runtime: {why}")
+    notice(progress, f"amldebug demo: using the {chosen} runtime: {why}")
     if not (folder / PROJECT_FILE).is_file():
         scaffold_project(folder, image=image)
         progress(f"amldebug demo: example project written to {folder}/")
@@ -457,7 +473,7 @@ def reload(name: Optional[str] = typer.Option(None, "--name", help="Service name
     result = service.reload(progress=note)
     if as_json:
         out_json({"name": service.name, "ms": round(result.seconds * 1000, 1), "restarted": result.restarted,
-                  "worker_pid": result.worker_pid})
+                  "worker_pid": result.worker_pid, "via": result.via})
         return
     out(f"reloaded '{service.name}' in {result.seconds * 1000:.0f} ms"
         + ("; re-attach the debugger" if result.restarted else "; the debugger stays attached" if result.attached else ""))
@@ -488,8 +504,14 @@ def watch(
         service = get_service(_service_name(name))
         ready = f"amldebug: watching {service.spec.source_dir} for service '{service.name}' - Ctrl-C to stop"
     loop = ReloadLoop(service, report=_local_note(service), mode=reload)
+
+    def on_ready() -> None:
+        note(ready)
+        if not service_name:  # a LocalWebservice is recreated, not signalled
+            _say_channel(service)
+
     try:
-        loop.run(on_ready=lambda: note(ready))
+        loop.run(on_ready=on_ready)
     except KeyboardInterrupt:
         loop.stop.set()
 
