@@ -4,8 +4,9 @@ time elapsed, as a rich spinner on a terminal, as plain lines elsewhere.
 Plain lines (contract C1 with the VS Code task's problem matcher) when stderr is not a
 terminal, when ``NO_COLOR`` is set (https://no-color.org: present and not empty), when
 ``TERM=dumb``, or when ``AMLDEBUG_PROGRESS=plain`` (what the generated VS Code tasks set,
-since a task runs in a pty). ``quiet``: no stages and no chatter; warnings, errors and the
-lines a command prints with :meth:`Reporter.always` (the start and ready lines) remain.
+since a task runs in a pty). ``quiet``: no stages and no chatter; warnings, errors, choices made
+for the user (a :class:`~amldebug.core.progress.Notice`: the image picked, a port moved) and
+the lines a command prints with :meth:`Reporter.always` (the start and ready lines) remain.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 import time
 from typing import IO, Mapping, Optional
 
-from ..core.progress import Stage
+from ..core.progress import Notice, Stage
 
 
 def progress_mode(isatty: bool, environ: Mapping[str, str] = os.environ) -> str:
@@ -71,7 +72,7 @@ class Reporter:
                 self._status.update(f"{self._stage}  {text.strip()[:70]}")
             else:
                 self._line(text)
-        elif not self.quiet or _important(text):
+        elif not self.quiet or isinstance(text, Notice) or _important(text):
             self._line(text)
 
     def always(self, text: str) -> None:

@@ -20,6 +20,16 @@ class Stage(str):
     """A progress message that begins a stage of a long step."""
 
 
+class Notice(str):
+    """A choice made for the user (the image picked when none was named, the runtime fallen
+    back to, a port moved): shown even with -q/--quiet, since what runs depends on it."""
+
+
+def notice(progress: Progress, text: str) -> None:
+    """Report a choice made for the user (see :class:`Notice`)."""
+    progress(Notice(text))
+
+
 def stage(progress: Progress, text: str) -> None:
     """Report the beginning of a stage: ``text`` says what is being done ("probing image 'x'")."""
     progress(Stage(f"amldebug: {text}"))

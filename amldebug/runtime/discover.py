@@ -8,46 +8,63 @@ on a machine that has a scoring image, and says which image it picked.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Iterable, Optional
 
 from ..core.options import Runtime
 from ..core.paths import cache_root
-from ..core.progress import Progress, stage
+from ..core.progress import Progress, notice, stage
 from ..core.spec import ServiceSpec
 from ..engine import docker as engine
 from ..errors import AmlDebugError, DockerUnavailableError, ImageError
 from . import inject
 
-# How many likely images to probe at most (each probe of a new image runs a container once;
-# its answer is cached by image id, a "no" as well).
+# How many images to probe at most in one look (each probe of a new image runs a container
+# once; its answer is cached by image id, a "no" as well, so a later look goes further).
 MAX_PROBES = 8
 
-# Signs in an image's configuration that it may serve a scoring script: Azure ML's inference
-# images (runsvdir, AML_APP_ROOT), images whose command is the server, amldebug's own builds.
+# Signs that an image may serve a scoring script: Azure ML's inference images (runsvdir,
+# AML_APP_ROOT), images whose command is the server, amldebug's own builds, and images whose
+# build history installed it (pip install azureml-inference-server-http / azureml-defaults).
 _HINTS = ("azmlinfsrv", "azureml", "aml_app_root", "runsvdir", "inference", "amldebug-env")
 
 
-def _created(image) -> str:
-    return str(image.attrs.get("Created") or "")
+def created_key(image) -> str:
+    """Docker's creation time as a string that sorts by time (it trims the nanoseconds'
+    trailing zeros, so '...14.5Z' must sort after '...14.123Z')."""
+    created = str(image.attrs.get("Created") or "").rstrip("Z")
+    head, _, fraction = created.partition(".")
+    return f"{head}.{fraction[:9].ljust(9, '0')}"
 
 
-def _looks_like_scoring_image(image) -> bool:
+def _hinted(image, history: Callable[[object], Iterable[str]]) -> bool:
     config = image.attrs.get("Config") or {}
     words = [*image.tags, *(config.get("Cmd") or []), *(config.get("Entrypoint") or []), *(config.get("Env") or []),
              *(f"{k}={v}" for k, v in (config.get("Labels") or {}).items())]
-    text = " ".join(str(w) for w in words).lower()
-    return any(hint in text for hint in _HINTS)
+    if any(hint in " ".join(str(w) for w in words).lower() for hint in _HINTS):
+        return True
+    return any(hint in " ".join(history(image)).lower() for hint in _HINTS)
 
 
 def _no_server_mark(image) -> Path:
     return cache_root() / "probes" / (image.id.replace(":", "-") + ".noserver")
 
 
-def candidates(images: list) -> list:
-    """Tagged images that may serve a scoring script, newest first (a pure ordering of what
-    the engine listed)."""
-    tagged = [i for i in images if i.tags and _looks_like_scoring_image(i)]
-    return sorted(tagged, key=_created, reverse=True)
+def candidates(images: list, history: Callable[[object], Iterable[str]] = lambda image: ()) -> list:
+    """The tagged images in the order they are probed (a pure ordering of what the engine
+    listed): those with a sign of the server (``history(image)``: the commands that built
+    it) newest first, then every other tagged image newest first, since an image may have
+    the server with no sign of it."""
+    tagged = [i for i in images if i.tags]
+    hinted = [i for i in tagged if _hinted(i, history)]
+    others = [i for i in tagged if i not in hinted]
+    return sorted(hinted, key=created_key, reverse=True) + sorted(others, key=created_key, reverse=True)
+
+
+def _build_history(image) -> list[str]:
+    try:
+        return [str(layer.get("CreatedBy") or "") for layer in image.history()]
+    except Exception:  # noqa: BLE001 - only a hint is at stake
+        return []
 
 
 def find_scoring_image(client, progress: Progress) -> Optional[str]:
@@ -59,9 +76,13 @@ def find_scoring_image(client, progress: Progress) -> Optional[str]:
     except Exception as exc:  # noqa: BLE001 - the engine's own error, as ours
         raise DockerUnavailableError(f"cannot list the local images: {str(exc)[:200]}") from None
     payload = inject.payload_dir()
-    for image in candidates(images)[:MAX_PROBES]:
+    probes = 0
+    for image in candidates(images, _build_history):
         if _no_server_mark(image).exists():
             continue
+        if probes == MAX_PROBES:
+            break
+        probes += 1
         try:
             engine.probe_image(client, image, payload, cache_root())
         except ImageError:  # no server, no Python, no /bin/sh: remember (an image never changes), look further
@@ -81,14 +102,14 @@ def with_local_image(spec: ServiceSpec, progress: Progress) -> ServiceSpec:
     try:
         client = engine.connect()
     except DockerUnavailableError as exc:
-        progress(f"amldebug: no --image given and {str(exc).split(';')[0]}; using the process runtime "
+        notice(progress, f"amldebug: no --image given and {str(exc).split(';')[0]}; using the process runtime "
                  "(this machine's Python)")
         return spec.replace(runtime=Runtime.PROCESS, image_found=True)
     ref = find_scoring_image(client, progress)
     if ref is None:
-        progress("amldebug: no --image given and no local image has azmlinfsrv; using the process runtime "
+        notice(progress, "amldebug: no --image given and no local image has azmlinfsrv; using the process runtime "
                  "(this machine's Python). Pass --image, or make one with 'amldebug build'")
         return spec.replace(runtime=Runtime.PROCESS, image_found=True)
-    progress(f"amldebug: no --image given; using '{ref}', the newest local image with azmlinfsrv "
+    notice(progress, f"amldebug: no --image given; using '{ref}', the newest local image with azmlinfsrv "
              "(pass --image to choose another)")
     return spec.replace(image=ref, image_found=True)

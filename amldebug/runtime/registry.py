@@ -10,7 +10,7 @@ import uuid
 
 from ..core.options import Runtime
 from ..core.paths import cache_root
-from ..core.progress import stage
+from ..core.progress import notice, stage
 from ..core.scriptcheck import check_entry_script
 from ..core.spec import ServiceSpec
 from ..diagnose.log import logged_exception
@@ -61,9 +61,9 @@ def start(spec: ServiceSpec, *, client=None, keep_ports: bool = False, exact_por
                              f"'amldebug attach' once with another {flag} (it rewrites launch.json and tasks.json)")
     if not keep_ports:
         if port != spec.port:
-            progress(f"port {spec.port} is in use; serving on {port} instead")
+            notice(progress, f"port {spec.port} is in use; serving on {port} instead")
         if debug_port != spec.debug_port:
-            progress(f"debug port {spec.debug_port} is in use; using {debug_port} instead")
+            notice(progress, f"debug port {spec.debug_port} is in use; using {debug_port} instead")
     spec = spec.replace(port=port, debug_port=debug_port)
     state = StateFile(state_folder(spec.name))
     session = uuid.uuid4().hex

@@ -104,6 +104,24 @@ def test_stages_are_plain_lines_with_their_times(capsys, server_image, workspace
     assert [s["name"] for s in json.loads(out)] == [service_name]
 
 
+def test_quiet_prints_the_start_the_choice_made_and_the_ready_line_only(capsys, workspace, service_name,
+                                                                         monkeypatch, tmp_path):
+    """No --image and no engine: the process runtime is taken, and -q still says so."""
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    code, out, err = amldebug(capsys, "attach", "sample", "--model-dir", "sample/model", "--name", service_name,
+                              "--detach", "--no-wait", "-q")
+    try:
+        assert code == 0, err
+        lines = err.splitlines()
+        assert lines[0] == f"amldebug: starting service '{service_name}'"
+        assert lines[1].startswith("amldebug: no --image given and no Docker engine answers at ")
+        assert lines[1].endswith("using the process runtime (this machine's Python)")
+        assert lines[-1].startswith(f"amldebug: service '{service_name}' is ready for a debugger on localhost:")
+        assert not [line for line in lines if line.endswith(" s]")]  # no stages
+    finally:
+        amldebug(capsys, "down", "--name", service_name)
+
+
 def test_a_traceback_from_the_container_names_the_local_file(capsys, server_image, workspace, service_name):
     code, _, err = amldebug(capsys, "attach", "sample", "--image", server_image, "--model-dir", "sample/model",
                             "--name", service_name, "--detach", "--no-wait")

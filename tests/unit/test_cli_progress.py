@@ -7,7 +7,7 @@ import io
 import pytest
 
 from amldebug.cli.progress import Reporter, progress_mode
-from amldebug.core.progress import Stage, stage
+from amldebug.core.progress import Stage, notice, stage
 
 
 class Terminal(io.StringIO):
@@ -63,17 +63,19 @@ def test_a_stage_is_a_plain_string_to_any_other_callable():
     assert seen == ["amldebug: launching the container"] and isinstance(seen[0], Stage)
 
 
-def test_quiet_keeps_the_start_and_ready_lines_warnings_and_errors():
+def test_quiet_keeps_the_start_and_ready_lines_warnings_errors_and_choices_made_for_the_user():
     stream = io.StringIO()
     report = Reporter(quiet=True, stream=stream, environ={})
     report.always("amldebug: starting service 'demo'")
     stage(report, "probing image 'score:1'")
     report("  docker: Step 1/3")
-    report("amldebug: no --image given; using 'score:1'")
+    report("amldebug: fetched debugpy")
+    notice(report, "amldebug: no --image given; using 'score:1'")  # what runs depends on it
     report("warning: the debug port will listen on 0.0.0.0")
     report.always("amldebug: service 'demo' is ready for a debugger on localhost:5678")
     assert stream.getvalue().splitlines() == [
         "amldebug: starting service 'demo'",
+        "amldebug: no --image given; using 'score:1'",
         "warning: the debug port will listen on 0.0.0.0",
         "amldebug: service 'demo' is ready for a debugger on localhost:5678",
     ]
