@@ -137,3 +137,30 @@ def test_exact_ports_fail_when_taken_and_name_the_amldebug_service_holding_them(
         assert len(_containers(docker_client, other)) == 1
     finally:
         amldebug(capsys, "down", "--name", other)
+
+
+def test_every_reporting_command_prints_one_json_document(capsys, server_image, workspace, service_name):
+    """--json gives one document a program can parse: an object, or an array for status."""
+    code, out, err = amldebug(capsys, "attach", "sample", "--image", server_image, "--model-dir", "sample/model",
+                              "--name", service_name, "--detach", "--no-wait", "--json")
+    assert code == 0, err
+    assert json.loads(out)["name"] == service_name
+
+    code, out, err = amldebug(capsys, "reload", "--name", service_name, "--json")
+    assert code == 0, err
+    reloaded = json.loads(out)
+    assert (reloaded["name"], reloaded["restarted"], reloaded["via"]) == (service_name, False, "pipe")
+    assert reloaded["ms"] > 0 and isinstance(reloaded["worker_pid"], int)
+
+    code, out, err = amldebug(capsys, "model-path", "model", "--name", service_name, "--json")
+    assert code == 0, err
+    assert json.loads(out)["path"] == "/var/azureml-app/azureml-models/model/1/model"
+    code, out, err = amldebug(capsys, "model-path", "nosuch", "--name", service_name, "--json")
+    assert code == 2 and json.loads(out)["error"].startswith("Model nosuch not found in cache at ")
+
+    code, out, err = amldebug(capsys, "status", "--name", service_name, "--json-lines")
+    assert code == 0 and [json.loads(line)["name"] for line in out.splitlines()] == [service_name]
+
+    code, out, err = amldebug(capsys, "down", "--name", service_name, "--json")
+    assert code == 0, err
+    assert json.loads(out) == {"name": service_name, "removed": True}

@@ -243,6 +243,9 @@ def test_attach_with_env_builds_then_serves(capsys, docker_client, test_images, 
                              "--model-dir", "app/model", "--name", service_name, "--detach", "--no-wait")
     assert code == 0, err
     assert f"up to date: {tag}" in err  # the build above made it: attach reuses it
+    code, out, err = run_cli(capsys, "build", "--env", "app/requirements.txt", "--base-image", base, "--json")
+    assert code == 0, err
+    assert {k: v for k, v in __import__("json").loads(out).items() if k != "seconds"} == {"tag": tag, "built": False}
     code, out, err = run_cli(capsys, "status", "--name", service_name, "--json")
     assert __import__("json").loads(out)[0]["image"] == tag
     code, out, err = run_cli(capsys, "score", "--name", service_name, "--data", '{"data": [2]}')
