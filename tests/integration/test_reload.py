@@ -170,14 +170,54 @@ def test_an_edit_while_paused_finishes_the_paused_request_with_the_old_code(caps
         _edit(score, '"version": "v1"', '"version": extra')
         new_line = marker_line(score, "run-new")
         client.set_breakpoints(str(score), [new_line])
-        report = watch.wait_report("amldebug: patched run() in ")  # the patch does not wait for the paused thread
-        print(report)
+        watch.wait_report("amldebug: patched run() in ")  # the patch does not wait for the paused thread
         client.continue_(stop)
         assert paused.result().json() == {"result": [3, 6, 9], "version": "v1"}
 
         request = Request(service.scoring_uri)
         stop = client.wait_stopped(timeout=30)
         assert (stop.frames[0].path, stop.frames[0].line) == (str(score), new_line)
+        client.continue_(stop)
+        assert request.result().json() == {"result": [3, 6, 9], "version": "new"}
+
+
+def test_an_edit_that_needs_a_fresh_worker_while_paused_finishes_the_paused_request(capsys, server_image,
+                                                                                  workspace, service_name,
+                                                                                  watching):
+    """init() changed while run() is paused: the standby takes over with the new code; the
+    paused worker, told to stop, still answers its request with the old code once continued."""
+    score = workspace / "sample" / "score.py"
+    service = _attach(capsys, server_image, service_name)
+    old_line = marker_line(score, "run-scaled")
+    with client_from_launch_json(workspace, service_name, {score: [old_line]}) as client:
+        client.attach(timeout=15)
+        service.wait_for_deployment()
+        paused_worker = _state(service)["pid"]
+        standby = _standby(service)
+        paused = Request(service.scoring_uri)
+        stop = client.wait_stopped(timeout=30)
+        assert stop.frames[0].line == old_line and stop.session.pid == paused_worker
+        watch = watching(service)
+        # As in the patch case, the new breakpoint goes above the paused line, which the
+        # paused (old) frame has passed: breakpoints are by line.
+        text = score.read_text().replace("    model = loaded  # marker: init-loaded",
+                                         '    model = dict(loaded, tag="new")  # marker: init-loaded')
+        text = text.replace('    data = json.loads(raw_data)["data"]  # marker: run-data',
+                            '    tag = model["tag"]  # marker: run-new\n    data = json.loads(raw_data)["data"]')
+        score.write_text(text.replace('"version": "v1"', '"version": tag'))
+        new_line = marker_line(score, "run-new")
+        client.set_breakpoints(str(score), [new_line])
+        report = watch.wait_report("amldebug: reloaded: fresh worker, init() re-run in ")
+        assert report.endswith("(init() changed); the debugger stays attached"), report
+        assert _state(service)["pid"] == standby
+
+        time.sleep(2)  # the paused worker was told to stop: it waits for its request all the same
+        client.continue_(stop)
+        assert paused.result().json() == {"result": [3, 6, 9], "version": "v1"}
+
+        request = Request(service.scoring_uri)
+        stop = client.wait_stopped(timeout=30)
+        assert (stop.frames[0].path, stop.frames[0].line, stop.session.pid) == (str(score), new_line, standby)
         client.continue_(stop)
         assert request.result().json() == {"result": [3, 6, 9], "version": "new"}
 
@@ -308,13 +348,53 @@ def test_a_save_before_the_next_standby_is_parked_still_reloads(capsys, server_i
     score = workspace / "sample" / "score.py"
     service = _attach(capsys, server_image, service_name, "--no-wait")
     watch = watching(service, mode="full")
+    unparked = 0
     for i in range(3):  # each save right after the last reload finished: no standby parked yet
+        unparked += not _parked(service)
         _edit(score, f'"version": "v{i + 1}"', f'"version": "v{i + 2}"')
         deadline = time.monotonic() + 30
         while watch.loop.reloads < i + 1 and time.monotonic() < deadline:
             time.sleep(0.005)
         assert _score(service).json()["version"] == f"v{i + 2}", watch.reports
+    assert unparked >= 2  # (parking takes about 260 ms; the first save may come after it)
     assert all(not line.startswith("amldebug: reload failed") for line in watch.reports)
+
+
+def _parked(service) -> bool:
+    """Whether the standby for the serving worker's generation waits at its gate now."""
+    import json
+
+    from amldebug.engine.statefile import StateFile, state_folder
+
+    state = _state(service)
+    try:
+        standby = json.loads((StateFile(state_folder(service.name)).channel / "standby.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return standby["generation"] == state["generation"] and standby["pid"] != state["pid"]
+
+
+def test_the_standby_is_forked_only_once_the_serving_worker_is_ready(capsys, server_image, workspace,
+                                                                     service_name):
+    """Not while the new worker imports the script and runs init(): they would compete
+    for the CPU (the log says when each happened, in order)."""
+    score = workspace / "sample" / "score.py"
+    service = _attach(capsys, server_image, service_name, "--no-wait")
+    for i in range(3):
+        _standby(service)
+        _edit(score, f'"version": "v{i + 1}"', f'"version": "v{i + 2}"')
+        service.reload(mode="full")
+    _standby(service)
+    booting, forks = True, 0
+    for line in service.get_logs().splitlines():
+        if line.startswith(("amldebug: fresh worker ", "amldebug: new worker: ")):
+            booting = True
+        elif line.startswith("amldebug: worker ") and line.endswith(" ready"):
+            booting = False
+        elif line.startswith("amldebug: standby worker "):
+            assert not booting, f"a standby was forked while a worker booted:\n{service.get_logs()}"
+            forks += 1
+    assert forks == 4
 
 
 def test_where_the_host_cannot_open_the_pipes_saves_go_through_the_engine(capsys, server_image, workspace,
