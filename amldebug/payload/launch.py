@@ -472,7 +472,8 @@ class Patcher(object):
             answer.update(ok=True, functions=changed)
         except Exception as exc:  # Declined, or an unreadable file: a full reload serves it
             answer.update(ok=False, reason=str(exc) or type(exc).__name__)
-        answer.update(ms=round((time.time() - started) * 1000, 1))
+        # untraced: the debugger's tracer would make the AST diff take 80 ms instead of 3
+        answer.update(ms=round((time.time() - started) * 1000, 1), traced=sys.gettrace() is not None)
         return answer
 
 

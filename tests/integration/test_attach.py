@@ -146,11 +146,18 @@ def test_every_reporting_command_prints_one_json_document(capsys, server_image, 
     assert code == 0, err
     assert json.loads(out)["name"] == service_name
 
+    from amldebug.engine.statefile import StateFile, state_folder
+
+    serving = StateFile(state_folder(service_name)).read()["pid"]
+    score = workspace / "sample" / "score.py"
+    score.write_text(score.read_text().replace('"version": "v1"', '"version": "v2"'))  # run() only
     code, out, err = amldebug(capsys, "reload", "--name", service_name, "--json")
     assert code == 0, err
     reloaded = json.loads(out)
     assert (reloaded["name"], reloaded["restarted"], reloaded["via"]) == (service_name, False, "pipe")
-    assert reloaded["ms"] > 0 and isinstance(reloaded["worker_pid"], int)
+    assert reloaded["ms"] > 0 and reloaded["worker_pid"] != serving  # always a fresh worker, never a patch
+    code, out, err = amldebug(capsys, "score", "--name", service_name, "-d", '{"data": [1]}', "--json")
+    assert json.loads(out)["answer"]["version"] == "v2"
 
     code, out, err = amldebug(capsys, "model-path", "model", "--name", service_name, "--json")
     assert code == 0, err

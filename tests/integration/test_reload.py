@@ -171,6 +171,7 @@ def test_an_edit_while_paused_finishes_the_paused_request_with_the_old_code(caps
         new_line = marker_line(score, "run-new")
         client.set_breakpoints(str(score), [new_line])
         watch.wait_report("amldebug: patched run() in ")  # the patch does not wait for the paused thread
+        assert _answer(service, "patch.json")["traced"] is False  # while the debugger traces the others
         client.continue_(stop)
         assert paused.result().json() == {"result": [3, 6, 9], "version": "v1"}
 
@@ -358,6 +359,14 @@ def test_a_save_before_the_next_standby_is_parked_still_reloads(capsys, server_i
         assert _score(service).json()["version"] == f"v{i + 2}", watch.reports
     assert unparked >= 2  # (parking takes about 260 ms; the first save may come after it)
     assert all(not line.startswith("amldebug: reload failed") for line in watch.reports)
+
+
+def _answer(service, name: str) -> dict:
+    import json
+
+    from amldebug.engine.statefile import StateFile, state_folder
+
+    return json.loads((StateFile(state_folder(service.name)).channel / name).read_text())
 
 
 def _parked(service) -> bool:
