@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from ..core.paths import cache_root
+from ..core.progress import stage
 from ..core.version import __version__
 from ..engine.docker import (
     SERVER_PYTHON_SH,
@@ -599,8 +600,8 @@ def check_imports(client, image_id: str, probe: dict, modules: dict[str, list[st
     if not names:
         return
     started = time.monotonic()
-    progress(f"amldebug: checking that the image imports {len(names)} modules ({', '.join(names[:6])}"
-             f"{', ...' if len(names) > 6 else ''})")
+    stage(progress, f"checking that the image imports {len(names)} modules ({', '.join(names[:6])}"
+                    f"{', ...' if len(names) > 6 else ''})")
     status, out = run_once(client, image_id, [probe["python"], "-c", _IMPORT_CHECK, *names], what="built image",
                            kind="import-check", timeout=300)
     results = [json.loads(line[len("AMLDEBUG-IMPORT "):]) for line in out.splitlines()
@@ -658,11 +659,11 @@ def build_image(env_file: Path | Environment | None, *, base_image: str | None =
         ctx = work_dir / "context"
         ctx.mkdir()
         prepare_context(ctx, site_dir, base.id, probe, labels)
-        stage = time.monotonic()
-        progress(f"amldebug: building the image on '{base_ref}' ({resolved.packages} packages; no network inside "
-                 "the build)")
+        building = time.monotonic()
+        stage(progress, f"building the image on '{base_ref}' ({resolved.packages} packages; no network inside "
+                        "the build)")
         image_id = docker_build(client, ctx, progress)
-        progress(f"amldebug: image built in {time.monotonic() - stage:.1f} s")
+        progress(f"amldebug: image built in {time.monotonic() - building:.1f} s")
     try:
         check_imports(client, image_id, probe, modules, progress)
     except BaseException:
