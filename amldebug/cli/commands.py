@@ -309,8 +309,10 @@ def _demo_runtime(image: Optional[str], progress) -> tuple[Runtime, Optional[str
     return Runtime.CONTAINER, found, f"image '{found}' is the newest local image with azmlinfsrv"
 
 
-def _refuse_running(name: str, folder: Path) -> None:
-    """A second demo in the same folder: say which service runs and how to stop it."""
+def _refuse_running(name: str, folder: Path, holder: Optional[int]) -> None:
+    """A second demo in the same folder: say which service runs and how to stop it.
+    ``holder``: the pid of the demo that holds the folder's demo lock (it may still be
+    starting: no service to list yet)."""
     from ..engine.statefile import StateFile, state_folder
     from ..errors import DockerUnavailableError
     from ..runtime.registry import list_services
@@ -319,12 +321,13 @@ def _refuse_running(name: str, folder: Path) -> None:
         running = [s for s in list_services() if s.name == name and s.state == "Running"]
     except DockerUnavailableError:
         running = []
-    if not running:
+    if not running and holder is None:
         return
     files = StateFile(state_folder(name))
-    pid = files.owner_pid() if not files.orphaned() else None
-    where = f"in another terminal (pid {pid}: Ctrl-C there stops it), " if pid else ""
-    raise UsageError(f"service '{name}' of {folder}/ is already running {where}at {running[0].scoring_uri}; "
+    pid = holder or (files.owner_pid() if not files.orphaned() else None)
+    where = f"in another terminal (pid {pid}: Ctrl-C there stops it)" if pid else ""
+    at = f"at {running[0].scoring_uri}" if running else "(still starting)"
+    raise UsageError(f"service '{name}' of {folder}/ is already running {where}{' ' if where else ''}{at}; "
                      f"stop it with 'amldebug down --name {name}' and run 'amldebug demo' again, or pass --folder "
                      "for a second demo")
 
@@ -350,13 +353,22 @@ def demo(
 def _demo(folder: Path, image: Optional[str], runtime: Optional[Runtime], port: int, debug_port: int, wait: bool,
           progress: Reporter) -> None:
     from ..core.spec import service_name_from
+    from ..engine.statefile import held
+
+    name = service_name_from(folder)
+    progress.always(f"amldebug: starting service '{name}' (amldebug demo)")  # C1
+    with held(name, "demo") as other:  # from the first line on: a demo still starting counts too
+        _refuse_running(name, folder, other)
+        _run_demo(folder, image, runtime, port, debug_port, wait, progress)
+
+
+def _run_demo(folder: Path, image: Optional[str], runtime: Optional[Runtime], port: int, debug_port: int,
+              wait: bool, progress: Reporter) -> None:
     from ..scaffold import init_project as scaffold_project
     from ..session import attach as do_attach
     from ..session import spec_for
     from ..sources.project import PROJECT_FILE
 
-    progress.always(f"amldebug: starting service '{service_name_from(folder)}' (amldebug demo)")  # C1
-    _refuse_running(service_name_from(folder), folder)
     if runtime == Runtime.PROCESS:
         chosen, image, why = runtime, None, "asked for with --runtime"
     elif runtime == Runtime.CONTAINER and image:

@@ -11,13 +11,15 @@ since a bind mount needs no access to the folders above it).
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import fcntl
 import json
 import os
 import shutil
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from ..core.paths import cache_root
 
@@ -45,6 +47,29 @@ def state_root() -> Path:
 
 def state_folder(service: str) -> Path:
     return state_root() / service
+
+
+@contextlib.contextmanager
+def held(service: str, what: str) -> Iterator[Optional[int]]:
+    """Hold a lock named for ``service`` and ``what`` while the block runs (an ``amldebug
+    demo`` session, from its first line to its end). Yields None when this process holds it,
+    or the pid of the process that does (nothing is held then). The kernel drops the lock
+    with its process, so a killed session leaves none behind."""
+    root = state_root()
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / f".{service}.{what}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            yield int(text) if text.isdigit() else 0
+            return
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield None
+    finally:
+        os.close(fd)
 
 
 def _start_time(pid: int) -> Optional[str]:

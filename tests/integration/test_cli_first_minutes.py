@@ -180,6 +180,27 @@ def test_a_second_demo_refuses_and_an_attach_takes_over_cleanly(capsys, server_i
             first.wait(30)
 
 
+def test_a_second_demo_while_the_first_still_starts_refuses_and_the_first_goes_on(capsys, server_image,
+                                                                                    tmp_path, monkeypatch,
+                                                                                    service_name):
+    monkeypatch.chdir(tmp_path)
+    first = subprocess.Popen([sys.executable, "-m", "amldebug", "demo", "--folder", service_name, "--image",
+                              server_image], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert first.stderr.readline().startswith(f"amldebug: starting service '{service_name}'")
+        code, _, err = amldebug(capsys, "demo", "--folder", service_name, "--image", server_image)
+        assert code == 2
+        assert (f"service '{service_name}' of {service_name}/ is already running in another terminal "
+                f"(pid {first.pid}: Ctrl-C there stops it)") in err, err
+        assert f"'amldebug down --name {service_name}'" in err
+        _read_until(first.stderr, "is ready for a debugger")  # the first was not taken over
+        assert first.poll() is None
+    finally:
+        first.terminate()
+        assert first.wait(30) == 0
+
+
 def test_docker_context_reaches_the_engine(capsys, docker_client, tmp_path, monkeypatch):
     config = tmp_path / "dockercfg"
     meta = config / "contexts" / "meta" / hashlib.sha256(b"here").hexdigest()
