@@ -17,14 +17,12 @@ _PART_END = r"(?![\w.-])"
 
 def container_to_local(spec: ServiceSpec) -> list[tuple[str, str]]:
     """(container path, local path) for what a container service has mounted: the code
-    folder and the model, longest container path first. None in the process runtime (its
+    folder and every model, longest container path first. None in the process runtime (its
     paths are local already)."""
     if spec.runtime != Runtime.CONTAINER:
         return []
     lay = layout(spec)
-    pairs = [(lay.code_dir, spec.source_dir)]
-    if spec.model_dir and lay.model_target:
-        pairs.append((lay.model_target, spec.model_dir))
+    pairs = [(lay.code_dir, spec.source_dir)] + [(inside, host) for host, inside in lay.model_mounts]
     return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
 
 

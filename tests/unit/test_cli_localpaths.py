@@ -40,3 +40,16 @@ def test_the_pairs_come_from_the_container_layout(tmp_path):
     process = spec.replace(runtime=Runtime.PROCESS)
     assert container_to_local(process) == [] and local_path_mapper(process)("/var/azureml-app/sample") == \
         "/var/azureml-app/sample"
+
+
+def test_every_model_of_several_is_mapped(tmp_path):
+    (tmp_path / "sample").mkdir()
+    first, second = tmp_path / "a.pkl", tmp_path / "b"
+    first.write_text("x")
+    second.mkdir()
+    spec = ServiceSpec(name="two", source_dir=str(tmp_path / "sample"), entry_script="score.py", image="score:1",
+                       model_dir=str(first), model_name="first", model_version="1",
+                       extra_models=((str(second), "second", "3"),))
+    local = local_path_mapper(spec)
+    assert local("/var/azureml-app/azureml-models/second/3/b/w.json") == f"{second}/w.json"
+    assert local("/var/azureml-app/azureml-models/first/1/a.pkl") == str(first)
