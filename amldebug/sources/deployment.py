@@ -212,6 +212,11 @@ def model_reference_message(origin: str, reference: str) -> str:
             f"--model-version N)")
 
 
+def no_environment_message(origin: str) -> str:
+    return (f"{origin}: no 'environment'; add environment: {{image: ..., conda_file: ...}} or pass --image (a local "
+            "image with azmlinfsrv) or --env")
+
+
 def environment_reference_message(origin: str, reference: str) -> str:
     name, version, label, registry = parse_reference(reference)
     where = f" --registry-name {registry}" if registry else ""
@@ -375,19 +380,3 @@ class _Reader(_ConfigReader):
         except (TypeError, ValueError):
             raise self.fail("request_settings.request_timeout_ms", f"request_timeout_ms '{value}' is not a number of "
                             "milliseconds", value) from None
-
-
-
-def check_options(options):
-    """``amldebug check --deployment FILE``: the AttachOptions (core.options) the file's
-    code, model, conda file and image amount to, for the checks a project gets."""
-    setup = read_deployment(options.deployment)
-    conda = setup.environment.source if setup.environment is not None else None
-    model = setup.model.path if setup.model is not None and setup.model.path is not None else None
-    if model is None and setup.model is not None and options.model_dir is None:
-        raise UsageError(model_reference_message(setup.origin, setup.model.reference))
-    return options.replace(source_dir=str(setup.source_dir), entry_script=setup.entry_script,
-                           model_dir=options.model_dir or (str(model) if model else None),
-                           env_file=options.env_file or (str(conda) if conda else None),
-                           image=options.image or (setup.base_image if setup.environment is None else None),
-                           deployment=None)

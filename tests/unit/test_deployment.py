@@ -368,9 +368,43 @@ def test_other_files_given_to_deployment_name_their_option(capsys, online):
 
 
 def test_check_takes_a_deployment(capsys, online):
-    code, out, err = run(capsys, "check", "--deployment", blue(online, "  conda_file: ../../model-1/environment/"
-                                                                        "conda.yaml\n  image: score:1\n"))
-    assert "entry script" in out and "conda.yaml" in out, out + err
+    """check places the model as attach --deployment does (the v2 local endpoint), not as
+    LocalWebservice does (azureml-models/model/1/model, a relative AZUREML_MODEL_DIR)."""
+    deployment = blue(online, "  conda_file: ../../model-1/environment/conda.yaml\n  image: score:1\n")
+    code, out, err = run(capsys, "check", "--deployment", deployment)
+    score, conda = online / "model-1" / "onlinescoring" / "score.py", online / "model-1" / "environment" / "conda.yaml"
+    placed = f"/var/azureml-app/azureml-models/{model_folder_hash(online / 'model-1' / 'model')}/1"
+    assert code == 0, out + err
+    assert out.splitlines() == [
+        f"PASS  entry script: {score} compiles and defines init() and run()",
+        f"PASS  environment: {conda} lists azureml-inference-server-http",
+        f"PASS  model: {online / 'model-1'} (the model path's parent folder) placed at {placed} (azure-ai-ml names a "
+        f"model without a name by its content's sha256, version 1); AZUREML_MODEL_DIR={placed}; the model is at "
+        "os.path.join(AZUREML_MODEL_DIR, 'model')"]
+    # A named model: its name and version, as the local endpoint writes them.
+    deployment.write_text(deployment.read_text().replace("  path: ../../model-1/model/\n",
+                                                         "  path: ../../model-1/model/\n  name: sk\n  version: 3\n"))
+    code, out, err = run(capsys, "check", "--deployment", deployment)
+    assert code == 0, out + err
+    assert "placed at /var/azureml-app/azureml-models/sk/3; AZUREML_MODEL_DIR=/var/azureml-app/azureml-models/sk/3; " \
+           "the model is at os.path.join(AZUREML_MODEL_DIR, 'model')" in out
+
+
+@pytest.mark.parametrize("environment, line", [
+    ("  image: score:1\n  conda_file:\n    dependencies:\n      - pip:\n        - azureml-inference-server-http==1.4\n",
+     "PASS  environment: {file} (environment.conda_file) lists azureml-inference-server-http==1.4"),
+    (None, "FAIL  environment: {file}: environment 'azureml:my-env:3' is registered in Azure ML and amldebug does not "
+           "fetch it\n      fix: export it with 'az ml environment show --name my-env --version 3 -o yaml > "
+           "environment.yml' and pass --env environment.yml"),
+])
+def test_check_reads_a_deployments_environment_as_attach_does(capsys, online, environment, line):
+    """An inline conda_file is the deployment's own lines, and a registered environment
+    says how to export it (check looked for a requirements.txt beside the script)."""
+    deployment = blue(online, environment or "")
+    if environment is None:
+        deployment.write_text(deployment.read_text().replace("environment:\n", "environment: azureml:my-env:3\n"))
+    code, out, err = run(capsys, "check", "--deployment", deployment)
+    assert line.format(file=deployment) in out and code == (1 if environment is None else 0), out + err
 
 
 def test_a_deployment_given_as_the_source_folder_names_deployment(capsys, online):
