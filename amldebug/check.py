@@ -184,6 +184,9 @@ def check_project(options: AttachOptions) -> list[Check]:
     given): the entry script, the environment file, the model, and with an image, that it
     serves and imports the script. The image is checked only when the script is sound. A
     v2 deployment (--deployment) is read and placed as ``attach --deployment`` places it."""
+    from .sources.v2files import refuse_misplaced
+
+    refuse_misplaced(options.source_dir, options.env_file)  # as attach refuses them
     if options.deployment is not None:
         return _check_deployment(options)
     source_dir = Path(options.source_dir or ".")

@@ -42,14 +42,9 @@ def spec_for(options: AttachOptions, *, setup: InferenceSetup | EnvironmentSetup
     if options.debug_bind != LOOPBACK:
         progress(f"warning: the debug port will listen on {options.debug_bind}: anyone who can reach it can run any "
                  "code in the container. Use it only on a network you trust.")
-    if options.source_dir is not None and Path(options.source_dir).is_file():  # a file where the folder goes
-        from .sources.v2files import v2_kind
+    from .sources.v2files import refuse_misplaced
 
-        kind = v2_kind(Path(options.source_dir))
-        flag = {"deployment": "--deployment", "environment": "--env"}.get(kind or "")
-        if flag:
-            raise UsageError(f"'{options.source_dir}' is an Azure ML v2 {kind} file, not the folder of your scoring "
-                             f"script; pass it with {flag} {options.source_dir}")
+    refuse_misplaced(options.source_dir, options.env_file)  # a file where the folder goes, a deployment as --env
     if options.deployment is not None:
         return spec_for_deployment(options, project=project, progress=progress)
     if options.service:

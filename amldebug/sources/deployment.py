@@ -89,6 +89,8 @@ def read_deployment(path: str | Path) -> DeploymentSetup:
     kind = v2_kind(file, text)
     if kind not in ("deployment", None):
         raise UsageError(_wrong_kind(file, kind))
+    if kind is None:
+        _refuse_environment_file(file, text, str(path))
     template = re.search(r"\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\}", text)
     if template:  # the samples' templates ('{{ENDPOINT_NAME}}'), filled in by their scripts, are not YAML yet
         line = text.count("\n", 0, template.start()) + 1
@@ -138,6 +140,25 @@ def read_deployment(path: str | Path) -> DeploymentSetup:
     timeout = reader.timeout(data.get("request_settings"))
     return DeploymentSetup(str(file), kind_name, str(data.get("name") or file.stem), source_dir, entry_script, env,
                            environment, base_image, model, build, timeout, reference, tuple(reader.notes))
+
+
+_DEPLOYMENT_KEY = re.compile(r"^(code_configuration|model|environment|endpoint_name)\s*:", re.M)
+_REQUIREMENT = re.compile(r"^(--?[A-Za-z][\w-]*|[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[^\]]*\])?\s*([<>=!~;@(#]|$))")
+
+
+def _refuse_environment_file(file: Path, text: str, given: str) -> None:
+    """A conda YAML or a pip requirements file given to --deployment: say what it is and
+    which option takes it (it was read as a deployment with no code_configuration)."""
+    if re.search(r"^dependencies\s*:", text, re.M) and not _DEPLOYMENT_KEY.search(text):
+        raise UsageError(f"'{file}' is a conda environment file (it lists 'dependencies:'), not a v2 online "
+                         f"deployment; pass it with --env-file {given}, or pass the deployment YAML that names "
+                         "it (environment.conda_file) with --deployment")
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    if lines and (file.suffix.lower() == ".txt" or all(_REQUIREMENT.match(line) and not re.search(r":(\s|$)", line)
+                                                         for line in lines)):
+        raise UsageError(f"'{file}' is a pip requirements file, not a v2 online deployment; pass it with --env-file "
+                         f"{given}, or pass the deployment YAML (its packages go in the '- pip:' list of its "
+                         "environment.conda_file) with --deployment")
 
 
 def read_environment_yaml(path: str | Path) -> EnvironmentSetup:

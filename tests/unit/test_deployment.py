@@ -407,10 +407,47 @@ def test_check_reads_a_deployments_environment_as_attach_does(capsys, online, en
     assert line.format(file=deployment) in out and code == (1 if environment is None else 0), out + err
 
 
-def test_a_deployment_given_as_the_source_folder_names_deployment(capsys, online):
-    code, _, err = run(capsys, "attach", blue(online), "--image", IMAGE)
-    assert code == 2 and "is an Azure ML v2 deployment file, not the folder of your scoring script; pass it with " \
-                         "--deployment" in err
+@pytest.mark.parametrize("command", ["attach", "check"])
+def test_a_deployment_given_as_the_source_folder_names_deployment(capsys, online, command):
+    """check said '.../blue-deployment.yml/amldebug.json: cannot be read (Not a directory)'."""
+    deployment = blue(online)
+    code, _, err = run(capsys, command, deployment, "--image", IMAGE)
+    assert code == 2 and f"'{deployment}' is an Azure ML v2 deployment file, not the folder of your scoring " \
+                         f"script; pass it with --deployment {deployment}" in err, err
+    score = online / "model-1" / "onlinescoring" / "score.py"
+    code, _, err = run(capsys, command, score, "--image", IMAGE)
+    assert code == 2 and f"SOURCE_DIR '{score}' is a file, not a folder; pass the folder that holds your scoring " \
+                         "script (and --entry-script score.py if that is the script)" in err, err
+
+
+@pytest.mark.parametrize("command", ["attach", "check"])
+def test_a_deployment_given_as_env_without_a_source_folder_names_deployment(capsys, online, command):
+    """Without SOURCE_DIR, attach looked for ./score.py first and said it does not exist."""
+    deployment = blue(online).relative_to(Path.cwd())
+    code, _, err = run(capsys, command, "--env", deployment, "--image", IMAGE)
+    assert code == 2 and f"'{deployment}' is an Azure ML v2 online deployment (what 'az ml online-deployment " \
+                         "create -f' reads), not an environment; pass it with --deployment" in err, err
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("conda.yaml", "name: model-env\ndependencies:\n  - python=3.12\n  - pip:\n    - joblib\n",
+     "is a conda environment file (it lists 'dependencies:'), not a v2 online deployment; pass it with --env-file "
+     "{given}, or pass the deployment YAML that names it (environment.conda_file) with --deployment"),
+    ("requirements.txt", "azureml-inference-server-http\nscikit-learn==1.5.1\n",
+     "is a pip requirements file, not a v2 online deployment; pass it with --env-file {given}, or pass the "
+     "deployment YAML (its packages go in the '- pip:' list of its environment.conda_file) with --deployment"),
+    ("deps.in", "-r base.txt\nnumpy>=1.2,<2 ; python_version < '3.12'\nscikit-learn[alldeps]==1.2.2\n",
+     "is a pip requirements file, not a v2 online deployment; pass it with --env-file {given},"),
+    ("env.yml", "image: score:1\nconda_file: conda.yaml\n",  # a v2 environment without its $schema
+     "is an Azure ML v2 environment, not a deployment; pass it with --env"),
+])
+def test_an_environment_file_given_to_deployment_is_named(capsys, online, name, text, message):
+    """A conda file was called 'a no-code deployment (an MLflow or Triton model ...)'."""
+    file = write(online / name, text)
+    code, _, err = run(capsys, "attach", "--deployment", file.relative_to(Path.cwd()))
+    assert code == 2 and f"'{file}' {message.format(given=file.relative_to(Path.cwd()))}" in err and "no-code" not in err and "Traceback" not in err, err
+
+
 
 
 def test_the_python_api_takes_a_deployment(online):
