@@ -259,17 +259,29 @@ class _Reader(_ConfigReader):
             raise self.fail("code_configuration", "'code_configuration' must be a mapping with 'code' and "
                             f"'scoring_script', not {data!r}")
         code, script = data.get("code"), data.get("scoring_script")
+        if code is not None and not isinstance(code, str):
+            raise self.fail("code_configuration.code", "'code_configuration.code' must be the path of the folder that "
+                            f"holds the scoring script, not {code!r}", code)
         if not isinstance(code, str) or not code.strip():
             raise self.fail("code_configuration.code", "'code_configuration.code' is missing; name the folder that "
                             "holds the scoring script")
         if _REFERENCE.match(code.strip()) or re.match(r"^(https?|wasbs?|abfss?)://", code.strip()):
             raise self.fail("code_configuration.code", f"code '{code}' is stored in Azure ML; download the code "
                             "folder and point code_configuration.code at it", code)
+        if script is not None and not isinstance(script, str):
+            raise self.fail("code_configuration.scoring_script", "'code_configuration.scoring_script' must be the "
+                            f"scoring script's file name, relative to the code folder (e.g. scoring_script: score.py), "
+                            f"not {script!r}", script)
         if not isinstance(script, str) or not script.strip():
             raise self.fail("code_configuration.scoring_script", "'code_configuration.scoring_script' is missing; "
                             "name the scoring script, relative to the code folder (e.g. scoring_script: score.py)")
         self.placeholder("code_configuration.code", code)
         folder = (self.base_dir / self.path(code)).resolve()
+        if folder.is_file():
+            written = PurePosixPath(code.strip().replace("\\", "/"))
+            raise self.fail("code_configuration.code", f"code '{code}' is a file ('{folder}'); "
+                            "code_configuration.code must be a folder, the one that holds the scoring script: write "
+                            f"code: {written.parent} and scoring_script: {written.name}", code)
         if not folder.is_dir():
             raise self.fail("code_configuration.code", f"code folder '{code}' does not exist (looked at '{folder}'); "
                             "it is relative to the deployment's folder", code)
@@ -310,6 +322,9 @@ class _Reader(_ConfigReader):
         if not isinstance(data, dict):
             raise self.fail("model", f"'model' must be a mapping with 'path' (or 'azureml:name:version'), not {data!r}")
         path, name, version = data.get("path"), data.get("name"), data.get("version")
+        if path is not None and not isinstance(path, str):
+            raise self.fail("model.path", f"'model.path' must be the path of the model file or folder, relative to the "
+                            f"deployment's folder, not {path!r}", path)
         if not isinstance(path, str) or not path.strip():
             raise self.fail("model.path", "the inline model has no 'path'; name the model file or folder, relative "
                             "to the deployment's folder (or pass --model-dir)")
@@ -324,6 +339,9 @@ class _Reader(_ConfigReader):
         if data.get("type") not in (None, "custom_model"):
             self.notes.append(f"{self.where('model.type', data.get('type'))}: model type '{data['type']}' is served "
                               "without a script in Azure; amldebug runs the scoring script with the model placed")
+        if version is not None and (isinstance(version, bool) or not isinstance(version, (str, int, float))):
+            raise self.fail("model.version", f"model version {version!r} must be a version such as 1 or '1.0' (a "
+                            "string or a number)", version)
         if name is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$", str(name)):
             raise self.fail("model.name", f"model name '{name}' is not valid; use letters, digits, '-', '_', '.'", name)
         return ModelSource(local, str(name) if name is not None else None,
@@ -393,7 +411,10 @@ class _Reader(_ConfigReader):
         return env
 
     def timeout(self, data: Any) -> Optional[int]:
-        if not isinstance(data, dict) or data.get("request_timeout_ms") is None:
+        if data is not None and not isinstance(data, dict):
+            raise self.fail("request_settings", "'request_settings' must be a mapping of settings (e.g. "
+                            f"request_settings: {{request_timeout_ms: 5000}}), not {data!r}", data)
+        if data is None or data.get("request_timeout_ms") is None:
             return None
         value = data["request_timeout_ms"]
         try:

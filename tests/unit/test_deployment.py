@@ -318,13 +318,29 @@ def test_a_missing_deployment_file(capsys, online):
      "environment YAML"),
     (lambda t: t.replace("name: blue", "name: blue\n  bad: [").replace("endpoint_name", "endpoint_name"),
      "not valid YAML"),
+    # A value of the wrong type is named as such (it was 'missing', 'has no path', or taken silently).
+    (lambda t: t.replace("  scoring_script: score.py\n", "  scoring_script: 5\n"),
+     "blue-deployment.yml:8: 'code_configuration.scoring_script' must be the scoring script's file name, relative "
+     "to the code folder (e.g. scoring_script: score.py), not 5"),
+    (lambda t: t.replace("  path: ../../model-1/model/\n", "  path: 123\n"),
+     "blue-deployment.yml:5: 'model.path' must be the path of the model file or folder, relative to the "
+     "deployment's folder, not 123"),
+    (lambda t: t.replace("  code: ../../model-1/onlinescoring/\n", "  code: ../../model-1/onlinescoring/score.py\n"),
+     "blue-deployment.yml:7: code '../../model-1/onlinescoring/score.py' is a file ('{online}/model-1/onlinescoring/"
+     "score.py'); code_configuration.code must be a folder, the one that holds the scoring script: write code: "
+     "../../model-1/onlinescoring and scoring_script: score.py"),
+    (lambda t: t + "request_settings: [1]\n",
+     "blue-deployment.yml:13: 'request_settings' must be a mapping of settings (e.g. request_settings: "
+     "{request_timeout_ms: 5000}), not [1]"),
+    (lambda t: t.replace("  path: ../../model-1/model/\n", "  path: ../../model-1/model/\n  name: m\n  version: [1]\n"),
+     "blue-deployment.yml:7: model version [1] must be a version such as 1 or '1.0' (a string or a number)"),
 ])
 def test_bad_deployments_name_the_value_and_the_fix(capsys, online, change, message):
     deployment = blue(online)
     deployment.write_text(change(deployment.read_text()))
     code, _, err = run(capsys, "attach", "--deployment", deployment)
     assert code == 2, err
-    assert message in err and "Traceback" not in err
+    assert message.replace("{online}", str(online)) in err and "Traceback" not in err
 
 
 def test_a_registered_environment_is_replaced_by_image_or_env(online):
