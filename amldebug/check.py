@@ -10,7 +10,7 @@ from typing import Optional
 
 from .core.options import AttachOptions
 from .core.scriptcheck import defined_functions, syntax_error
-from .core.spec import spec_from_options
+from .core.spec import ServiceSpec, layout, spec_from_options
 from .errors import UsageError
 from .sources.project import load_project
 
@@ -78,26 +78,67 @@ def check_environment(path: Path) -> Check:
             lines = path.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
             return Check("environment", False, f"cannot read {path}: {exc}", "save it as UTF-8 text")
+    return _server_check(str(path), lines)
+
+
+def _server_check(label: str, lines) -> Check:
+    """The environment ``label`` names (its requirement lines) brings the scoring server."""
     found = server_requirement(lines)
     if not found:
-        return Check("environment", False, f"{path} lists neither azureml-inference-server-http nor azureml-defaults",
+        return Check("environment", False, f"{label} lists neither azureml-inference-server-http nor azureml-defaults",
                      "add 'azureml-inference-server-http' (or azureml-defaults>=1.0.45) to it")
     package, spec = found
     if package == "azureml-defaults" and spec.startswith(("==", "<=", "<", "~=")) and spec.lstrip("=<~") and \
             _version_tuple(spec) < (1, 0, 45):
-        return Check("environment", False, f"{path} pins azureml-defaults{spec}, older than 1.0.45",
+        return Check("environment", False, f"{label} pins azureml-defaults{spec}, older than 1.0.45",
                      "use azureml-defaults>=1.0.45, or azureml-inference-server-http")
-    return Check("environment", True, f"{path} lists {package}{spec}")
+    return Check("environment", True, f"{label} lists {package}{spec}")
 
 
-def check_model(model: Path, name: str, version: str) -> Check:
+def check_deployment_environment(setup, options: AttachOptions) -> Check:
+    """A v2 deployment's environment, as ``attach --deployment`` would use it: --env
+    replaces it; else its conda file (or inline conda_file), its image as it is, its build
+    context, or a registered environment (the az command that exports it)."""
+    from .sources.deployment import environment_reference_message, no_environment_message
+
+    if options.env_file is not None:
+        return check_environment(Path(options.env_file))
+    if setup.environment is not None:
+        source = setup.environment.source
+        label = str(source) if source is not None and source != Path(setup.origin) else \
+            f"{setup.origin} (environment.conda_file)"
+        return _server_check(label, setup.environment.pip)
+    if setup.build is not None:
+        return Check("environment", True, f"{setup.origin} builds its image from {setup.build.dockerfile} "
+                                          "(environment.build); it must install azureml-inference-server-http")
+    if setup.base_image:
+        return Check("environment", True, f"{setup.origin} uses the image {setup.base_image} as it is (no "
+                                          "conda_file); it must have azmlinfsrv")
+    if options.image:
+        return Check("environment", True, f"--image {options.image} is used as it is; it must have azmlinfsrv")
+    message = (environment_reference_message(setup.origin, setup.environment_reference)
+               if setup.environment_reference else no_environment_message(setup.origin))
+    return Check("environment", False, *message.split("; ", 1))
+
+
+def check_model(spec: ServiceSpec) -> Check:
+    """The spec's (first) model exists, and where the service places it: as
+    LocalWebservice does, or for a v2 deployment as the v2 local endpoint does (the model
+    path's parent folder), by the same layout ``attach`` uses."""
+    model = Path(spec.model_dir)
     if not model.exists():
         return Check("model", False, f"{model} does not exist", "pass --model-dir with your model file or folder")
     if model.is_dir() and not any(model.iterdir()):
         return Check("model", False, f"{model} is an empty folder", "put the model files in it")
-    placed = f"azureml-models/{name}/{version}/{model.name}"
-    return Check("model", True, f"placed at /var/azureml-app/{placed}; AZUREML_MODEL_DIR=azureml-models/{name}/"
-                                f"{version}; Model.get_model_path('{name}') finds its single entry")
+    lay = layout(spec)
+    if spec.deployment:
+        hashed = " (azure-ai-ml names a model without a name by its content's sha256, version 1)" if \
+            re.fullmatch(r"[0-9a-f]{64}", spec.model_name) else ""
+        return Check("model", True, f"{model.parent} (the model path's parent folder) placed at {lay.model_target}"
+                                    f"{hashed}; AZUREML_MODEL_DIR={lay.model_dir_rel}; the model is at "
+                                    f"os.path.join(AZUREML_MODEL_DIR, '{model.name}')")
+    return Check("model", True, f"placed at {lay.model_target}; AZUREML_MODEL_DIR={lay.model_dir_rel}; "
+                                f"Model.get_model_path('{spec.model_name}') finds its single entry")
 
 
 def find_environment_file(source_dir: Path) -> Optional[Path]:
@@ -109,7 +150,7 @@ def find_environment_file(source_dir: Path) -> Optional[Path]:
 
 def check_image(client, spec) -> list[Check]:
     """The image has azmlinfsrv, and the entry script imports inside it (init() is not run)."""
-    from .core.spec import PAYLOAD_ROOT, layout
+    from .core.spec import PAYLOAD_ROOT
     from .engine import docker as engine
     from .errors import AmlDebugError
     from .runtime import inject
@@ -122,13 +163,12 @@ def check_image(client, spec) -> list[Check]:
         return [Check("image", False, str(exc).split("; ")[0], "; ".join(str(exc).split("; ")[1:]))]
     checks = [Check("image", True, f"{spec.image} runs azmlinfsrv {info.get('azureml-inference-server-http')} "
                                    f"with Python {info['version']} ({info['python']})")]
-    lay = layout(spec, server=info["server"])
+    lay = layout(spec, server=info["server"])  # placed as the service places it (v1, or a v2 deployment)
     volumes = {spec.source_dir: {"bind": lay.code_dir, "mode": "ro"}, str(payload): {"bind": PAYLOAD_ROOT, "mode": "ro"}}
-    if spec.model_dir:
-        volumes[spec.model_dir] = {"bind": lay.model_target, "mode": "ro"}
     env = {k: v for k, v in lay.env.items() if not k.startswith("AMLDEBUG_")}
     code, output = engine.run_once(client, image.id, [info["python"], f"{PAYLOAD_ROOT}/importcheck.py"], ref=spec.image,
-                                   volumes=volumes, environment=env, working_dir=lay.app_root)
+                                   volumes=volumes, mounts=engine.model_mounts(lay), environment=env,
+                                   working_dir=lay.workdir or lay.app_root)
     if code == 0 and "AMLDEBUG-IMPORT-OK" in output:
         checks.append(Check("import in image", True, f"{spec.entry_script} imports in {spec.image}"))
     else:
@@ -142,11 +182,13 @@ def check_image(client, spec) -> list[Check]:
 def check_project(options: AttachOptions) -> list[Check]:
     """Every check ``amldebug check`` makes for ``options`` (amldebug.json fills what was not
     given): the entry script, the environment file, the model, and with an image, that it
-    serves and imports the script. The image is checked only when the script is sound."""
-    if options.deployment is not None:  # a v2 deployment: its code, model, conda file and image
-        from .sources.deployment import check_options
+    serves and imports the script. The image is checked only when the script is sound. A
+    v2 deployment (--deployment) is read and placed as ``attach --deployment`` places it."""
+    from .sources.v2files import refuse_misplaced
 
-        options = check_options(options)
+    refuse_misplaced(options.source_dir, options.env_file)  # as attach refuses them
+    if options.deployment is not None:
+        return _check_deployment(options)
     source_dir = Path(options.source_dir or ".")
     project = load_project(source_dir) or {}
     options = options.with_project(project)
@@ -163,13 +205,31 @@ def check_project(options: AttachOptions) -> list[Check]:
     if options.model_dir is not None:
         try:
             spec = spec_from_options(options.replace(env_file=None))
-            results.append(check_model(Path(options.model_dir), spec.model_name, spec.model_version))
+            results.append(check_model(spec))
         except UsageError as exc:
             results.append(Check("model", False, str(exc)))
     if options.image and results[0].ok:
-        from .engine import docker as engine
-
         spec = spec or spec_from_options(options.replace(env_file=None, model_dir=None, model_name=None,
                                                          model_version=None))
-        results.extend(check_image(engine.connect(), spec))
+        results.extend(_check_image(spec))
     return results
+
+
+def _check_deployment(options: AttachOptions) -> list[Check]:
+    """``check --deployment FILE``: the spec ``attach --deployment`` places (session.
+    place_deployment), checked step by step; its image when it is used as it is."""
+    from .session import place_deployment
+
+    spec, setup, placed = place_deployment(options)
+    results = [check_entry_script(spec.entry_path), check_deployment_environment(setup, placed), check_model(spec)]
+    # The image attach runs as it is: the one given (or amldebug.json's), else the file's without a conda_file.
+    image = placed.image or (setup.base_image if setup.environment is None and not placed.env_file else None)
+    if image and results[0].ok:
+        results.extend(_check_image(spec.replace(image=image)))
+    return results
+
+
+def _check_image(spec: ServiceSpec) -> list[Check]:
+    from .engine import docker as engine
+
+    return check_image(engine.connect(), spec)

@@ -19,6 +19,7 @@ from .vscode.files import check_vscode_files, write_vscode_files
 
 if TYPE_CHECKING:
     from .sources.azureml import EnvironmentSetup, InferenceSetup
+    from .sources.deployment import DeploymentSetup
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,14 +42,9 @@ def spec_for(options: AttachOptions, *, setup: InferenceSetup | EnvironmentSetup
     if options.debug_bind != LOOPBACK:
         progress(f"warning: the debug port will listen on {options.debug_bind}: anyone who can reach it can run any "
                  "code in the container. Use it only on a network you trust.")
-    if options.source_dir is not None and Path(options.source_dir).is_file():  # a file where the folder goes
-        from .sources.v2files import v2_kind
+    from .sources.v2files import refuse_misplaced
 
-        kind = v2_kind(Path(options.source_dir))
-        flag = {"deployment": "--deployment", "environment": "--env"}.get(kind or "")
-        if flag:
-            raise UsageError(f"'{options.source_dir}' is an Azure ML v2 {kind} file, not the folder of your scoring "
-                             f"script; pass it with {flag} {options.source_dir}")
+    refuse_misplaced(options.source_dir, options.env_file)  # a file where the folder goes, a deployment as --env
     if options.deployment is not None:
         return spec_for_deployment(options, project=project, progress=progress)
     if options.service:
@@ -194,6 +190,39 @@ def spec_for_deployment(options: AttachOptions, *, project: bool = True, progres
     that nothing replaces is refused with the az command that fetches it."""
     from .sources import deployment as v2
 
+    given = options
+    spec, setup, options = place_deployment(options, project=project)
+    reference = setup.environment_reference
+    if reference is not None and not (given.image or given.env_file):
+        raise UsageError(v2.environment_reference_message(setup.origin, reference) if reference else
+                         v2.no_environment_message(setup.origin))
+    progress(f"amldebug: {setup.origin}: {setup.kind} online deployment '{setup.name}': code "
+             f"{setup.source_dir.name}/{setup.entry_script}, model {spec.model_name}:{spec.model_version} from "
+             f"{spec.model_dir}")
+    if setup.request_timeout_ms is not None:
+        progress(f"amldebug: request_settings.request_timeout_ms is {setup.request_timeout_ms} ms (Azure ends a "
+                 "request after that); debug mode keeps the scoring timeout off, so a paused breakpoint is not cut "
+                 "short")
+    file_fields = spec.file_fields
+    if options.env_file is not None:  # --env replaces the file's environment (a registered one exported, say)
+        spec = apply_env_file(_with_variables(spec, setup, progress), image_given=bool(options.image),
+                              base_image=options.base_image, progress=progress)
+        return spec.replace(file_fields=file_fields)
+    if not options.image and setup.environment is None and not options.base_image:
+        file_fields += ("image",)  # the file's image (or build context) as it is
+    spec = apply_setup(spec, setup, base_image=options.base_image, progress=progress)
+    return spec.replace(file_fields=file_fields, inference_config=None)
+
+
+def place_deployment(options: AttachOptions, *, project: bool = True) -> tuple[ServiceSpec, DeploymentSetup,
+                                                                                AttachOptions]:
+    """What ``attach --deployment`` and ``check --deployment`` share, before any image: the
+    file read, the command line checked against it, and the spec placed as the v2 local
+    endpoint places it (its code, its model named and versioned as azure-ai-ml does, no
+    image yet; ``file_fields`` has 'model' when the file gave it). Returns the spec, the
+    deployment read, and the options with the file's code (and amldebug.json's values)."""
+    from .sources import deployment as v2
+
     setup = v2.read_deployment(options.deployment)
     for flag, given in (("--inference-config", options.inference_config is not None),
                         ("--service", options.service is not None)):
@@ -207,7 +236,7 @@ def spec_for_deployment(options: AttachOptions, *, project: bool = True, progres
             raise UsageError(f"{flag} comes from the deployment '{setup.origin}' (code_configuration); drop {flag}")
     if isinstance(options.model_dir, tuple):
         raise UsageError(f"a v2 deployment places one model ('{setup.origin}': model); pass one --model-dir")
-    file_fields = []
+    file_fields = ()
     model = setup.model
     if options.model_dir is not None:  # the command line's model, named as the file names it unless told
         path = Path(options.model_dir).expanduser()
@@ -222,24 +251,12 @@ def spec_for_deployment(options: AttachOptions, *, project: bool = True, progres
     elif model.path is None:
         raise UsageError(v2.model_reference_message(setup.origin, model.reference))
     else:
-        file_fields.append("model")
+        file_fields = ("model",)
     if model.name is None:  # azure-ai-ml registers an unnamed model as the hash of its content, version 1
         name, version = v2.model_folder_hash(model.path), "1"
     else:
         # azure-ai-ml's local endpoint writes a missing version as 'None'; Azure registers a new name as 1.
         name, version = model.name, model.version or "1"
-    reference = setup.environment_reference
-    if reference is not None and not (options.image or options.env_file):
-        if reference == "":
-            raise UsageError(f"{setup.origin}: no 'environment'; add environment: {{image: ..., conda_file: ...}} "
-                             "or pass --image (a local image with azmlinfsrv) or --env")
-        raise UsageError(v2.environment_reference_message(setup.origin, reference))
-    progress(f"amldebug: {setup.origin}: {setup.kind} online deployment '{setup.name}': code "
-             f"{setup.source_dir.name}/{setup.entry_script}, model {name}:{version} from {model.path}")
-    if setup.request_timeout_ms is not None:
-        progress(f"amldebug: request_settings.request_timeout_ms is {setup.request_timeout_ms} ms (Azure ends a "
-                 "request after that); debug mode keeps the scoring timeout off, so a paused breakpoint is not cut "
-                 "short")
     options = options.replace(source_dir=str(setup.source_dir), entry_script=setup.entry_script, model_dir=None,
                               model_name=None, model_version=None, inference_config=None,
                               name=options.name or _tag_part(setup.name))
@@ -247,15 +264,8 @@ def spec_for_deployment(options: AttachOptions, *, project: bool = True, progres
         options = options.with_project({k: v for k, v in (load_project(setup.source_dir) or {}).items()
                                         if k not in ("entry_script", "model_dir", "model_name", "env_file")})
     spec = spec_from_options(options).replace(model_dir=str(model.path), model_name=name, model_version=version,
-                                              deployment=str(Path(setup.origin).resolve()))
-    if options.env_file is not None:  # --env replaces the file's environment (a registered one exported, say)
-        spec = apply_env_file(_with_variables(spec, setup, progress), image_given=bool(options.image),
-                              base_image=options.base_image, progress=progress)
-        return spec.replace(file_fields=tuple(file_fields))
-    if not options.image and setup.environment is None and not options.base_image:
-        file_fields.append("image")  # the file's image (or build context) as it is
-    spec = apply_setup(spec, setup, base_image=options.base_image, progress=progress)
-    return spec.replace(file_fields=tuple(file_fields), inference_config=None)
+                                              deployment=str(Path(setup.origin).resolve()), file_fields=file_fields)
+    return spec, setup, options
 
 
 def _with_variables(spec: ServiceSpec, setup, progress: Progress) -> ServiceSpec:

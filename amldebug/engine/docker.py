@@ -399,8 +399,9 @@ def exec_run(container, cmd: list) -> tuple[int, str]:
 
 
 def run_once(client: docker.DockerClient, image: str, command: list, *, ref: str | None = None,
-             what: str = "image", hint: str = "", volumes: dict | None = None, environment: dict | None = None,
-             working_dir: str | None = None, kind: str = "check", timeout: float = 120) -> tuple[int, str]:
+             what: str = "image", hint: str = "", volumes: dict | None = None, mounts: list | None = None,
+             environment: dict | None = None, working_dir: str | None = None, kind: str = "check",
+             timeout: float = 120) -> tuple[int, str]:
     """Run ``command`` in a throwaway container of ``image`` (no network, removed after)
     and return (exit code, output). ``ref``/``what`` name the image in messages
     ("base image 'x'"), ``hint`` says what the image needs. Raises ImageError when the
@@ -409,7 +410,7 @@ def run_once(client: docker.DockerClient, image: str, command: list, *, ref: str
     session = uuid.uuid4().hex
     try:
         box = client.containers.create(image, entrypoint=command, command=[], volumes=volumes or {},
-                                       environment=environment or {}, working_dir=working_dir,
+                                       mounts=mounts or [], environment=environment or {}, working_dir=working_dir,
                                        labels={LABEL_KIND: kind, LABEL_SESSION: session}, network_mode="none")
     except docker.errors.DockerException as exc:
         raise ImageError(f"cannot create a container from {named}: {_short(exc)}") from None

@@ -89,6 +89,8 @@ def read_deployment(path: str | Path) -> DeploymentSetup:
     kind = v2_kind(file, text)
     if kind not in ("deployment", None):
         raise UsageError(_wrong_kind(file, kind))
+    if kind is None:
+        _refuse_environment_file(file, text, str(path))
     template = re.search(r"\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\}", text)
     if template:  # the samples' templates ('{{ENDPOINT_NAME}}'), filled in by their scripts, are not YAML yet
         line = text.count("\n", 0, template.start()) + 1
@@ -138,6 +140,25 @@ def read_deployment(path: str | Path) -> DeploymentSetup:
     timeout = reader.timeout(data.get("request_settings"))
     return DeploymentSetup(str(file), kind_name, str(data.get("name") or file.stem), source_dir, entry_script, env,
                            environment, base_image, model, build, timeout, reference, tuple(reader.notes))
+
+
+_DEPLOYMENT_KEY = re.compile(r"^(code_configuration|model|environment|endpoint_name)\s*:", re.M)
+_REQUIREMENT = re.compile(r"^(--?[A-Za-z][\w-]*|[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[^\]]*\])?\s*([<>=!~;@(#]|$))")
+
+
+def _refuse_environment_file(file: Path, text: str, given: str) -> None:
+    """A conda YAML or a pip requirements file given to --deployment: say what it is and
+    which option takes it (it was read as a deployment with no code_configuration)."""
+    if re.search(r"^dependencies\s*:", text, re.M) and not _DEPLOYMENT_KEY.search(text):
+        raise UsageError(f"'{file}' is a conda environment file (it lists 'dependencies:'), not a v2 online "
+                         f"deployment; pass it with --env-file {given}, or pass the deployment YAML that names "
+                         "it (environment.conda_file) with --deployment")
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    if lines and (file.suffix.lower() == ".txt" or all(_REQUIREMENT.match(line) and not re.search(r":(\s|$)", line)
+                                                         for line in lines)):
+        raise UsageError(f"'{file}' is a pip requirements file, not a v2 online deployment; pass it with --env-file "
+                         f"{given}, or pass the deployment YAML (its packages go in the '- pip:' list of its "
+                         "environment.conda_file) with --deployment")
 
 
 def read_environment_yaml(path: str | Path) -> EnvironmentSetup:
@@ -212,6 +233,11 @@ def model_reference_message(origin: str, reference: str) -> str:
             f"--model-version N)")
 
 
+def no_environment_message(origin: str) -> str:
+    return (f"{origin}: no 'environment'; add environment: {{image: ..., conda_file: ...}} or pass --image (a local "
+            "image with azmlinfsrv) or --env")
+
+
 def environment_reference_message(origin: str, reference: str) -> str:
     name, version, label, registry = parse_reference(reference)
     where = f" --registry-name {registry}" if registry else ""
@@ -233,17 +259,29 @@ class _Reader(_ConfigReader):
             raise self.fail("code_configuration", "'code_configuration' must be a mapping with 'code' and "
                             f"'scoring_script', not {data!r}")
         code, script = data.get("code"), data.get("scoring_script")
+        if code is not None and not isinstance(code, str):
+            raise self.fail("code_configuration.code", "'code_configuration.code' must be the path of the folder that "
+                            f"holds the scoring script, not {code!r}", code)
         if not isinstance(code, str) or not code.strip():
             raise self.fail("code_configuration.code", "'code_configuration.code' is missing; name the folder that "
                             "holds the scoring script")
         if _REFERENCE.match(code.strip()) or re.match(r"^(https?|wasbs?|abfss?)://", code.strip()):
             raise self.fail("code_configuration.code", f"code '{code}' is stored in Azure ML; download the code "
                             "folder and point code_configuration.code at it", code)
+        if script is not None and not isinstance(script, str):
+            raise self.fail("code_configuration.scoring_script", "'code_configuration.scoring_script' must be the "
+                            f"scoring script's file name, relative to the code folder (e.g. scoring_script: score.py), "
+                            f"not {script!r}", script)
         if not isinstance(script, str) or not script.strip():
             raise self.fail("code_configuration.scoring_script", "'code_configuration.scoring_script' is missing; "
                             "name the scoring script, relative to the code folder (e.g. scoring_script: score.py)")
         self.placeholder("code_configuration.code", code)
         folder = (self.base_dir / self.path(code)).resolve()
+        if folder.is_file():
+            written = PurePosixPath(code.strip().replace("\\", "/"))
+            raise self.fail("code_configuration.code", f"code '{code}' is a file ('{folder}'); "
+                            "code_configuration.code must be a folder, the one that holds the scoring script: write "
+                            f"code: {written.parent} and scoring_script: {written.name}", code)
         if not folder.is_dir():
             raise self.fail("code_configuration.code", f"code folder '{code}' does not exist (looked at '{folder}'); "
                             "it is relative to the deployment's folder", code)
@@ -284,6 +322,9 @@ class _Reader(_ConfigReader):
         if not isinstance(data, dict):
             raise self.fail("model", f"'model' must be a mapping with 'path' (or 'azureml:name:version'), not {data!r}")
         path, name, version = data.get("path"), data.get("name"), data.get("version")
+        if path is not None and not isinstance(path, str):
+            raise self.fail("model.path", f"'model.path' must be the path of the model file or folder, relative to the "
+                            f"deployment's folder, not {path!r}", path)
         if not isinstance(path, str) or not path.strip():
             raise self.fail("model.path", "the inline model has no 'path'; name the model file or folder, relative "
                             "to the deployment's folder (or pass --model-dir)")
@@ -298,6 +339,9 @@ class _Reader(_ConfigReader):
         if data.get("type") not in (None, "custom_model"):
             self.notes.append(f"{self.where('model.type', data.get('type'))}: model type '{data['type']}' is served "
                               "without a script in Azure; amldebug runs the scoring script with the model placed")
+        if version is not None and (isinstance(version, bool) or not isinstance(version, (str, int, float))):
+            raise self.fail("model.version", f"model version {version!r} must be a version such as 1 or '1.0' (a "
+                            "string or a number)", version)
         if name is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$", str(name)):
             raise self.fail("model.name", f"model name '{name}' is not valid; use letters, digits, '-', '_', '.'", name)
         return ModelSource(local, str(name) if name is not None else None,
@@ -367,7 +411,10 @@ class _Reader(_ConfigReader):
         return env
 
     def timeout(self, data: Any) -> Optional[int]:
-        if not isinstance(data, dict) or data.get("request_timeout_ms") is None:
+        if data is not None and not isinstance(data, dict):
+            raise self.fail("request_settings", "'request_settings' must be a mapping of settings (e.g. "
+                            f"request_settings: {{request_timeout_ms: 5000}}), not {data!r}", data)
+        if data is None or data.get("request_timeout_ms") is None:
             return None
         value = data["request_timeout_ms"]
         try:
@@ -375,19 +422,3 @@ class _Reader(_ConfigReader):
         except (TypeError, ValueError):
             raise self.fail("request_settings.request_timeout_ms", f"request_timeout_ms '{value}' is not a number of "
                             "milliseconds", value) from None
-
-
-
-def check_options(options):
-    """``amldebug check --deployment FILE``: the AttachOptions (core.options) the file's
-    code, model, conda file and image amount to, for the checks a project gets."""
-    setup = read_deployment(options.deployment)
-    conda = setup.environment.source if setup.environment is not None else None
-    model = setup.model.path if setup.model is not None and setup.model.path is not None else None
-    if model is None and setup.model is not None and options.model_dir is None:
-        raise UsageError(model_reference_message(setup.origin, setup.model.reference))
-    return options.replace(source_dir=str(setup.source_dir), entry_script=setup.entry_script,
-                           model_dir=options.model_dir or (str(model) if model else None),
-                           env_file=options.env_file or (str(conda) if conda else None),
-                           image=options.image or (setup.base_image if setup.environment is None else None),
-                           deployment=None)

@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 from typing import Optional
 
+from ..errors import UsageError
+
 _SCHEMA = re.compile(r"^\s*['\"]?\$schema['\"]?\s*:\s*['\"]?(\S+?)['\"]?\s*$", re.M)
 
 
@@ -61,3 +63,21 @@ def wrong_option_message(file: Path, flag: str) -> Optional[str]:
     if kind and kind not in ("deployment", "environment") and flag in ("--env", "--inference-config"):
         return _wrong_kind(file, kind).replace("with --deployment", "with --deployment (its environment: --env)")
     return None
+
+
+def refuse_misplaced(source_dir: Optional[str], env_file: Optional[str]) -> None:
+    """A file given as SOURCE_DIR (a v2 deployment or environment: the option that takes
+    it), or a v2 deployment given to --env: UsageError naming the option that takes it,
+    before anything looks for amldebug.json or score.py in it (attach and check alike)."""
+    if source_dir is not None and Path(source_dir).is_file():
+        kind = v2_kind(Path(source_dir))
+        flag = {"deployment": "--deployment", "environment": "--env"}.get(kind or "")
+        if flag:
+            raise UsageError(f"'{source_dir}' is an Azure ML v2 {kind} file, not the folder of your scoring "
+                             f"script; pass it with {flag} {source_dir}")
+        raise UsageError(f"SOURCE_DIR '{source_dir}' is a file, not a folder; pass the folder that holds your "
+                         f"scoring script (and --entry-script {Path(source_dir).name} if that is the script)")
+    if env_file is not None and Path(env_file).is_file():
+        message = wrong_option_message(Path(env_file), "--env")
+        if message:
+            raise UsageError(message)

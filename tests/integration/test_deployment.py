@@ -237,3 +237,28 @@ def test_the_placement_holds_in_every_runtime(capsys, target, sample, service_na
     assert answer["cwd"].endswith("/onlinescoring") and answer["app_root"].rstrip("/").endswith("/onlinescoring")
     code, _, err = run_cli(capsys, "down", "--name", service_name)
     assert code == 0, err
+
+
+def test_check_imports_the_script_where_the_deployment_places_it(capsys, test_images, sample):
+    """check's import of the scoring script runs in the v2 layout: a script in a subfolder
+    imports its sibling (AML_APP_ROOT is the script's folder) and finds the model the file
+    names at import time; in LocalWebservice's layout both failed."""
+    workspace, deployment, model_1 = sample
+    sub = model_1 / "onlinescoring" / "sub"
+    sub.mkdir()
+    (sub / "helper.py").write_text("GREETING = 'from-a-sibling'\n")
+    (sub / "score.py").write_text(
+        "import os\nimport helper\n\n"
+        "MODEL = os.path.join(os.environ['AZUREML_MODEL_DIR'], 'model', 'sklearn_regression_model.pkl')\n"
+        "assert os.path.isfile(MODEL), MODEL + ' is not placed'\n\n\n"
+        "def init():\n    pass\n\n\ndef run(raw_data):\n    return helper.GREETING\n")
+    deployment.write_text(deployment.read_text().replace("scoring_script: score.py", "scoring_script: sub/score.py"))
+    code, out, err = run_cli(capsys, "check", "--deployment", deployment)
+    assert f"PASS  image: {IMAGES['azmlinfsrv']} runs azmlinfsrv" in out, out + err
+    assert f"PASS  import in image: sub/score.py imports in {IMAGES['azmlinfsrv']}" in out, out + err
+    assert code == 0, out + err
+    # A sibling that is not there is reported, so the PASS above means something.
+    (sub / "helper.py").unlink()
+    code, out, err = run_cli(capsys, "check", "--deployment", deployment)
+    assert code == 1 and "FAIL  import in image: sub/score.py does not import" in out, out + err
+    assert "No module named 'helper'" in out + err

@@ -318,13 +318,29 @@ def test_a_missing_deployment_file(capsys, online):
      "environment YAML"),
     (lambda t: t.replace("name: blue", "name: blue\n  bad: [").replace("endpoint_name", "endpoint_name"),
      "not valid YAML"),
+    # A value of the wrong type is named as such (it was 'missing', 'has no path', or taken silently).
+    (lambda t: t.replace("  scoring_script: score.py\n", "  scoring_script: 5\n"),
+     "blue-deployment.yml:8: 'code_configuration.scoring_script' must be the scoring script's file name, relative "
+     "to the code folder (e.g. scoring_script: score.py), not 5"),
+    (lambda t: t.replace("  path: ../../model-1/model/\n", "  path: 123\n"),
+     "blue-deployment.yml:5: 'model.path' must be the path of the model file or folder, relative to the "
+     "deployment's folder, not 123"),
+    (lambda t: t.replace("  code: ../../model-1/onlinescoring/\n", "  code: ../../model-1/onlinescoring/score.py\n"),
+     "blue-deployment.yml:7: code '../../model-1/onlinescoring/score.py' is a file ('{online}/model-1/onlinescoring/"
+     "score.py'); code_configuration.code must be a folder, the one that holds the scoring script: write code: "
+     "../../model-1/onlinescoring and scoring_script: score.py"),
+    (lambda t: t + "request_settings: [1]\n",
+     "blue-deployment.yml:13: 'request_settings' must be a mapping of settings (e.g. request_settings: "
+     "{request_timeout_ms: 5000}), not [1]"),
+    (lambda t: t.replace("  path: ../../model-1/model/\n", "  path: ../../model-1/model/\n  name: m\n  version: [1]\n"),
+     "blue-deployment.yml:7: model version [1] must be a version such as 1 or '1.0' (a string or a number)"),
 ])
 def test_bad_deployments_name_the_value_and_the_fix(capsys, online, change, message):
     deployment = blue(online)
     deployment.write_text(change(deployment.read_text()))
     code, _, err = run(capsys, "attach", "--deployment", deployment)
     assert code == 2, err
-    assert message in err and "Traceback" not in err
+    assert message.replace("{online}", str(online)) in err and "Traceback" not in err
 
 
 def test_a_registered_environment_is_replaced_by_image_or_env(online):
@@ -368,15 +384,86 @@ def test_other_files_given_to_deployment_name_their_option(capsys, online):
 
 
 def test_check_takes_a_deployment(capsys, online):
-    code, out, err = run(capsys, "check", "--deployment", blue(online, "  conda_file: ../../model-1/environment/"
-                                                                        "conda.yaml\n  image: score:1\n"))
-    assert "entry script" in out and "conda.yaml" in out, out + err
+    """check places the model as attach --deployment does (the v2 local endpoint), not as
+    LocalWebservice does (azureml-models/model/1/model, a relative AZUREML_MODEL_DIR)."""
+    deployment = blue(online, "  conda_file: ../../model-1/environment/conda.yaml\n  image: score:1\n")
+    code, out, err = run(capsys, "check", "--deployment", deployment)
+    score, conda = online / "model-1" / "onlinescoring" / "score.py", online / "model-1" / "environment" / "conda.yaml"
+    placed = f"/var/azureml-app/azureml-models/{model_folder_hash(online / 'model-1' / 'model')}/1"
+    assert code == 0, out + err
+    assert out.splitlines() == [
+        f"PASS  entry script: {score} compiles and defines init() and run()",
+        f"PASS  environment: {conda} lists azureml-inference-server-http",
+        f"PASS  model: {online / 'model-1'} (the model path's parent folder) placed at {placed} (azure-ai-ml names a "
+        f"model without a name by its content's sha256, version 1); AZUREML_MODEL_DIR={placed}; the model is at "
+        "os.path.join(AZUREML_MODEL_DIR, 'model')"]
+    # A named model: its name and version, as the local endpoint writes them.
+    deployment.write_text(deployment.read_text().replace("  path: ../../model-1/model/\n",
+                                                         "  path: ../../model-1/model/\n  name: sk\n  version: 3\n"))
+    code, out, err = run(capsys, "check", "--deployment", deployment)
+    assert code == 0, out + err
+    assert "placed at /var/azureml-app/azureml-models/sk/3; AZUREML_MODEL_DIR=/var/azureml-app/azureml-models/sk/3; " \
+           "the model is at os.path.join(AZUREML_MODEL_DIR, 'model')" in out
 
 
-def test_a_deployment_given_as_the_source_folder_names_deployment(capsys, online):
-    code, _, err = run(capsys, "attach", blue(online), "--image", IMAGE)
-    assert code == 2 and "is an Azure ML v2 deployment file, not the folder of your scoring script; pass it with " \
-                         "--deployment" in err
+@pytest.mark.parametrize("environment, line", [
+    ("  image: score:1\n  conda_file:\n    dependencies:\n      - pip:\n        - azureml-inference-server-http==1.4\n",
+     "PASS  environment: {file} (environment.conda_file) lists azureml-inference-server-http==1.4"),
+    (None, "FAIL  environment: {file}: environment 'azureml:my-env:3' is registered in Azure ML and amldebug does not "
+           "fetch it\n      fix: export it with 'az ml environment show --name my-env --version 3 -o yaml > "
+           "environment.yml' and pass --env environment.yml"),
+])
+def test_check_reads_a_deployments_environment_as_attach_does(capsys, online, environment, line):
+    """An inline conda_file is the deployment's own lines, and a registered environment
+    says how to export it (check looked for a requirements.txt beside the script)."""
+    deployment = blue(online, environment or "")
+    if environment is None:
+        deployment.write_text(deployment.read_text().replace("environment:\n", "environment: azureml:my-env:3\n"))
+    code, out, err = run(capsys, "check", "--deployment", deployment)
+    assert line.format(file=deployment) in out and code == (1 if environment is None else 0), out + err
+
+
+@pytest.mark.parametrize("command", ["attach", "check"])
+def test_a_deployment_given_as_the_source_folder_names_deployment(capsys, online, command):
+    """check said '.../blue-deployment.yml/amldebug.json: cannot be read (Not a directory)'."""
+    deployment = blue(online)
+    code, _, err = run(capsys, command, deployment, "--image", IMAGE)
+    assert code == 2 and f"'{deployment}' is an Azure ML v2 deployment file, not the folder of your scoring " \
+                         f"script; pass it with --deployment {deployment}" in err, err
+    score = online / "model-1" / "onlinescoring" / "score.py"
+    code, _, err = run(capsys, command, score, "--image", IMAGE)
+    assert code == 2 and f"SOURCE_DIR '{score}' is a file, not a folder; pass the folder that holds your scoring " \
+                         "script (and --entry-script score.py if that is the script)" in err, err
+
+
+@pytest.mark.parametrize("command", ["attach", "check"])
+def test_a_deployment_given_as_env_without_a_source_folder_names_deployment(capsys, online, command):
+    """Without SOURCE_DIR, attach looked for ./score.py first and said it does not exist."""
+    deployment = blue(online).relative_to(Path.cwd())
+    code, _, err = run(capsys, command, "--env", deployment, "--image", IMAGE)
+    assert code == 2 and f"'{deployment}' is an Azure ML v2 online deployment (what 'az ml online-deployment " \
+                         "create -f' reads), not an environment; pass it with --deployment" in err, err
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("conda.yaml", "name: model-env\ndependencies:\n  - python=3.12\n  - pip:\n    - joblib\n",
+     "is a conda environment file (it lists 'dependencies:'), not a v2 online deployment; pass it with --env-file "
+     "{given}, or pass the deployment YAML that names it (environment.conda_file) with --deployment"),
+    ("requirements.txt", "azureml-inference-server-http\nscikit-learn==1.5.1\n",
+     "is a pip requirements file, not a v2 online deployment; pass it with --env-file {given}, or pass the "
+     "deployment YAML (its packages go in the '- pip:' list of its environment.conda_file) with --deployment"),
+    ("deps.in", "-r base.txt\nnumpy>=1.2,<2 ; python_version < '3.12'\nscikit-learn[alldeps]==1.2.2\n",
+     "is a pip requirements file, not a v2 online deployment; pass it with --env-file {given},"),
+    ("env.yml", "image: score:1\nconda_file: conda.yaml\n",  # a v2 environment without its $schema
+     "is an Azure ML v2 environment, not a deployment; pass it with --env"),
+])
+def test_an_environment_file_given_to_deployment_is_named(capsys, online, name, text, message):
+    """A conda file was called 'a no-code deployment (an MLflow or Triton model ...)'."""
+    file = write(online / name, text)
+    code, _, err = run(capsys, "attach", "--deployment", file.relative_to(Path.cwd()))
+    assert code == 2 and f"'{file}' {message.format(given=file.relative_to(Path.cwd()))}" in err and "no-code" not in err and "Traceback" not in err, err
+
+
 
 
 def test_the_python_api_takes_a_deployment(online):

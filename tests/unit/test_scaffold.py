@@ -122,12 +122,14 @@ def test_scaffolded_project_passes_amldebug_check(project):
         check_entry_script(project / "score.py"),
         check_environment(project / "requirements.txt"),
         check_environment(project / "environment.yml"),
-        check_model(project / "model", "model", "1"),
+        check_model(resolve_spec(project, model_dir=project / "model", model_name="model")),
     ]
 
     assert [r.detail for r in results if not r.ok] == []
     assert "azureml-inference-server-http" in results[1].detail
     assert "azureml-inference-server-http" in results[2].detail
+    assert results[3].detail.startswith("placed at /var/azureml-app/azureml-models/model/1/model; "
+                                        "AZUREML_MODEL_DIR=azureml-models/model/1;")
 
 
 def test_environment_yml_is_the_conda_variant(project):
