@@ -6,7 +6,8 @@ what is not pinned to what existed when the newest pinned package was released (
 ``--exclude-newer``), except the scoring server's own dependency stack, which stays current
 (amldebug's debugging needs a current server). Before resolving, every pin is checked
 against the index: a pin with no build for the image's Python is an error that names the
-Pythons it has builds for. After resolving, a direct requirement that landed far below its
+Pythons it has builds for on the image's platform (and the platforms that have a wheel for
+the image's Python, when only the platform is missing). After resolving, a direct requirement that landed far below its
 newest release is reported, and compiled wheels built on the host for another Python are
 refused.
 
@@ -68,6 +69,7 @@ class Release:
     uploaded: dt.datetime  # the last file's upload time
     files: tuple[str, ...]
     yanked: bool = False
+    requires_python: tuple[str, ...] = ()  # each file's Requires-Python ('' when none), as files
 
 
 # -- pins and the cutoff -------------------------------------------------------------------
@@ -158,10 +160,32 @@ def _tag_fits(tag, probe: dict) -> bool:
     return False
 
 
+def _python(probe: dict) -> str:
+    return (probe.get("markers") or {}).get("python_full_version") or probe["version"]
+
+
+def _admits(requires: str, python: str) -> bool:
+    """Whether a file's Requires-Python admits ``python`` (a malformed one admits all, as pip reads it)."""
+    if not requires:
+        return True
+    SpecifierSet, Version, *_ = _packaging()
+    try:
+        return SpecifierSet(requires).contains(Version(python), prereleases=True)
+    except Exception:
+        return True
+
+
+def _files(release: Release) -> Iterable[tuple[str, str]]:
+    return zip(release.files, release.requires_python or ("",) * len(release.files))
+
+
 def fits(release: Release, probe: dict, name: str) -> bool:
     """Whether ``release`` has a wheel for the image's Python, or a source archive that may be built."""
     *_, parse_wheel_filename, _ = _packaging()
-    for filename in release.files:
+    python = _python(probe)
+    for filename, requires in _files(release):
+        if not _admits(requires, python):
+            continue
         if filename.endswith(".whl"):
             try:
                 tags = parse_wheel_filename(filename)[3]
@@ -174,12 +198,103 @@ def fits(release: Release, probe: dict, name: str) -> bool:
     return False
 
 
-def pythons_with_builds(releases: Sequence[Release]) -> list[str]:
-    """The Python versions the wheels of ``releases`` are for ('3.6', '3.8+ (abi3)', 'any 3')."""
+# A wheel's Python: (major, minor or None for any, '+' for this one and later, 't' for free-threaded).
+_PyKey = tuple
+_LAST_MINOR = 20
+
+
+def _wheel_pythons(tag, requires: str) -> list[_PyKey]:
+    interp, abi = tag.interpreter, tag.abi
+    digits = interp[2:]
+    if not digits or not digits.isdigit():
+        return []
+    major = int(digits[0])
+    if interp.startswith("cp") and len(digits) >= 2:
+        minor = int(digits[1:])
+        return [(major, minor, "+" if abi == "abi3" else "", "t" if abi.endswith("t") and abi != "abi3" else "")]
+    if not interp.startswith("py"):
+        return []
+    # A pure-Python wheel is for the Pythons its Requires-Python admits (py3-none-any with
+    # '>=3.12' is not a build for 3.11).
+    lowest = int(digits[1:]) if len(digits) > 1 else 0
+    admitted = [m for m in range(lowest, _LAST_MINOR + 1) if _admits(requires, f"{major}.{m}")]
+    if not admitted:
+        return []
+    if admitted == list(range(admitted[0], _LAST_MINOR + 1)):
+        return [(major, None, "", "")] if admitted[0] == 0 else [(major, admitted[0], "+", "")]
+    return [(major, m, "", "") for m in admitted]
+
+
+def _covers(key: _PyKey, major: int, minor: int, flavor: str) -> bool:
+    if key[0] != major or key[3] != flavor:
+        return False
+    return key[1] is None or key[1] == minor or (key[2] == "+" and key[1] <= minor)
+
+
+def _py_label(key: _PyKey) -> str:
+    return f"{key[0]}.x" if key[1] is None else f"{key[0]}.{key[1]}{key[3]}{key[2]}"
+
+
+def _py_labels(keys: Iterable[_PyKey]) -> list[str]:
+    ordered = sorted(set(keys), key=lambda k: (k[0], -1 if k[1] is None else k[1], k[2], k[3]))
+    return list(dict.fromkeys(map(_py_label, ordered)))
+
+
+def image_platform(probe: dict) -> str:
+    """How messages name the image's platform: 'Linux x86_64 with glibc 2.36'."""
+    if probe.get("musl"):
+        return f"Linux {probe['machine']} with musl"
+    glibc = _glibc(probe)
+    return f"Linux {probe['machine']} with glibc {glibc[0]}.{glibc[1]}" if glibc else f"Linux {probe['machine']}"
+
+
+def _platform_label(platform: str, probe: dict) -> tuple[str, Optional[tuple[int, int]]]:
+    """(a wheel platform's name in messages, the glibc it needs when that is what keeps it off the image)."""
+    if platform.startswith("win"):
+        return "Windows", None
+    if platform.startswith("macosx"):
+        return "macOS", None
+    legacy = {"manylinux1": "manylinux_2_5", "manylinux2010": "manylinux_2_12", "manylinux2014": "manylinux_2_17"}
+    head, _, rest = platform.partition("_")
+    match = re.match(r"^(manylinux|musllinux)_(\d+)_(\d+)_(.+)$", f"{legacy[head]}_{rest}" if head in legacy else platform)
+    if not match:
+        return platform, None
+    kind, level, machine = match.group(1), (int(match.group(2)), int(match.group(3))), match.group(4)
+    if machine != probe["machine"]:
+        return f"Linux {machine}", None
+    if kind == "musllinux":
+        return f"Linux {machine} with musl", None
+    if probe.get("musl"):
+        return f"Linux {machine} with glibc", None
+    return f"Linux {machine} with glibc", level
+
+
+@dataclasses.dataclass(frozen=True)
+class Builds:
+    """The wheels of some releases, seen from the image."""
+
+    pythons: tuple[str, ...]  # the Pythons with wheels for the image's platform ('3.6', '3.8+', '3.x')
+    keys: tuple[_PyKey, ...]  # the same, as keys
+    elsewhere: tuple[str, ...]  # platforms with a wheel for the image's own Python, none of them the image's
+    other_pythons: tuple[str, ...]  # the Pythons with wheels for other platforms only
+    other_platforms: tuple[str, ...]  # those platforms
+
+    @property
+    def any(self) -> bool:
+        return bool(self.pythons or self.other_pythons)
+
+
+def pythons_with_builds(releases: Sequence[Release], probe: dict) -> Builds:
+    """Which Pythons the wheels of ``releases`` are for on the image's platform, and which
+    other platforms have wheels (for the image's own Python, or at all)."""
     *_, parse_wheel_filename, _ = _packaging()
-    found = set()
+    major, minor = (int(x) for x in probe["version"].split(".")[:2])
+    flavor = "t" if "t" in (probe.get("abiflags") or "") else ""
+    here: set = set()
+    there: dict[str, set] = {}  # platform label -> Python keys
+    glibc_needed: dict[str, tuple[int, int]] = {}
     for release in releases:
-        for filename in release.files:
+        for filename, requires in _files(release):
             if not filename.endswith(".whl"):
                 continue
             try:
@@ -187,18 +302,49 @@ def pythons_with_builds(releases: Sequence[Release]) -> list[str]:
             except Exception:
                 continue
             for tag in tags:
-                digits = tag.interpreter[2:]
-                if tag.interpreter.startswith("cp") and len(digits) >= 2:
-                    found.add((int(digits[0]), int(digits[1:]), "+" if tag.abi == "abi3" else ""))
-                elif tag.interpreter.startswith("py") and digits:
-                    found.add((int(digits[0]), int(digits[1:] or -1), "any"))
-    names = []
-    for major, minor, how in sorted(found):
-        if how == "any":
-            names.append(f"any Python {major}" if minor < 0 else f"{major}.{minor}+")
-        else:
-            names.append(f"{major}.{minor}{how}")
-    return list(dict.fromkeys(names))
+                keys = _wheel_pythons(tag, requires)
+                if not keys:
+                    continue
+                if _platform_fits(tag.platform, probe):
+                    here.update(keys)
+                    continue
+                label, level = _platform_label(tag.platform, probe)
+                if level is not None:
+                    glibc_needed[label] = min(level, glibc_needed.get(label, level))
+                there.setdefault(label, set()).update(keys)
+    names = {label: f"{label} {glibc_needed[label][0]}.{glibc_needed[label][1]}+" if label in glibc_needed else label
+             for label in there}
+    elsewhere = sorted(names[label] for label, keys in there.items()
+                       if any(_covers(k, major, minor, flavor) for k in keys))
+    others = set().union(*there.values()) - here if there else set()
+    return Builds(tuple(_py_labels(here)), tuple(sorted(here, key=_py_label)), tuple(elsewhere),
+                  tuple(_py_labels(others)), tuple(sorted(names.values())))
+
+
+def _builds_text(builds: Builds, probe: dict) -> str:
+    if not builds.any:
+        return "it has no wheels at all"
+    image = image_platform(probe)
+    if not builds.pythons:
+        return (f"it has builds for Python {', '.join(builds.other_pythons)} only on "
+                f"{', '.join(builds.other_platforms)}, none for {image}")
+    text = f"it has builds for Python {', '.join(builds.pythons)}"
+    if builds.elsewhere:
+        text += f" on {image}, and for CPython {probe['version']} only on {', '.join(builds.elsewhere)}"
+    return text
+
+
+def _newest_common_python(all_builds: Sequence[Builds], probe: dict) -> Optional[str]:
+    """The newest Python every one of ``all_builds`` has a wheel for on the image's platform."""
+    image = tuple(int(x) for x in probe["version"].split(".")[:2])
+    flavor = "t" if "t" in (probe.get("abiflags") or "") else ""
+    candidates = {(k[0], k[1], k[3]) for b in all_builds for k in b.keys if k[1] is not None}
+    fitting = [c for c in candidates if (c[0], c[1], c[2]) != (*image, flavor)
+               and all(any(_covers(k, *c) for k in b.keys) for b in all_builds)]
+    if not fitting:
+        return None
+    newest = max(fitting)
+    return f"{newest[0]}.{newest[1]}{newest[2]}"
 
 
 def check_pins(pins: dict[str, str], index: dict[str, dict[str, Release]], probe: dict, python_spec: str = "",
@@ -219,16 +365,35 @@ def check_pins(pins: dict[str, str], index: dict[str, dict[str, Release]], probe
                              "check the version")
         if any(fits(r, probe, name) for r in found):
             continue
-        pythons = pythons_with_builds(found)
-        sdist = any(f.endswith((".tar.gz", ".zip")) for r in found for f in r.files)
-        has = f"it has builds for Python {', '.join(pythons)}" if pythons else "it has no wheels at all"
+        builds = pythons_with_builds(found, probe)
+        sdist = any(f.endswith((".tar.gz", ".zip")) and _admits(requires, _python(probe))
+                    for r in found for f, requires in _files(r))
+        has = _builds_text(builds, probe)
         if sdist:
             has += " (and source that needs a compiler, which the offline build does not run)"
         where = f" (the environment pins {python_spec}, but the build targets the image's Python)" if python_spec else ""
         raise BuildError(
             f"{name}{spec} has no build for the base image's CPython {probe['version']}{where}; {has}. "
-            f"Pin a {name} release with wheels for Python {probe['version']}, or pass --base-image with an image "
-            f"whose Python is {pythons[-1].rstrip('+') if pythons else 'one it supports'}")
+            f"Pin a {name} release with wheels for Python {probe['version']}{_platform_note([builds], probe)}"
+            f"{_base_image_hint([builds], probe)}")
+
+
+def _platform_note(all_builds: Sequence[Builds], probe: dict) -> str:
+    """' on Linux aarch64 with glibc 2.36' when a platform, not only a Python, is missing."""
+    if any(b.any and (not b.pythons or b.elsewhere) for b in all_builds):
+        return f" on {image_platform(probe)}"
+    return ""
+
+
+def _base_image_hint(all_builds: Sequence[Builds], probe: dict) -> str:
+    python = _newest_common_python(all_builds, probe)
+    if python:
+        return f", or pass --base-image with an image whose Python is {python}"
+    linux = [set(p for p in b.elsewhere if p.startswith("Linux")) for b in all_builds]
+    common = set.intersection(*linux) if linux else set()
+    if common:
+        return f", or pass --base-image with an image for {sorted(common)[0]}"
+    return ""
 
 
 # -- the index (an edge: HTTP, cached on disk) ---------------------------------------------
@@ -266,7 +431,8 @@ def releases_from_simple_json(name: str, data: dict) -> dict[str, Release]:
         if not times:
             continue
         out[version] = Release(version, max(times), tuple(e["filename"] for e in entries),
-                               all(bool(e.get("yanked")) for e in entries))
+                               all(bool(e.get("yanked")) for e in entries),
+                               tuple(str(e.get("requires-python") or "") for e in entries))
     return out
 
 

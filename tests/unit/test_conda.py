@@ -123,12 +123,60 @@ def test_a_pin_without_a_build_for_the_image_python_names_the_pythons_it_has():
         resolve.check_pins({"scikit-learn": "==0.19.1"}, INDEX, PROBE, "python=3.6")
     assert str(caught.value) == (
         "scikit-learn==0.19.1 has no build for the base image's CPython 3.11 (the environment pins python=3.6, but "
-        "the build targets the image's Python); it has builds for Python 2.7, 3.5, 3.6 (and source that needs a "
+        "the build targets the image's Python); it has builds for Python 2.7, 3.6 (and source that needs a "
         "compiler, which the offline build does not run). Pin a scikit-learn release with wheels for Python 3.11, "
         "or pass --base-image with an image whose Python is 3.6")
     resolve.check_pins({"scikit-learn": "==1.2.2.*", "fusepy": "==3.0.1"}, INDEX, PROBE)  # a pure sdist may be built
     with pytest.raises(BuildError, match=r"numpy==1.99 matches no release on the package index"):
         resolve.check_pins({"numpy": "==1.99"}, INDEX, PROBE)
+
+
+# One release's wheels, as PyPI lists them: CPython 3.11 for Linux x86_64, Windows and macOS; 3.10 for aarch64.
+SPREAD = {"foo": {"1.0": Release("1.0", _at("2024-01-01"), (
+    "foo-1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "foo-1.0-cp311-cp311-win_amd64.whl",
+    "foo-1.0-cp311-cp311-macosx_11_0_arm64.whl", "foo-1.0-cp310-cp310-manylinux_2_17_aarch64.whl",
+    "foo-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"))}}
+
+
+def _no_build(pins, index, probe, python_spec=""):
+    with pytest.raises(BuildError) as caught:
+        resolve.check_pins(pins, index, probe, python_spec)
+    return str(caught.value)
+
+
+def test_a_pin_with_the_image_python_only_on_other_platforms_names_them():
+    """On an arm64 image the wheels for 3.11 (x86_64, Windows, macOS) are no build for it:
+    the message must not claim 3.11 and then suggest a 3.11 image."""
+    assert _no_build({"foo": "==1.0"}, SPREAD, dict(PROBE, machine="aarch64")) == (
+        "foo==1.0 has no build for the base image's CPython 3.11; it has builds for Python 3.10 on Linux aarch64 "
+        "with glibc 2.36, and for CPython 3.11 only on Linux x86_64, Windows, macOS. Pin a foo release with wheels "
+        "for Python 3.11 on Linux aarch64 with glibc 2.36, or pass --base-image with an image whose Python is 3.10")
+
+
+def test_a_pin_whose_linux_wheels_need_a_newer_glibc_names_the_glibc():
+    probe = dict(PROBE, version="3.12", libc="glibc 2.17")
+    assert _no_build({"foo": "==1.0"}, SPREAD, probe) == (
+        "foo==1.0 has no build for the base image's CPython 3.12; it has builds for Python 3.11 on Linux x86_64 with "
+        "glibc 2.17, and for CPython 3.12 only on Linux x86_64 with glibc 2.28+. Pin a foo release with wheels for "
+        "Python 3.12 on Linux x86_64 with glibc 2.17, or pass --base-image with an image whose Python is 3.11")
+    assert _no_build({"foo": "==1.0"}, SPREAD, dict(PROBE, libc="glibc 2.12")) == (
+        "foo==1.0 has no build for the base image's CPython 3.11; it has builds for Python 3.10, 3.11, 3.12 only on "
+        "Linux aarch64, Linux x86_64 with glibc 2.17+, Windows, macOS, none for Linux x86_64 with glibc 2.12. Pin a "
+        "foo release with wheels for Python 3.11 on Linux x86_64 with glibc 2.12, or pass --base-image with an image "
+        "for Linux x86_64 with glibc 2.17+")
+
+
+def test_a_pure_python_wheel_is_a_build_for_the_pythons_its_requires_python_admits():
+    index = {"baz": {"3.0": Release("3.0", _at("2025-01-01"), ("baz-3.0-py3-none-any.whl", "baz-3.0.tar.gz"),
+                                    requires_python=(">=3.12", ">=3.12"))},
+             "old": {"1.0": Release("1.0", _at("2019-01-01"), ("old-1.0-py2-none-any.whl",))}}
+    assert not resolve.fits(index["baz"]["3.0"], PROBE, "baz")
+    assert resolve.fits(index["baz"]["3.0"], dict(PROBE, version="3.12"), "baz")
+    assert _no_build({"baz": "==3.0"}, index, PROBE) == (
+        "baz==3.0 has no build for the base image's CPython 3.11; it has builds for Python 3.12+. Pin a baz release "
+        "with wheels for Python 3.11, or pass --base-image with an image whose Python is 3.12")
+    assert "it has builds for Python 2.x. Pin an old release" not in _no_build({"old": "==1.0"}, index, PROBE)
+    assert "it has builds for Python 2.x." in _no_build({"old": "==1.0"}, index, PROBE)
 
 
 @pytest.mark.parametrize("filename, fits", [
@@ -170,8 +218,12 @@ def test_simple_api_answers_become_releases():
         {"filename": "numpy-1.24.2-cp311-cp311-manylinux_2_17_x86_64.whl", "upload-time": "2023-02-05T20:00:00Z"},
         {"filename": "numpy-1.24.2.tar.gz", "upload-time": "2023-02-05T19:00:00.123Z"},
         {"filename": "numpy-1.0.tar.gz", "upload-time": "2006-10-25T00:00:00Z", "yanked": "bad"},
+        {"filename": "numpy-2.3.0-cp311-cp311-manylinux_2_17_x86_64.whl", "upload-time": "2025-06-07T00:00:00Z",
+         "requires-python": ">=3.11"},
     ]}
     releases = resolve.releases_from_simple_json("numpy", data)
+    assert resolve.fits(releases["2.3.0"], PROBE, "numpy")
+    assert not resolve.fits(releases["2.3.0"], dict(PROBE, markers={"python_full_version": "3.10.9"}), "numpy")
     assert releases["1.24.2"].uploaded == dt.datetime(2023, 2, 5, 20, tzinfo=dt.timezone.utc)
     assert len(releases["1.24.2"].files) == 2 and releases["1.0"].yanked
 
