@@ -349,9 +349,12 @@ def _newest_common_python(all_builds: Sequence[Builds], probe: dict) -> Optional
 
 def check_pins(pins: dict[str, str], index: dict[str, dict[str, Release]], probe: dict, python_spec: str = "",
                *, other_sources: bool = False) -> None:
-    """BuildError for the first pin with no build for the image's Python (naming the Pythons
-    it has builds for). With ``other_sources`` (the environment names its own index or
-    links), a pin the default index lacks is left to the resolver."""
+    """One BuildError for every pin that matches no release, or has no build for the image's
+    Python (naming, for each, the Pythons it has builds for), so that one try shows them all.
+    With ``other_sources`` (the environment names its own index or links), a pin the default
+    index lacks is left to the resolver."""
+    unknown: list[str] = []
+    unbuilt: list[tuple[str, Builds, bool]] = []
     for name, spec in pins.items():
         releases = index.get(name)
         if releases is None:
@@ -361,21 +364,34 @@ def check_pins(pins: dict[str, str], index: dict[str, dict[str, Release]], probe
             continue
         if not found:
             known = ", ".join(r.version for r in list(releases.values())[-8:])
-            raise BuildError(f"{name}{spec} matches no release on the package index (latest: {known or 'none'}); "
-                             "check the version")
+            unknown.append(f"{name}{spec} matches no release on the package index (latest: {known or 'none'}); "
+                           "check the version")
+            continue
         if any(fits(r, probe, name) for r in found):
             continue
-        builds = pythons_with_builds(found, probe)
         sdist = any(f.endswith((".tar.gz", ".zip")) and _admits(requires, _python(probe))
                     for r in found for f, requires in _files(r))
-        has = _builds_text(builds, probe)
-        if sdist:
-            has += " (and source that needs a compiler, which the offline build does not run)"
+        unbuilt.append((f"{name}{spec}", pythons_with_builds(found, probe), sdist))
+    if not unknown and not unbuilt:
+        return
+    parts = list(unknown)
+    if unbuilt:
         where = f" (the environment pins {python_spec}, but the build targets the image's Python)" if python_spec else ""
-        raise BuildError(
-            f"{name}{spec} has no build for the base image's CPython {probe['version']}{where}; {has}. "
-            f"Pin a {name} release with wheels for Python {probe['version']}{_platform_note([builds], probe)}"
-            f"{_base_image_hint([builds], probe)}")
+        for number, (pin, builds, sdist) in enumerate(unbuilt):
+            has = _builds_text(builds, probe)
+            if sdist:
+                has += " (and source that needs a compiler, which the offline build does not run)"
+            if number == 0:
+                parts.append(f"{pin} has no build for the base image's CPython {probe['version']}{where}; {has}")
+            else:
+                parts.append(f"{pin} has no build for CPython {probe['version']} either; {has}")
+        names = [pin.split("==", 1)[0] for pin, _, _ in unbuilt]
+        what = f"a {names[0]} release" if len(names) == 1 else \
+            f"{', '.join(names[:-1])} and {names[-1]} releases"
+        all_builds = [builds for _, builds, _ in unbuilt]
+        parts.append(f"Pin {what} with wheels for Python {probe['version']}{_platform_note(all_builds, probe)}"
+                     f"{_base_image_hint(all_builds, probe)}")
+    raise BuildError(". ".join(parts))
 
 
 def _platform_note(all_builds: Sequence[Builds], probe: dict) -> str:

@@ -16,10 +16,12 @@ from amldebug.runtime import imagebuild as build
 from amldebug.runtime import resolve
 from amldebug.runtime.imagebuild import build_image
 from tests.integration.conftest import BASE_IMAGE
+from tests.support.cli import amldebug
 
 pytestmark = pytest.mark.docker
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "conda"
+PROJECTS = Path(__file__).resolve().parents[1] / "fixtures" / "projects"
 PROBE = {"python": "/usr/bin/python3", "version": "3.11", "machine": "x86_64", "libc": "glibc 2.36", "abiflags": ""}
 
 
@@ -109,6 +111,23 @@ def test_a_pin_with_no_build_for_the_image_python_names_the_pythons_it_has(docke
                               "3.5, 3.6, 3.7, 3.8"), message
     assert message.endswith("or pass --base-image with an image whose Python is 3.8")
     assert not any(line.startswith("amldebug: installed") for line in lines)  # refused before installing anything
+
+
+def test_every_pin_without_a_build_is_named_on_one_error_line(docker_client, test_images, capsys):
+    """The app-insights notebook's myenv.yml: numpy==1.19.5 and scikit-learn==0.22.1, neither
+    with a wheel for 3.11. One try names both (it named numpy, then scikit-learn on the next)."""
+    env_file = (PROJECTS / "MachineLearningNotebooks" / "how-to-use-azureml" / "deployment" /
+                "enable-app-insights-in-production-service" / "myenv.yml")
+    code, out, err = amldebug(capsys, "build", "--env", env_file, "--base-image", BASE_IMAGE)
+    assert code == 1 and out == ""
+    assert [line for line in err.splitlines() if line.startswith("amldebug: error:")] == [
+        "amldebug: error: numpy==1.19.5 has no build for the base image's CPython 3.11 (the environment pins "
+        "python=3.10.18, but the build targets the image's Python); it has builds for Python 3.6, 3.7, 3.8, 3.9 (and "
+        "source that needs a compiler, which the offline build does not run). scikit-learn==0.22.1 has no build for "
+        "CPython 3.11 either; it has builds for Python 3.5, 3.6, 3.7, 3.8 (and source that needs a compiler, which "
+        "the offline build does not run). Pin numpy and scikit-learn releases with wheels for Python 3.11, or pass "
+        "--base-image with an image whose Python is 3.8"], err
+    assert "amldebug: installed" not in err and "Traceback" not in err
 
 
 def test_a_pure_python_sdist_is_built_on_the_host_instead_of_backtracking(tmp_path):

@@ -131,6 +131,27 @@ def test_a_pin_without_a_build_for_the_image_python_names_the_pythons_it_has():
         resolve.check_pins({"numpy": "==1.99"}, INDEX, PROBE)
 
 
+def test_every_pin_without_a_build_is_in_one_error():
+    """A v1 environment pinning numpy and scikit-learn from 2020: both are named at once, not
+    one per try; a pin of a version that does not exist is in the same message."""
+    index = dict(INDEX, numpy={"1.19.5": Release("1.19.5", _at("2021-01-05"), tuple(
+        f"numpy-1.19.5-cp3{m}-cp3{m}{'m' if m < 8 else ''}-manylinux2010_x86_64.whl" for m in (6, 7, 8, 9)) + (
+        "numpy-1.19.5.zip",))}, six={"1.16.0": Release("1.16.0", _at("2021-05-05"), ("six-1.16.0-py2.py3-none-any.whl",))})
+    index["scikit-learn"] = dict(INDEX["scikit-learn"], **{"0.22.1": Release("0.22.1", _at("2020-01-03"), tuple(
+        f"scikit_learn-0.22.1-cp3{m}-cp3{m}m-manylinux1_x86_64.whl" for m in (5, 6, 7)) + (
+        "scikit_learn-0.22.1-cp38-cp38-manylinux1_x86_64.whl",))})
+    message = _no_build({"six": "==1.16.0", "numpy": "==1.19.5", "scikit-learn": "==0.22.1", "fusepy": "==9.9"},
+                        index, PROBE, "python=3.6.2")
+    assert message == (
+        "fusepy==9.9 matches no release on the package index (latest: 3.0.1); check the version. "
+        "numpy==1.19.5 has no build for the base image's CPython 3.11 (the environment pins python=3.6.2, but the "
+        "build targets the image's Python); it has builds for Python 3.6, 3.7, 3.8, 3.9 (and source that needs a "
+        "compiler, which the offline build does not run). scikit-learn==0.22.1 has no build for CPython 3.11 either; "
+        "it has builds for Python 3.5, 3.6, 3.7, 3.8. Pin numpy and scikit-learn releases with wheels for Python 3.11, "
+        "or pass --base-image with an image whose Python is 3.8")
+    assert "\n" not in message  # the CLI's single 'amldebug: error:' line
+
+
 # One release's wheels, as PyPI lists them: CPython 3.11 for Linux x86_64, Windows and macOS; 3.10 for aarch64.
 SPREAD = {"foo": {"1.0": Release("1.0", _at("2024-01-01"), (
     "foo-1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "foo-1.0-cp311-cp311-win_amd64.whl",
