@@ -5,11 +5,12 @@ pulls numpy < 2); pip and uv pick the newest of every unpinned package. amldebug
 what is not pinned to what existed when the newest pinned package was released (uv's
 ``--exclude-newer``), except the scoring server's own dependency stack, which stays current
 (amldebug's debugging needs a current server). Before resolving, every pin is checked
-against the index: a pin with no build for the image's Python is an error that names the
-Pythons it has builds for on the image's platform (and the platforms that have a wheel for
-the image's Python, when only the platform is missing). After resolving, a direct requirement that landed far below its
-newest release is reported, and compiled wheels built on the host for another Python are
-refused.
+against the index: the pins with no build for the image's Python are one error that names,
+for each, the Pythons it has builds for on the image's platform (and the platforms that have
+a wheel for the image's Python, when only the platform is missing). After resolving, every
+installed distribution that landed far below its newest release is reported with the
+requirement that held it back (a dependency capped by a current package is not: that is what
+the package declares), and compiled wheels built on the host for another Python are refused.
 
 The pure parts (pins, cutoff, compatibility, backtracks, the uv command) take the index's
 answers as arguments; ``fetch_releases`` and ``run_uv`` are the edges.
@@ -144,7 +145,7 @@ def _platform_fits(platform: str, probe: dict) -> bool:
 def _tag_fits(tag, probe: dict) -> bool:
     major, minor = (int(x) for x in probe["version"].split(".")[:2])
     interp, abi, platform = tag.interpreter, tag.abi, tag.platform
-    if not _platform_fits(platform, probe):
+    if not _platform_fits(platform, probe) or not interp[2:].isdigit():  # 'py36+' exists on PyPI
         return False
     if interp.startswith("py"):
         digits = interp[2:]
@@ -256,7 +257,8 @@ def _platform_label(platform: str, probe: dict) -> tuple[str, Optional[tuple[int
         return "macOS", None
     legacy = {"manylinux1": "manylinux_2_5", "manylinux2010": "manylinux_2_12", "manylinux2014": "manylinux_2_17"}
     head, _, rest = platform.partition("_")
-    match = re.match(r"^(manylinux|musllinux)_(\d+)_(\d+)_(.+)$", f"{legacy[head]}_{rest}" if head in legacy else platform)
+    spelled = f"{legacy[head]}_{rest}" if head in legacy else platform
+    match = re.match(r"^(manylinux|musllinux)_(\d+)_(\d+)_(.+)$", spelled)
     if not match:
         return platform, None
     kind, level, machine = match.group(1), (int(match.group(2)), int(match.group(3))), match.group(4)
@@ -376,7 +378,8 @@ def check_pins(pins: dict[str, str], index: dict[str, dict[str, Release]], probe
         return
     parts = list(unknown)
     if unbuilt:
-        where = f" (the environment pins {python_spec}, but the build targets the image's Python)" if python_spec else ""
+        where = (f" (the environment pins {python_spec}, but the build targets the image's Python)"
+                 if python_spec else "")
         for number, (pin, builds, sdist) in enumerate(unbuilt):
             has = _builds_text(builds, probe)
             if sdist:
@@ -427,13 +430,18 @@ def _parse_time(text: str) -> dt.datetime:
 
 def releases_from_simple_json(name: str, data: dict) -> dict[str, Release]:
     """Releases from a PEP 691 project page (with PEP 700 upload times)."""
-    *_, parse_wheel_filename, parse_sdist_filename = _packaging()
+    _, Version, _, _, parse_sdist_filename = _packaging()
     by_version: dict[str, list] = {}
+    normal: dict[str, str] = {}  # a wheel name's version -> normalized: packaging's full parse of
+    # every wheel name was most of the cost for projects with thousands of files (botocore)
     for entry in data.get("files", []):
         filename = entry.get("filename", "")
         try:
             if filename.endswith(".whl"):
-                version = str(parse_wheel_filename(filename)[1])
+                raw = filename.split("-")[1]
+                if raw not in normal:
+                    normal[raw] = str(Version(raw))
+                version = normal[raw]
             elif filename.endswith((".tar.gz", ".zip")):
                 version = str(parse_sdist_filename(filename)[1])
             else:
@@ -621,45 +629,149 @@ def check_source_builds(built: Sequence[tuple[str, str]], target: Path, probe: d
     return notes
 
 
-def backtracks(direct: Iterable[str], have: dict[str, tuple[str, Path]], index: dict[str, dict[str, Release]],
-               probe: dict, bound: Optional[dt.datetime], exempt: Iterable[str] = ()) -> list[str]:
-    """Warnings for direct requirements installed far below the newest release they could have
-    had (under the date bound, unless exempt from it)."""
-    exempt = set(exempt)
-    SpecifierSet, Version, InvalidVersion, *_ = _packaging()
-    out = []
-    for name in direct:
-        if name not in have or name not in index:
-            continue
-        version = have[name][0]
-        releases = index[name]
-        candidates = []
-        for release in releases.values():
-            try:
-                parsed = Version(release.version)
-            except InvalidVersion:
-                continue
-            late = bound is not None and name not in exempt and release.uploaded > bound
-            if parsed.is_prerelease or release.yanked or late:
-                continue
-            if fits(release, probe, name):
-                candidates.append((parsed, release))
-        if not candidates or version not in releases:
-            continue
-        newest_version, newest = max(candidates, key=lambda pair: pair[0])
-        mine = releases[version]
+def _marker_environment(probe: dict) -> dict:
+    machine = probe["machine"]
+    env = {"python_version": probe["version"], "python_full_version": _python(probe), "platform_machine": machine,
+           "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "implementation_name": "cpython",
+           "platform_python_implementation": "CPython"}
+    env.update(probe.get("markers") or {})
+    return env
+
+
+def _requirement(line: str):
+    from ..sources.envfile import _requirement_parser
+
+    Requirement, InvalidRequirement = _requirement_parser()
+    try:
+        return Requirement(line.split(" --", 1)[0].strip())
+    except InvalidRequirement:
+        return None
+
+
+def requirers(target: Path, probe: dict, lines: Iterable[str] = ()) -> dict[str, list[tuple[str, str, str]]]:
+    """{name: [(requiring distribution, its version, the specifier it asks, e.g. '==1.0.45')]}
+    from the Requires-Dist lines of what is installed in ``target``, markers evaluated for the
+    image's Python and the extras asked for (by ``lines``, the environment's, or by another
+    distribution)."""
+    have = installed(target)
+    environment = _marker_environment(probe)
+    requires: dict[str, list] = {}
+    for name, (_, info) in have.items():
         try:
-            parsed_mine = Version(version)
+            text = (info / "METADATA").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        header = text.split("\n\n", 1)[0]
+        parsed = (_requirement(m) for m in re.findall(r"^Requires-Dist:\s*(.+?)\s*$", header, re.M))
+        requires[name] = [r for r in parsed if r is not None]
+    extras: dict[str, set[str]] = {}
+    for line in lines:
+        wanted = _requirement(line) if requirement_name(line) else None
+        if wanted is not None and wanted.extras:
+            extras.setdefault(normalize_name(wanted.name), set()).update(wanted.extras)
+
+    def applies(requirer: str, requirement) -> bool:
+        if requirement.marker is None:
+            return True
+        return any(requirement.marker.evaluate(dict(environment, extra=extra))
+                   for extra in [""] + sorted(extras.get(requirer, ())))
+
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    for _ in range(len(requires) + 1):  # an extra asked for can make more requirements apply
+        out = {}
+        grew = False
+        for requirer, found in requires.items():
+            for requirement in found:
+                if not applies(requirer, requirement):
+                    continue
+                name = normalize_name(requirement.name)
+                if requirement.extras and not set(requirement.extras) <= extras.get(name, set()):
+                    extras.setdefault(name, set()).update(requirement.extras)
+                    grew = True
+                out.setdefault(name, []).append((requirer, have[requirer][0], str(requirement.specifier)))
+        if not grew:
+            break
+    return out
+
+
+def _newest_above(name: str, mine: str, releases: dict[str, Release], probe: dict, bound: Optional[dt.datetime]):
+    """((version, release) installed, (version, release) of the newest release above it that
+    fits the image and the date bound), or None when the index does not list what is installed."""
+    _, Version, InvalidVersion, *_ = _packaging()
+    try:
+        parsed_mine = Version(mine)
+    except InvalidVersion:
+        return None
+    ordered = []
+    for release in releases.values():
+        try:
+            ordered.append((Version(release.version), release))
         except InvalidVersion:
             continue
-        if parsed_mine >= newest_version:
+    ordered.sort(key=lambda pair: pair[0], reverse=True)
+    installed_release = next((pair for pair in ordered if pair[0] == parsed_mine), None)
+    if installed_release is None:
+        return None  # another project of that name on the default index, or a local wheel
+    for version, release in ordered:
+        if version <= parsed_mine:
+            break
+        late = bound is not None and release.uploaded > bound
+        if not (version.is_prerelease or release.yanked or late) and fits(release, probe, name):
+            return installed_release, (version, release)
+    return installed_release, None
+
+
+def backtracks(have: dict[str, tuple[str, Path]], index: dict[str, dict[str, Release]], probe: dict,
+               bound: Optional[dt.datetime], exempt: Iterable[str] = (), *, direct: Iterable[str] = (),
+               held: Iterable[str] = (), required: Optional[dict[str, list[tuple[str, str, str]]]] = None
+               ) -> list[str]:
+    """Warnings for installed distributions far below the newest release they could have had
+    (fitting the image, under the date bound unless exempt from it), naming the requirements
+    that hold each back (``required``, from ``requirers``).
+
+    Reported: a direct requirement that fell; a dependency that fell with nothing installed
+    asking for less (a conflict held it back); and a dependency held back by one reported (the
+    azureml-core of an azureml-defaults that fell). A dependency capped by a package at its
+    newest release is what that package declares, as pip and conda would install it: not
+    reported. ``held``: what the environment or amldebug itself bounds from above, never reported."""
+    exempt, held, direct, required = set(exempt), set(held), set(direct), required or {}
+    SpecifierSet, *_ = _packaging()
+    falls = {}
+    for name in sorted(have):
+        if name in held or name not in index:
             continue
-        if parsed_mine.major < newest_version.major or newest.uploaded - mine.uploaded > FAR_BELOW:
-            bounded = bound is not None and name not in exempt
-            limit = f" (the newest allowed by the date bound {bound.date()})" if bounded else ""
-            out.append(f"amldebug: warning: {name} resolved to {version} ({mine.uploaded.date()}), far below "
-                       f"{newest.version} ({newest.uploaded.date()}){limit}; a dependency held it back: pin "
-                       f"{name}=={newest.version} to see which one")
+        found = _newest_above(name, have[name][0], index[name], probe, None if name in exempt else bound)
+        if found is None or found[1] is None:
+            continue
+        (mine_version, mine), (newest_version, newest) = found
+        if mine_version.release == newest_version.release:
+            continue  # only a post release: the same code
+        if mine_version.major < newest_version.major or newest.uploaded - mine.uploaded > FAR_BELOW:
+            holding = [(requirer, version, spec) for requirer, version, spec in required.get(name, [])
+                       if not SpecifierSet(spec).contains(newest_version, prereleases=True)]
+            falls[name] = (mine, newest, holding)
+    reported = [name for name, (_, _, holding) in falls.items() if name in direct or not holding]
+    while True:  # dragged down by one reported, in the order the reasons come
+        more = [name for name, (_, _, holding) in falls.items() if name not in reported
+                and any(requirer in reported for requirer, _, _ in holding)]
+        if not more:
+            break
+        reported += more
+    def named(requirements: list[tuple[str, str, str]], name: str) -> str:
+        return ", ".join(f"{requirer} {version} ({name}{spec})" for requirer, version, spec in requirements)
+
+    out = []
+    for name in reported:
+        mine, newest, holding = falls[name]
+        limit = f" (the newest allowed by the date bound {bound.date()})" if bound and name not in exempt else ""
+        if holding:
+            why = f"held back by {named(holding, name)}"
+        else:
+            why = f"a dependency held it back: pin {name}=={newest.version} to see which one"
+            if required.get(name):
+                why += f"; required by {named(required[name], name)}"
+        out.append(f"amldebug: warning: {name} resolved to {have[name][0]} ({mine.uploaded.date()}), far below "
+                   f"{newest.version} ({newest.uploaded.date()}){limit}; {why}")
     return out
 
 
@@ -694,6 +806,32 @@ def top_level_modules(target: Path, names: Iterable[str]) -> dict[str, list[str]
     return out
 
 
+def _bounds_above(line: str) -> bool:
+    return re.search(r"(==|<|~=)", line.split(";", 1)[0]) is not None
+
+
+def held_names(lines: Iterable[str]) -> set[str]:
+    """Names the environment's lines (amldebug's setuptools<82 included) or its constraints files
+    (``--constraint PATH``) bound from above (==, <, ~=): where they are is where they were asked
+    to be, no backtrack."""
+    import shlex
+
+    names = {requirement_name(line) for line in lines if _bounds_above(line)}
+    for line in lines:
+        if not line.startswith("--constraint "):
+            continue
+        try:
+            text = Path(shlex.split(line)[1]).read_text(encoding="utf-8", errors="replace")
+        except (OSError, ValueError, IndexError):
+            continue
+        for row in text.splitlines():
+            row = row.split("#", 1)[0].strip()
+            if row and _bounds_above(row):
+                names.add(requirement_name(row))
+    names.discard(None)
+    return names
+
+
 def direct_names(lines: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(n for n in map(requirement_name, lines) if n))
 
@@ -708,13 +846,17 @@ class Resolved:
     direct: tuple[str, ...]  # the environment's own requirement names (and the server)
 
 
-def _releases(names: Iterable[str]) -> dict[str, dict[str, Release]]:
+def _releases(names: Iterable[str], known: Optional[dict[str, dict[str, Release]]] = None
+              ) -> dict[str, dict[str, Release]]:
+    """The index's answers for ``names``, asking only for those not ``known`` already."""
     from concurrent.futures import ThreadPoolExecutor
 
-    names = list(dict.fromkeys(names))
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    known = dict(known or {})
+    names = [name for name in dict.fromkeys(names) if name not in known]
+    with ThreadPoolExecutor(max_workers=16) as pool:
         answers = list(pool.map(fetch_releases, names))
-    return {name: found for name, found in zip(names, answers) if found is not None}
+    known.update((name, found) for name, found in zip(names, answers) if found is not None)
+    return known
 
 
 def server_stack(server_line: str, probe: dict, work: Path) -> set[str]:
@@ -747,8 +889,6 @@ def install(user_lines: Sequence[str], added_lines: Sequence[str], target: Path,
     direct = direct_names(lines)
     pins = exact_pins(user_lines)
     index = _releases(list(pins) + direct)
-    # What a line bounds from above (==, <, ~=) is where it was asked to be: not a backtrack.
-    held = {requirement_name(line) for line in lines if re.search(r"(==|<|~=)", line.split(";", 1)[0])}
     other_sources = any(line.startswith(("--index-url", "--extra-index-url", "--find-links", "--no-index"))
                         for line in lines)
     check_pins(pins, index, probe, python_spec, other_sources=other_sources)
@@ -773,7 +913,14 @@ def install(user_lines: Sequence[str], added_lines: Sequence[str], target: Path,
     for note in check_source_builds(source_builds(output), target, probe):
         progress(note)
     have = installed(target)
-    for warning in backtracks([n for n in direct if n not in held], have, index, probe, bound, exempt):
+    try:
+        # Every installed distribution, not only the direct ones: a dependency can fall far too
+        # (azureml-core under azureml-defaults). The answers are cached for a few hours.
+        index = _releases(have, index)
+    except BuildError as exc:
+        progress(f"amldebug: warning: only the environment's own requirements were checked for backtracks: {exc}")
+    for warning in backtracks(have, index, probe, bound, exempt, direct=direct, held=held_names(lines),
+                              required=requirers(target, probe, lines)):
         progress(warning)
     seconds = time.monotonic() - started
     progress(f"amldebug: installed {len(have)} packages in {seconds:.1f} s")

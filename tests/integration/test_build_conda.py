@@ -142,3 +142,29 @@ def test_a_pure_python_sdist_is_built_on_the_host_instead_of_backtracking(tmp_pa
     assert (target / "fuse.py").is_file() and int(have["azureml-dataset-runtime"][0].split(".")[0]) >= 1
     assert int(have["azureml-dataset-runtime"][0].split(".")[1]) > 50, have["azureml-dataset-runtime"]
     assert not any("far below" in line for line in lines), lines
+
+
+def test_a_dependency_held_back_far_below_its_newest_release_is_reported(tmp_path):
+    """The encrypted-deploy notebook's environment (v1-sklearn-fuse.yml): scikit-learn==1.5.1 bounds
+    azureml-defaults to mid-2024, whose '~=1.2.1' holds the server at 1.2.2, which holds flask,
+    flask-cors and gunicorn back in turn. Each fall names the requirement that caused it, the
+    dependencies too (only direct requirements were reported). Resolution only: no image."""
+    target = tmp_path / "site-packages"
+    target.mkdir()
+    lines = []
+    environment = ["scikit-learn==1.5.1", "numpy==1.23.5", "azureml-dataset-runtime[pandas,fuse]", "azureml-defaults"]
+    resolve.install(environment, ["azureml-inference-server-http", resolve.SETUPTOOLS], target, PROBE, lines.append)
+    warnings = [line for line in lines if line.startswith("amldebug: warning: ")]
+    expected = [
+        r"azureml-inference-server-http resolved to 1\.2\.\d+ \(\S+\), far below \S+ \(\S+\); held back by "
+        r"azureml-defaults 1\.56\.0\.post1 \(azureml-inference-server-http~=1\.2\.1\)",
+        r"flask resolved to 2\.3\.2 \(2023-05-01\), far below \S+ \(\S+\); held back by azureml-inference-server-http "
+        r"1\.2\.\d+ \(flask<=2\.3\.2\)",
+        r"gunicorn resolved to 22\.0\.0 \(2024-04-16\), far below \S+ \(\S+\); held back by "
+        r"azureml-inference-server-http 1\.2\.\d+ \(gunicorn==22\.0\.0\)",
+    ]
+    for pattern in expected:
+        assert any(re.fullmatch("amldebug: warning: " + pattern, line) for line in warnings), (pattern, warnings)
+    # Bounded by the environment (the pins) or by amldebug (setuptools<82): never reported.
+    assert not any(line.startswith(("amldebug: warning: numpy ", "amldebug: warning: scikit-learn ",
+                                    "amldebug: warning: setuptools ")) for line in warnings), warnings

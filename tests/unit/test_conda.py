@@ -136,7 +136,7 @@ def test_every_pin_without_a_build_is_in_one_error():
     one per try; a pin of a version that does not exist is in the same message."""
     index = dict(INDEX, numpy={"1.19.5": Release("1.19.5", _at("2021-01-05"), tuple(
         f"numpy-1.19.5-cp3{m}-cp3{m}{'m' if m < 8 else ''}-manylinux2010_x86_64.whl" for m in (6, 7, 8, 9)) + (
-        "numpy-1.19.5.zip",))}, six={"1.16.0": Release("1.16.0", _at("2021-05-05"), ("six-1.16.0-py2.py3-none-any.whl",))})
+        "numpy-1.19.5.zip",))}, six=_pure("six", ("1.16.0", "2021-05-05")))
     index["scikit-learn"] = dict(INDEX["scikit-learn"], **{"0.22.1": Release("0.22.1", _at("2020-01-03"), tuple(
         f"scikit_learn-0.22.1-cp3{m}-cp3{m}m-manylinux1_x86_64.whl" for m in (5, 6, 7)) + (
         "scikit_learn-0.22.1-cp38-cp38-manylinux1_x86_64.whl",))})
@@ -214,13 +214,99 @@ def test_a_direct_requirement_far_below_its_newest_release_is_reported(tmp_path)
     (tmp_path / "azureml_defaults-1.0.45.dist-info").mkdir()
     (tmp_path / "numpy-1.24.2.dist-info").mkdir()
     have = resolve.installed(tmp_path)
-    warnings = resolve.backtracks(["azureml-defaults", "numpy"], have, INDEX, PROBE, None)
+    warnings = resolve.backtracks(have, INDEX, PROBE, None, direct=["azureml-defaults", "numpy"])
     assert warnings == ["amldebug: warning: azureml-defaults resolved to 1.0.45 (2019-06-24), far below 1.61.0 "
                         "(2026-01-10); a dependency held it back: pin azureml-defaults==1.61.0 to see which one",
                         "amldebug: warning: numpy resolved to 1.24.2 (2023-02-05), far below 2.0.0 (2024-06-16); a "
                         "dependency held it back: pin numpy==2.0.0 to see which one"]
     # Under the date bound, numpy 1.24.2 is the newest it could have: no warning.
-    assert resolve.backtracks(["numpy"], have, INDEX, PROBE, _at("2023-03-09")) == []
+    assert resolve.backtracks(have, INDEX, PROBE, _at("2023-03-09"), direct=["numpy"]) == []
+
+
+def _dist(target: Path, name: str, version: str, *requires: str) -> None:
+    info = target / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+                                   + "".join(f"Requires-Dist: {line}\n" for line in requires) + "\nREADME text\n")
+
+
+def _pure(name: str, *versions: tuple[str, str]) -> dict[str, Release]:
+    return {v: Release(v, _at(day), (f"{name.replace('-', '_')}-{v}-py3-none-any.whl",)) for v, day in versions}
+
+
+# azureml-defaults fell to 1.0.45 and pinned azureml-core there; urllib3 is capped by a current
+# botocore; cloudpickle fell with nothing installed asking for less; setuptools is bounded by amldebug.
+FALLEN = {
+    "azureml-defaults": INDEX["azureml-defaults"],
+    "azureml-core": _pure("azureml-core", ("1.0.45", "2019-06-24"), ("1.61.0", "2026-01-10")),
+    "botocore": _pure("botocore", ("1.40.0", "2026-01-01")),
+    "urllib3": _pure("urllib3", ("1.26.20", "2024-08-29"), ("2.5.0", "2026-06-18")),
+    "cloudpickle": _pure("cloudpickle", ("1.6.0", "2020-09-10"), ("3.1.1", "2025-01-14")),
+    "setuptools": _pure("setuptools", ("81.0.0", "2025-11-01"), ("82.0.0", "2026-02-01")),
+    "fusepy": INDEX["fusepy"],
+}
+
+
+def _fallen_environment(target: Path) -> None:
+    _dist(target, "azureml-defaults", "1.0.45", "azureml-core (==1.0.45)", "fusepy ; extra == 'fuse'")
+    _dist(target, "azureml-core", "1.0.45", "urllib3>=1.23", "cloudpickle>=1.0 ; python_version >= '3.6'",
+          "botocore ; python_version < '3'")
+    _dist(target, "botocore", "1.40.0", "urllib3<1.27,>=1.25.4")
+    _dist(target, "urllib3", "1.26.20")
+    _dist(target, "cloudpickle", "1.6.0")
+    _dist(target, "setuptools", "81.0.0")
+
+
+def test_requirers_are_read_from_the_installed_metadata_for_the_image_python(tmp_path):
+    _fallen_environment(tmp_path)
+    required = resolve.requirers(tmp_path, PROBE, ["azureml-defaults"])
+    assert required["azureml-core"] == [("azureml-defaults", "1.0.45", "==1.0.45")]
+    assert sorted(required["urllib3"]) == [("azureml-core", "1.0.45", ">=1.23"),
+                                           ("botocore", "1.40.0", "<1.27,>=1.25.4")]
+    assert "botocore" not in required  # its marker is for Python 2
+    assert "fusepy" not in required  # an extra nobody asked for
+    assert resolve.requirers(tmp_path, PROBE, ["azureml-defaults[fuse]"])["fusepy"] == [
+        ("azureml-defaults", "1.0.45", "")]
+
+
+def test_a_dependency_that_fell_is_reported_with_what_held_it_back(tmp_path):
+    """Not only direct requirements: azureml-core dragged down with azureml-defaults, and a
+    dependency that fell with nothing asking for less. urllib3 capped by a current botocore is what
+    botocore declares, and setuptools<82 is amldebug's own bound: neither is reported."""
+    _fallen_environment(tmp_path)
+    have = resolve.installed(tmp_path)
+    warnings = resolve.backtracks(have, FALLEN, PROBE, None, direct=["azureml-defaults"], held=["setuptools"],
+                                  required=resolve.requirers(tmp_path, PROBE, ["azureml-defaults"]))
+    assert warnings == [
+        "amldebug: warning: azureml-defaults resolved to 1.0.45 (2019-06-24), far below 1.61.0 (2026-01-10); a "
+        "dependency held it back: pin azureml-defaults==1.61.0 to see which one",
+        "amldebug: warning: cloudpickle resolved to 1.6.0 (2020-09-10), far below 3.1.1 (2025-01-14); a dependency "
+        "held it back: pin cloudpickle==3.1.1 to see which one; required by azureml-core 1.0.45 (cloudpickle>=1.0)",
+        "amldebug: warning: azureml-core resolved to 1.0.45 (2019-06-24), far below 1.61.0 (2026-01-10); held back "
+        "by azureml-defaults 1.0.45 (azureml-core==1.0.45)",
+    ]
+    # The environment pins azureml-defaults==1.0.45 itself: it and what it pins are where it asked.
+    assert [w.split(" resolved")[0] for w in resolve.backtracks(
+        have, FALLEN, PROBE, None, direct=["azureml-defaults"], held=["azureml-defaults", "setuptools"],
+        required=resolve.requirers(tmp_path, PROBE, ["azureml-defaults==1.0.45"]))] == [
+        "amldebug: warning: cloudpickle"]
+
+
+def test_what_the_environment_or_its_constraints_bound_from_above_is_held(tmp_path):
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("# pins\nurllib3<2  # botocore\nidna>=2\n")
+    assert resolve.held_names(["numpy==1.24.*", "six", "pandas>=2", "setuptools<82", "flask~=2.0",
+                               f"--constraint '{constraints}'"]) == {"numpy", "setuptools", "flask", "urllib3"}
+
+
+def test_a_post_release_or_a_release_for_another_python_is_no_backtrack(tmp_path):
+    _dist(tmp_path, "msrestazure", "0.6.4")
+    _dist(tmp_path, "click", "8.1.8")
+    index = {"msrestazure": _pure("msrestazure", ("0.6.4", "2020-06-29"), ("0.6.4.post1", "2024-04-10")),
+             "click": {"8.1.8": Release("8.1.8", _at("2024-12-21"), ("click-8.1.8-py3-none-any.whl",)),
+                       "9.0.0": Release("9.0.0", _at("2026-11-06"), ("click-9.0.0-py3-none-any.whl",),
+                                        requires_python=(">=3.12",))}}
+    assert resolve.backtracks(resolve.installed(tmp_path), index, PROBE, None, direct=["msrestazure", "click"]) == []
 
 
 def test_uv_command_targets_the_image(tmp_path):
