@@ -5,10 +5,12 @@ pulls numpy < 2); pip and uv pick the newest of every unpinned package. amldebug
 what is not pinned to what existed when the newest pinned package was released (uv's
 ``--exclude-newer``), except the scoring server's own dependency stack, which stays current
 (amldebug's debugging needs a current server). Before resolving, every pin is checked
-against the index: a pin with no build for the image's Python is an error that names the
-Pythons it has builds for. After resolving, a direct requirement that landed far below its
-newest release is reported, and compiled wheels built on the host for another Python are
-refused.
+against the index: the pins with no build for the image's Python are one error that names,
+for each, the Pythons it has builds for on the image's platform (and the platforms that have
+a wheel for the image's Python, when only the platform is missing). After resolving, every
+installed distribution that landed far below its newest release is reported with the
+requirement that held it back (a dependency capped by a current package is not: that is what
+the package declares), and compiled wheels built on the host for another Python are refused.
 
 The pure parts (pins, cutoff, compatibility, backtracks, the uv command) take the index's
 answers as arguments; ``fetch_releases`` and ``run_uv`` are the edges.
@@ -68,6 +70,7 @@ class Release:
     uploaded: dt.datetime  # the last file's upload time
     files: tuple[str, ...]
     yanked: bool = False
+    requires_python: tuple[str, ...] = ()  # each file's Requires-Python ('' when none), as files
 
 
 # -- pins and the cutoff -------------------------------------------------------------------
@@ -142,7 +145,7 @@ def _platform_fits(platform: str, probe: dict) -> bool:
 def _tag_fits(tag, probe: dict) -> bool:
     major, minor = (int(x) for x in probe["version"].split(".")[:2])
     interp, abi, platform = tag.interpreter, tag.abi, tag.platform
-    if not _platform_fits(platform, probe):
+    if not _platform_fits(platform, probe) or not interp[2:].isdigit():  # 'py36+' exists on PyPI
         return False
     if interp.startswith("py"):
         digits = interp[2:]
@@ -158,10 +161,32 @@ def _tag_fits(tag, probe: dict) -> bool:
     return False
 
 
+def _python(probe: dict) -> str:
+    return (probe.get("markers") or {}).get("python_full_version") or probe["version"]
+
+
+def _admits(requires: str, python: str) -> bool:
+    """Whether a file's Requires-Python admits ``python`` (a malformed one admits all, as pip reads it)."""
+    if not requires:
+        return True
+    SpecifierSet, Version, *_ = _packaging()
+    try:
+        return SpecifierSet(requires).contains(Version(python), prereleases=True)
+    except Exception:
+        return True
+
+
+def _files(release: Release) -> Iterable[tuple[str, str]]:
+    return zip(release.files, release.requires_python or ("",) * len(release.files))
+
+
 def fits(release: Release, probe: dict, name: str) -> bool:
     """Whether ``release`` has a wheel for the image's Python, or a source archive that may be built."""
     *_, parse_wheel_filename, _ = _packaging()
-    for filename in release.files:
+    python = _python(probe)
+    for filename, requires in _files(release):
+        if not _admits(requires, python):
+            continue
         if filename.endswith(".whl"):
             try:
                 tags = parse_wheel_filename(filename)[3]
@@ -174,12 +199,104 @@ def fits(release: Release, probe: dict, name: str) -> bool:
     return False
 
 
-def pythons_with_builds(releases: Sequence[Release]) -> list[str]:
-    """The Python versions the wheels of ``releases`` are for ('3.6', '3.8+ (abi3)', 'any 3')."""
+# A wheel's Python: (major, minor or None for any, '+' for this one and later, 't' for free-threaded).
+_PyKey = tuple
+_LAST_MINOR = 20
+
+
+def _wheel_pythons(tag, requires: str) -> list[_PyKey]:
+    interp, abi = tag.interpreter, tag.abi
+    digits = interp[2:]
+    if not digits or not digits.isdigit():
+        return []
+    major = int(digits[0])
+    if interp.startswith("cp") and len(digits) >= 2:
+        minor = int(digits[1:])
+        return [(major, minor, "+" if abi == "abi3" else "", "t" if abi.endswith("t") and abi != "abi3" else "")]
+    if not interp.startswith("py"):
+        return []
+    # A pure-Python wheel is for the Pythons its Requires-Python admits (py3-none-any with
+    # '>=3.12' is not a build for 3.11).
+    lowest = int(digits[1:]) if len(digits) > 1 else 0
+    admitted = [m for m in range(lowest, _LAST_MINOR + 1) if _admits(requires, f"{major}.{m}")]
+    if not admitted:
+        return []
+    if admitted == list(range(admitted[0], _LAST_MINOR + 1)):
+        return [(major, None, "", "")] if admitted[0] == 0 else [(major, admitted[0], "+", "")]
+    return [(major, m, "", "") for m in admitted]
+
+
+def _covers(key: _PyKey, major: int, minor: int, flavor: str) -> bool:
+    if key[0] != major or key[3] != flavor:
+        return False
+    return key[1] is None or key[1] == minor or (key[2] == "+" and key[1] <= minor)
+
+
+def _py_label(key: _PyKey) -> str:
+    return f"{key[0]}.x" if key[1] is None else f"{key[0]}.{key[1]}{key[3]}{key[2]}"
+
+
+def _py_labels(keys: Iterable[_PyKey]) -> list[str]:
+    ordered = sorted(set(keys), key=lambda k: (k[0], -1 if k[1] is None else k[1], k[2], k[3]))
+    return list(dict.fromkeys(map(_py_label, ordered)))
+
+
+def image_platform(probe: dict) -> str:
+    """How messages name the image's platform: 'Linux x86_64 with glibc 2.36'."""
+    if probe.get("musl"):
+        return f"Linux {probe['machine']} with musl"
+    glibc = _glibc(probe)
+    return f"Linux {probe['machine']} with glibc {glibc[0]}.{glibc[1]}" if glibc else f"Linux {probe['machine']}"
+
+
+def _platform_label(platform: str, probe: dict) -> tuple[str, Optional[tuple[int, int]]]:
+    """(a wheel platform's name in messages, the glibc it needs when that is what keeps it off the image)."""
+    if platform.startswith("win"):
+        return "Windows", None
+    if platform.startswith("macosx"):
+        return "macOS", None
+    legacy = {"manylinux1": "manylinux_2_5", "manylinux2010": "manylinux_2_12", "manylinux2014": "manylinux_2_17"}
+    head, _, rest = platform.partition("_")
+    spelled = f"{legacy[head]}_{rest}" if head in legacy else platform
+    match = re.match(r"^(manylinux|musllinux)_(\d+)_(\d+)_(.+)$", spelled)
+    if not match:
+        return platform, None
+    kind, level, machine = match.group(1), (int(match.group(2)), int(match.group(3))), match.group(4)
+    if machine != probe["machine"]:
+        return f"Linux {machine}", None
+    if kind == "musllinux":
+        return f"Linux {machine} with musl", None
+    if probe.get("musl"):
+        return f"Linux {machine} with glibc", None
+    return f"Linux {machine} with glibc", level
+
+
+@dataclasses.dataclass(frozen=True)
+class Builds:
+    """The wheels of some releases, seen from the image."""
+
+    pythons: tuple[str, ...]  # the Pythons with wheels for the image's platform ('3.6', '3.8+', '3.x')
+    keys: tuple[_PyKey, ...]  # the same, as keys
+    elsewhere: tuple[str, ...]  # platforms with a wheel for the image's own Python, none of them the image's
+    other_pythons: tuple[str, ...]  # the Pythons with wheels for other platforms only
+    other_platforms: tuple[str, ...]  # those platforms
+
+    @property
+    def any(self) -> bool:
+        return bool(self.pythons or self.other_pythons)
+
+
+def pythons_with_builds(releases: Sequence[Release], probe: dict) -> Builds:
+    """Which Pythons the wheels of ``releases`` are for on the image's platform, and which
+    other platforms have wheels (for the image's own Python, or at all)."""
     *_, parse_wheel_filename, _ = _packaging()
-    found = set()
+    major, minor = (int(x) for x in probe["version"].split(".")[:2])
+    flavor = "t" if "t" in (probe.get("abiflags") or "") else ""
+    here: set = set()
+    there: dict[str, set] = {}  # platform label -> Python keys
+    glibc_needed: dict[str, tuple[int, int]] = {}
     for release in releases:
-        for filename in release.files:
+        for filename, requires in _files(release):
             if not filename.endswith(".whl"):
                 continue
             try:
@@ -187,25 +304,59 @@ def pythons_with_builds(releases: Sequence[Release]) -> list[str]:
             except Exception:
                 continue
             for tag in tags:
-                digits = tag.interpreter[2:]
-                if tag.interpreter.startswith("cp") and len(digits) >= 2:
-                    found.add((int(digits[0]), int(digits[1:]), "+" if tag.abi == "abi3" else ""))
-                elif tag.interpreter.startswith("py") and digits:
-                    found.add((int(digits[0]), int(digits[1:] or -1), "any"))
-    names = []
-    for major, minor, how in sorted(found):
-        if how == "any":
-            names.append(f"any Python {major}" if minor < 0 else f"{major}.{minor}+")
-        else:
-            names.append(f"{major}.{minor}{how}")
-    return list(dict.fromkeys(names))
+                keys = _wheel_pythons(tag, requires)
+                if not keys:
+                    continue
+                if _platform_fits(tag.platform, probe):
+                    here.update(keys)
+                    continue
+                label, level = _platform_label(tag.platform, probe)
+                if level is not None:
+                    glibc_needed[label] = min(level, glibc_needed.get(label, level))
+                there.setdefault(label, set()).update(keys)
+    names = {label: f"{label} {glibc_needed[label][0]}.{glibc_needed[label][1]}+" if label in glibc_needed else label
+             for label in there}
+    elsewhere = sorted(names[label] for label, keys in there.items()
+                       if any(_covers(k, major, minor, flavor) for k in keys))
+    others = set().union(*there.values()) - here if there else set()
+    return Builds(tuple(_py_labels(here)), tuple(sorted(here, key=_py_label)), tuple(elsewhere),
+                  tuple(_py_labels(others)), tuple(sorted(names.values())))
+
+
+def _builds_text(builds: Builds, probe: dict) -> str:
+    if not builds.any:
+        return "it has no wheels at all"
+    image = image_platform(probe)
+    if not builds.pythons:
+        return (f"it has builds for Python {', '.join(builds.other_pythons)} only on "
+                f"{', '.join(builds.other_platforms)}, none for {image}")
+    text = f"it has builds for Python {', '.join(builds.pythons)}"
+    if builds.elsewhere:
+        text += f" on {image}, and for CPython {probe['version']} only on {', '.join(builds.elsewhere)}"
+    return text
+
+
+def _newest_common_python(all_builds: Sequence[Builds], probe: dict) -> Optional[str]:
+    """The newest Python every one of ``all_builds`` has a wheel for on the image's platform."""
+    image = tuple(int(x) for x in probe["version"].split(".")[:2])
+    flavor = "t" if "t" in (probe.get("abiflags") or "") else ""
+    candidates = {(k[0], k[1], k[3]) for b in all_builds for k in b.keys if k[1] is not None}
+    fitting = [c for c in candidates if (c[0], c[1], c[2]) != (*image, flavor)
+               and all(any(_covers(k, *c) for k in b.keys) for b in all_builds)]
+    if not fitting:
+        return None
+    newest = max(fitting)
+    return f"{newest[0]}.{newest[1]}{newest[2]}"
 
 
 def check_pins(pins: dict[str, str], index: dict[str, dict[str, Release]], probe: dict, python_spec: str = "",
                *, other_sources: bool = False) -> None:
-    """BuildError for the first pin with no build for the image's Python (naming the Pythons
-    it has builds for). With ``other_sources`` (the environment names its own index or
-    links), a pin the default index lacks is left to the resolver."""
+    """One BuildError for every pin that matches no release, or has no build for the image's
+    Python (naming, for each, the Pythons it has builds for), so that one try shows them all.
+    With ``other_sources`` (the environment names its own index or links), a pin the default
+    index lacks is left to the resolver."""
+    unknown: list[str] = []
+    unbuilt: list[tuple[str, Builds, bool]] = []
     for name, spec in pins.items():
         releases = index.get(name)
         if releases is None:
@@ -215,20 +366,53 @@ def check_pins(pins: dict[str, str], index: dict[str, dict[str, Release]], probe
             continue
         if not found:
             known = ", ".join(r.version for r in list(releases.values())[-8:])
-            raise BuildError(f"{name}{spec} matches no release on the package index (latest: {known or 'none'}); "
-                             "check the version")
+            unknown.append(f"{name}{spec} matches no release on the package index (latest: {known or 'none'}); "
+                           "check the version")
+            continue
         if any(fits(r, probe, name) for r in found):
             continue
-        pythons = pythons_with_builds(found)
-        sdist = any(f.endswith((".tar.gz", ".zip")) for r in found for f in r.files)
-        has = f"it has builds for Python {', '.join(pythons)}" if pythons else "it has no wheels at all"
-        if sdist:
-            has += " (and source that needs a compiler, which the offline build does not run)"
-        where = f" (the environment pins {python_spec}, but the build targets the image's Python)" if python_spec else ""
-        raise BuildError(
-            f"{name}{spec} has no build for the base image's CPython {probe['version']}{where}; {has}. "
-            f"Pin a {name} release with wheels for Python {probe['version']}, or pass --base-image with an image "
-            f"whose Python is {pythons[-1].rstrip('+') if pythons else 'one it supports'}")
+        sdist = any(f.endswith((".tar.gz", ".zip")) and _admits(requires, _python(probe))
+                    for r in found for f, requires in _files(r))
+        unbuilt.append((f"{name}{spec}", pythons_with_builds(found, probe), sdist))
+    if not unknown and not unbuilt:
+        return
+    parts = list(unknown)
+    if unbuilt:
+        where = (f" (the environment pins {python_spec}, but the build targets the image's Python)"
+                 if python_spec else "")
+        for number, (pin, builds, sdist) in enumerate(unbuilt):
+            has = _builds_text(builds, probe)
+            if sdist:
+                has += " (and source that needs a compiler, which the offline build does not run)"
+            if number == 0:
+                parts.append(f"{pin} has no build for the base image's CPython {probe['version']}{where}; {has}")
+            else:
+                parts.append(f"{pin} has no build for CPython {probe['version']} either; {has}")
+        names = [pin.split("==", 1)[0] for pin, _, _ in unbuilt]
+        what = f"a {names[0]} release" if len(names) == 1 else \
+            f"{', '.join(names[:-1])} and {names[-1]} releases"
+        all_builds = [builds for _, builds, _ in unbuilt]
+        parts.append(f"Pin {what} with wheels for Python {probe['version']}{_platform_note(all_builds, probe)}"
+                     f"{_base_image_hint(all_builds, probe)}")
+    raise BuildError(". ".join(parts))
+
+
+def _platform_note(all_builds: Sequence[Builds], probe: dict) -> str:
+    """' on Linux aarch64 with glibc 2.36' when a platform, not only a Python, is missing."""
+    if any(b.any and (not b.pythons or b.elsewhere) for b in all_builds):
+        return f" on {image_platform(probe)}"
+    return ""
+
+
+def _base_image_hint(all_builds: Sequence[Builds], probe: dict) -> str:
+    python = _newest_common_python(all_builds, probe)
+    if python:
+        return f", or pass --base-image with an image whose Python is {python}"
+    linux = [set(p for p in b.elsewhere if p.startswith("Linux")) for b in all_builds]
+    common = set.intersection(*linux) if linux else set()
+    if common:
+        return f", or pass --base-image with an image for {sorted(common)[0]}"
+    return ""
 
 
 # -- the index (an edge: HTTP, cached on disk) ---------------------------------------------
@@ -246,13 +430,18 @@ def _parse_time(text: str) -> dt.datetime:
 
 def releases_from_simple_json(name: str, data: dict) -> dict[str, Release]:
     """Releases from a PEP 691 project page (with PEP 700 upload times)."""
-    *_, parse_wheel_filename, parse_sdist_filename = _packaging()
+    _, Version, _, _, parse_sdist_filename = _packaging()
     by_version: dict[str, list] = {}
+    normal: dict[str, str] = {}  # a wheel name's version -> normalized: packaging's full parse of
+    # every wheel name was most of the cost for projects with thousands of files (botocore)
     for entry in data.get("files", []):
         filename = entry.get("filename", "")
         try:
             if filename.endswith(".whl"):
-                version = str(parse_wheel_filename(filename)[1])
+                raw = filename.split("-")[1]
+                if raw not in normal:
+                    normal[raw] = str(Version(raw))
+                version = normal[raw]
             elif filename.endswith((".tar.gz", ".zip")):
                 version = str(parse_sdist_filename(filename)[1])
             else:
@@ -266,7 +455,8 @@ def releases_from_simple_json(name: str, data: dict) -> dict[str, Release]:
         if not times:
             continue
         out[version] = Release(version, max(times), tuple(e["filename"] for e in entries),
-                               all(bool(e.get("yanked")) for e in entries))
+                               all(bool(e.get("yanked")) for e in entries),
+                               tuple(str(e.get("requires-python") or "") for e in entries))
     return out
 
 
@@ -439,45 +629,149 @@ def check_source_builds(built: Sequence[tuple[str, str]], target: Path, probe: d
     return notes
 
 
-def backtracks(direct: Iterable[str], have: dict[str, tuple[str, Path]], index: dict[str, dict[str, Release]],
-               probe: dict, bound: Optional[dt.datetime], exempt: Iterable[str] = ()) -> list[str]:
-    """Warnings for direct requirements installed far below the newest release they could have
-    had (under the date bound, unless exempt from it)."""
-    exempt = set(exempt)
-    SpecifierSet, Version, InvalidVersion, *_ = _packaging()
-    out = []
-    for name in direct:
-        if name not in have or name not in index:
-            continue
-        version = have[name][0]
-        releases = index[name]
-        candidates = []
-        for release in releases.values():
-            try:
-                parsed = Version(release.version)
-            except InvalidVersion:
-                continue
-            late = bound is not None and name not in exempt and release.uploaded > bound
-            if parsed.is_prerelease or release.yanked or late:
-                continue
-            if fits(release, probe, name):
-                candidates.append((parsed, release))
-        if not candidates or version not in releases:
-            continue
-        newest_version, newest = max(candidates, key=lambda pair: pair[0])
-        mine = releases[version]
+def _marker_environment(probe: dict) -> dict:
+    machine = probe["machine"]
+    env = {"python_version": probe["version"], "python_full_version": _python(probe), "platform_machine": machine,
+           "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "implementation_name": "cpython",
+           "platform_python_implementation": "CPython"}
+    env.update(probe.get("markers") or {})
+    return env
+
+
+def _requirement(line: str):
+    from ..sources.envfile import _requirement_parser
+
+    Requirement, InvalidRequirement = _requirement_parser()
+    try:
+        return Requirement(line.split(" --", 1)[0].strip())
+    except InvalidRequirement:
+        return None
+
+
+def requirers(target: Path, probe: dict, lines: Iterable[str] = ()) -> dict[str, list[tuple[str, str, str]]]:
+    """{name: [(requiring distribution, its version, the specifier it asks, e.g. '==1.0.45')]}
+    from the Requires-Dist lines of what is installed in ``target``, markers evaluated for the
+    image's Python and the extras asked for (by ``lines``, the environment's, or by another
+    distribution)."""
+    have = installed(target)
+    environment = _marker_environment(probe)
+    requires: dict[str, list] = {}
+    for name, (_, info) in have.items():
         try:
-            parsed_mine = Version(version)
+            text = (info / "METADATA").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        header = text.split("\n\n", 1)[0]
+        parsed = (_requirement(m) for m in re.findall(r"^Requires-Dist:\s*(.+?)\s*$", header, re.M))
+        requires[name] = [r for r in parsed if r is not None]
+    extras: dict[str, set[str]] = {}
+    for line in lines:
+        wanted = _requirement(line) if requirement_name(line) else None
+        if wanted is not None and wanted.extras:
+            extras.setdefault(normalize_name(wanted.name), set()).update(wanted.extras)
+
+    def applies(requirer: str, requirement) -> bool:
+        if requirement.marker is None:
+            return True
+        return any(requirement.marker.evaluate(dict(environment, extra=extra))
+                   for extra in [""] + sorted(extras.get(requirer, ())))
+
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    for _ in range(len(requires) + 1):  # an extra asked for can make more requirements apply
+        out = {}
+        grew = False
+        for requirer, found in requires.items():
+            for requirement in found:
+                if not applies(requirer, requirement):
+                    continue
+                name = normalize_name(requirement.name)
+                if requirement.extras and not set(requirement.extras) <= extras.get(name, set()):
+                    extras.setdefault(name, set()).update(requirement.extras)
+                    grew = True
+                out.setdefault(name, []).append((requirer, have[requirer][0], str(requirement.specifier)))
+        if not grew:
+            break
+    return out
+
+
+def _newest_above(name: str, mine: str, releases: dict[str, Release], probe: dict, bound: Optional[dt.datetime]):
+    """((version, release) installed, (version, release) of the newest release above it that
+    fits the image and the date bound), or None when the index does not list what is installed."""
+    _, Version, InvalidVersion, *_ = _packaging()
+    try:
+        parsed_mine = Version(mine)
+    except InvalidVersion:
+        return None
+    ordered = []
+    for release in releases.values():
+        try:
+            ordered.append((Version(release.version), release))
         except InvalidVersion:
             continue
-        if parsed_mine >= newest_version:
+    ordered.sort(key=lambda pair: pair[0], reverse=True)
+    installed_release = next((pair for pair in ordered if pair[0] == parsed_mine), None)
+    if installed_release is None:
+        return None  # another project of that name on the default index, or a local wheel
+    for version, release in ordered:
+        if version <= parsed_mine:
+            break
+        late = bound is not None and release.uploaded > bound
+        if not (version.is_prerelease or release.yanked or late) and fits(release, probe, name):
+            return installed_release, (version, release)
+    return installed_release, None
+
+
+def backtracks(have: dict[str, tuple[str, Path]], index: dict[str, dict[str, Release]], probe: dict,
+               bound: Optional[dt.datetime], exempt: Iterable[str] = (), *, direct: Iterable[str] = (),
+               held: Iterable[str] = (), required: Optional[dict[str, list[tuple[str, str, str]]]] = None
+               ) -> list[str]:
+    """Warnings for installed distributions far below the newest release they could have had
+    (fitting the image, under the date bound unless exempt from it), naming the requirements
+    that hold each back (``required``, from ``requirers``).
+
+    Reported: a direct requirement that fell; a dependency that fell with nothing installed
+    asking for less (a conflict held it back); and a dependency held back by one reported (the
+    azureml-core of an azureml-defaults that fell). A dependency capped by a package at its
+    newest release is what that package declares, as pip and conda would install it: not
+    reported. ``held``: what the environment or amldebug itself bounds from above, never reported."""
+    exempt, held, direct, required = set(exempt), set(held), set(direct), required or {}
+    SpecifierSet, *_ = _packaging()
+    falls = {}
+    for name in sorted(have):
+        if name in held or name not in index:
             continue
-        if parsed_mine.major < newest_version.major or newest.uploaded - mine.uploaded > FAR_BELOW:
-            bounded = bound is not None and name not in exempt
-            limit = f" (the newest allowed by the date bound {bound.date()})" if bounded else ""
-            out.append(f"amldebug: warning: {name} resolved to {version} ({mine.uploaded.date()}), far below "
-                       f"{newest.version} ({newest.uploaded.date()}){limit}; a dependency held it back: pin "
-                       f"{name}=={newest.version} to see which one")
+        found = _newest_above(name, have[name][0], index[name], probe, None if name in exempt else bound)
+        if found is None or found[1] is None:
+            continue
+        (mine_version, mine), (newest_version, newest) = found
+        if mine_version.release == newest_version.release:
+            continue  # only a post release: the same code
+        if mine_version.major < newest_version.major or newest.uploaded - mine.uploaded > FAR_BELOW:
+            holding = [(requirer, version, spec) for requirer, version, spec in required.get(name, [])
+                       if not SpecifierSet(spec).contains(newest_version, prereleases=True)]
+            falls[name] = (mine, newest, holding)
+    reported = [name for name, (_, _, holding) in falls.items() if name in direct or not holding]
+    while True:  # dragged down by one reported, in the order the reasons come
+        more = [name for name, (_, _, holding) in falls.items() if name not in reported
+                and any(requirer in reported for requirer, _, _ in holding)]
+        if not more:
+            break
+        reported += more
+    def named(requirements: list[tuple[str, str, str]], name: str) -> str:
+        return ", ".join(f"{requirer} {version} ({name}{spec})" for requirer, version, spec in requirements)
+
+    out = []
+    for name in reported:
+        mine, newest, holding = falls[name]
+        limit = f" (the newest allowed by the date bound {bound.date()})" if bound and name not in exempt else ""
+        if holding:
+            why = f"held back by {named(holding, name)}"
+        else:
+            why = f"a dependency held it back: pin {name}=={newest.version} to see which one"
+            if required.get(name):
+                why += f"; required by {named(required[name], name)}"
+        out.append(f"amldebug: warning: {name} resolved to {have[name][0]} ({mine.uploaded.date()}), far below "
+                   f"{newest.version} ({newest.uploaded.date()}){limit}; {why}")
     return out
 
 
@@ -512,6 +806,32 @@ def top_level_modules(target: Path, names: Iterable[str]) -> dict[str, list[str]
     return out
 
 
+def _bounds_above(line: str) -> bool:
+    return re.search(r"(==|<|~=)", line.split(";", 1)[0]) is not None
+
+
+def held_names(lines: Iterable[str]) -> set[str]:
+    """Names the environment's lines (amldebug's setuptools<82 included) or its constraints files
+    (``--constraint PATH``) bound from above (==, <, ~=): where they are is where they were asked
+    to be, no backtrack."""
+    import shlex
+
+    names = {requirement_name(line) for line in lines if _bounds_above(line)}
+    for line in lines:
+        if not line.startswith("--constraint "):
+            continue
+        try:
+            text = Path(shlex.split(line)[1]).read_text(encoding="utf-8", errors="replace")
+        except (OSError, ValueError, IndexError):
+            continue
+        for row in text.splitlines():
+            row = row.split("#", 1)[0].strip()
+            if row and _bounds_above(row):
+                names.add(requirement_name(row))
+    names.discard(None)
+    return names
+
+
 def direct_names(lines: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(n for n in map(requirement_name, lines) if n))
 
@@ -526,13 +846,17 @@ class Resolved:
     direct: tuple[str, ...]  # the environment's own requirement names (and the server)
 
 
-def _releases(names: Iterable[str]) -> dict[str, dict[str, Release]]:
+def _releases(names: Iterable[str], known: Optional[dict[str, dict[str, Release]]] = None
+              ) -> dict[str, dict[str, Release]]:
+    """The index's answers for ``names``, asking only for those not ``known`` already."""
     from concurrent.futures import ThreadPoolExecutor
 
-    names = list(dict.fromkeys(names))
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    known = dict(known or {})
+    names = [name for name in dict.fromkeys(names) if name not in known]
+    with ThreadPoolExecutor(max_workers=16) as pool:
         answers = list(pool.map(fetch_releases, names))
-    return {name: found for name, found in zip(names, answers) if found is not None}
+    known.update((name, found) for name, found in zip(names, answers) if found is not None)
+    return known
 
 
 def server_stack(server_line: str, probe: dict, work: Path) -> set[str]:
@@ -565,8 +889,6 @@ def install(user_lines: Sequence[str], added_lines: Sequence[str], target: Path,
     direct = direct_names(lines)
     pins = exact_pins(user_lines)
     index = _releases(list(pins) + direct)
-    # What a line bounds from above (==, <, ~=) is where it was asked to be: not a backtrack.
-    held = {requirement_name(line) for line in lines if re.search(r"(==|<|~=)", line.split(";", 1)[0])}
     other_sources = any(line.startswith(("--index-url", "--extra-index-url", "--find-links", "--no-index"))
                         for line in lines)
     check_pins(pins, index, probe, python_spec, other_sources=other_sources)
@@ -591,7 +913,14 @@ def install(user_lines: Sequence[str], added_lines: Sequence[str], target: Path,
     for note in check_source_builds(source_builds(output), target, probe):
         progress(note)
     have = installed(target)
-    for warning in backtracks([n for n in direct if n not in held], have, index, probe, bound, exempt):
+    try:
+        # Every installed distribution, not only the direct ones: a dependency can fall far too
+        # (azureml-core under azureml-defaults). The answers are cached for a few hours.
+        index = _releases(have, index)
+    except BuildError as exc:
+        progress(f"amldebug: warning: only the environment's own requirements were checked for backtracks: {exc}")
+    for warning in backtracks(have, index, probe, bound, exempt, direct=direct, held=held_names(lines),
+                              required=requirers(target, probe, lines)):
         progress(warning)
     seconds = time.monotonic() - started
     progress(f"amldebug: installed {len(have)} packages in {seconds:.1f} s")

@@ -16,10 +16,12 @@ from amldebug.runtime import imagebuild as build
 from amldebug.runtime import resolve
 from amldebug.runtime.imagebuild import build_image
 from tests.integration.conftest import BASE_IMAGE
+from tests.support.cli import amldebug
 
 pytestmark = pytest.mark.docker
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "conda"
+PROJECTS = Path(__file__).resolve().parents[1] / "fixtures" / "projects"
 PROBE = {"python": "/usr/bin/python3", "version": "3.11", "machine": "x86_64", "libc": "glibc 2.36", "abiflags": ""}
 
 
@@ -111,6 +113,23 @@ def test_a_pin_with_no_build_for_the_image_python_names_the_pythons_it_has(docke
     assert not any(line.startswith("amldebug: installed") for line in lines)  # refused before installing anything
 
 
+def test_every_pin_without_a_build_is_named_on_one_error_line(docker_client, test_images, capsys):
+    """The app-insights notebook's myenv.yml: numpy==1.19.5 and scikit-learn==0.22.1, neither
+    with a wheel for 3.11. One try names both (it named numpy, then scikit-learn on the next)."""
+    env_file = (PROJECTS / "MachineLearningNotebooks" / "how-to-use-azureml" / "deployment" /
+                "enable-app-insights-in-production-service" / "myenv.yml")
+    code, out, err = amldebug(capsys, "build", "--env", env_file, "--base-image", BASE_IMAGE)
+    assert code == 1 and out == ""
+    assert [line for line in err.splitlines() if line.startswith("amldebug: error:")] == [
+        "amldebug: error: numpy==1.19.5 has no build for the base image's CPython 3.11 (the environment pins "
+        "python=3.10.18, but the build targets the image's Python); it has builds for Python 3.6, 3.7, 3.8, 3.9 (and "
+        "source that needs a compiler, which the offline build does not run). scikit-learn==0.22.1 has no build for "
+        "CPython 3.11 either; it has builds for Python 3.5, 3.6, 3.7, 3.8 (and source that needs a compiler, which "
+        "the offline build does not run). Pin numpy and scikit-learn releases with wheels for Python 3.11, or pass "
+        "--base-image with an image whose Python is 3.8"], err
+    assert "amldebug: installed" not in err and "Traceback" not in err
+
+
 def test_a_pure_python_sdist_is_built_on_the_host_instead_of_backtracking(tmp_path):
     """azureml-defaults[fuse] needs fusepy, which exists only as an sdist: wheels-only pip fell
     back to azureml-defaults 1.0.45 (2019). Resolution only: no image."""
@@ -123,3 +142,29 @@ def test_a_pure_python_sdist_is_built_on_the_host_instead_of_backtracking(tmp_pa
     assert (target / "fuse.py").is_file() and int(have["azureml-dataset-runtime"][0].split(".")[0]) >= 1
     assert int(have["azureml-dataset-runtime"][0].split(".")[1]) > 50, have["azureml-dataset-runtime"]
     assert not any("far below" in line for line in lines), lines
+
+
+def test_a_dependency_held_back_far_below_its_newest_release_is_reported(tmp_path):
+    """The encrypted-deploy notebook's environment (v1-sklearn-fuse.yml): scikit-learn==1.5.1 bounds
+    azureml-defaults to mid-2024, whose '~=1.2.1' holds the server at 1.2.2, which holds flask,
+    flask-cors and gunicorn back in turn. Each fall names the requirement that caused it, the
+    dependencies too (only direct requirements were reported). Resolution only: no image."""
+    target = tmp_path / "site-packages"
+    target.mkdir()
+    lines = []
+    environment = ["scikit-learn==1.5.1", "numpy==1.23.5", "azureml-dataset-runtime[pandas,fuse]", "azureml-defaults"]
+    resolve.install(environment, ["azureml-inference-server-http", resolve.SETUPTOOLS], target, PROBE, lines.append)
+    warnings = [line for line in lines if line.startswith("amldebug: warning: ")]
+    expected = [
+        r"azureml-inference-server-http resolved to 1\.2\.\d+ \(\S+\), far below \S+ \(\S+\); held back by "
+        r"azureml-defaults 1\.56\.0\.post1 \(azureml-inference-server-http~=1\.2\.1\)",
+        r"flask resolved to 2\.3\.2 \(2023-05-01\), far below \S+ \(\S+\); held back by azureml-inference-server-http "
+        r"1\.2\.\d+ \(flask<=2\.3\.2\)",
+        r"gunicorn resolved to 22\.0\.0 \(2024-04-16\), far below \S+ \(\S+\); held back by "
+        r"azureml-inference-server-http 1\.2\.\d+ \(gunicorn==22\.0\.0\)",
+    ]
+    for pattern in expected:
+        assert any(re.fullmatch("amldebug: warning: " + pattern, line) for line in warnings), (pattern, warnings)
+    # Bounded by the environment (the pins) or by amldebug (setuptools<82): never reported.
+    assert not any(line.startswith(("amldebug: warning: numpy ", "amldebug: warning: scikit-learn ",
+                                    "amldebug: warning: setuptools ")) for line in warnings), warnings
