@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
 from ..core.paths import cache_root
+from ..core.progress import stage
 from ..errors import AmlDebugError, BuildError
 from ..sources.envfile import normalize_name, requirement_name
 
@@ -899,14 +900,17 @@ def install(user_lines: Sequence[str], added_lines: Sequence[str], target: Path,
         server = next((line for line in lines if requirement_name(line) == SERVER_DIST), SERVER_DIST)
         # The whole stack, even what the environment lists unpinned (inference-schema, flask): an old
         # one would hold the server back to an old release.
-        exempt = server_stack(server, probe, target.parent) | {SERVER_DIST}
+        # setuptools too: conda's is as new as its Python, and one older than 60 needs the stdlib's
+        # distutils, which Python 3.12 dropped and Debian's python3 leaves out.
+        stack = server_stack(server, probe, target.parent) | {SERVER_DIST}
+        exempt = stack | {"setuptools"}
         progress(f"amldebug: unpinned packages bounded to releases before {bound:%Y-%m-%d %H:%M} UTC, when "
                  f"{found[1]} (the newest pin) came out, as conda would keep them compatible; the scoring server's "
-                 f"{len(exempt)} packages stay current")
+                 f"{len(stack)} packages and setuptools stay current")
     requirements = target.parent / "requirements.txt"
     requirements.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    progress(f"amldebug: resolving {len(direct)} requirements for CPython {probe['version']} on Linux "
-             f"{probe['machine']} with uv")
+    stage(progress, f"resolving {len(direct)} requirements for CPython {probe['version']} on Linux "
+                    f"{probe['machine']} with uv")
     status, output = run_uv(uv_command(requirements, target, probe, bound=bound, exempt=exempt))
     if status != 0:
         raise uv_failure(output, probe)

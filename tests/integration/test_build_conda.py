@@ -99,6 +99,25 @@ def test_an_environment_that_does_not_import_is_a_build_failure_naming_the_packa
     assert docker_client.images.list(filters={"label": f"{build.LABEL_HASH}={digest}"}) == []
 
 
+def test_an_environment_whose_newest_pin_is_old_still_gets_a_setuptools_that_imports(docker_client, test_images,
+                                                                                     built, tmp_path):
+    """six==1.16.0 (2021) bounds the unpinned packages to 2021; a setuptools of then needs the
+    stdlib's distutils, which Debian's python3 (and Python 3.12+) lack: pkg_resources must
+    still import, as in every conda Python."""
+    env_file = tmp_path / "requirements.txt"
+    env_file.write_text("six==1.16.0\n")
+    _fresh(docker_client, env_file)
+    lines = []
+    result = build_image(env_file, base_image=BASE_IMAGE, client=docker_client, progress=lines.append)
+    built.append(result.image_id)
+    assert any(line.startswith("amldebug: unpinned packages bounded to releases before 2021-05-05")
+               and line.endswith("packages and setuptools stay current") for line in lines), lines
+    output = docker_client.containers.run(result.tag, ["python3", "-c", (
+        "import pkg_resources, setuptools, six; print(setuptools.__version__, six.__version__)")],
+        remove=True, network_mode="none").decode().split()
+    assert int(output[0].split(".")[0]) >= 60 and output[1] == "1.16.0", output
+
+
 def test_a_pin_with_no_build_for_the_image_python_names_the_pythons_it_has(docker_client, test_images):
     """A v1 notebook's environment: python=3.6.2 and scikit-learn==0.22.1, which has no wheel for 3.11."""
     lines = []
