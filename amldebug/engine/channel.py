@@ -35,17 +35,29 @@ def patch_pipe(pid: int) -> str:
     return f"patch-{pid}"
 
 
-def send(pipe: Path, line: str) -> bool:
-    """Write one line to ``pipe`` if something reads it; False when nothing does."""
+def _writer(pipe: Path) -> Optional[int]:
+    """A write end of ``pipe`` when it is a named pipe something reads; else None."""
     try:
         fd = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
     except OSError as exc:
         if exc.errno in (errno.ENXIO, errno.ENOENT, errno.EACCES, errno.EPERM, errno.ENOTDIR):
-            return False
+            return None
         raise
     try:
-        if not os.path.exists(pipe) or not _is_pipe(fd):
-            return False
+        if os.path.exists(pipe) and _is_pipe(fd):
+            return fd
+    except OSError:
+        pass
+    os.close(fd)
+    return None
+
+
+def send(pipe: Path, line: str) -> bool:
+    """Write one line to ``pipe`` if something reads it; False when nothing does."""
+    fd = _writer(pipe)
+    if fd is None:
+        return False
+    try:
         os.write(fd, (line.rstrip("\n") + "\n").encode())
         return True
     except OSError:
@@ -64,6 +76,7 @@ def post(folder: Path, pipe: str, line: str) -> Optional[str]:
     tmp = inbox / f".{seq}.tmp"
     try:
         tmp.write_text(line.rstrip("\n") + "\n")
+        tmp.chmod(0o644)  # the container's user reads it, whatever this host's umask
         os.replace(tmp, inbox / f"{seq}.{pipe}")
     except OSError:
         return None
@@ -72,14 +85,10 @@ def post(folder: Path, pipe: str, line: str) -> Optional[str]:
 
 def reachable(pipe: Path) -> bool:
     """Whether this host can write to ``pipe`` itself (something in the service reads it)."""
-    try:
-        fd = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError:
-        return False
-    try:
-        return _is_pipe(fd)
-    finally:
+    fd = _writer(pipe)
+    if fd is not None:
         os.close(fd)
+    return fd is not None
 
 
 def _is_pipe(fd: int) -> bool:

@@ -6,7 +6,7 @@ the master alive when a worker fails to boot (so the next save can recover and t
 session survives), starts debugpy in this process -- the gunicorn master -- with
 subprocess support so forked workers are debuggable, optionally waits for a client, then
 hands over to the image's own ``azmlinfsrv``. Settings come from AMLDEBUG_* variables.
-Kept free of anything newer than Python 3.7: it runs in whatever Python the image has.
+Kept free of anything newer than Python 3.8: it runs in whatever Python the image has.
 """
 
 import json
@@ -83,6 +83,7 @@ def patch_gunicorn():
 
     def manage_workers(self):
         STATE["arbiter"] = self
+        STATE["workers"] = self.num_workers  # the workers forked next know how many serve
         if getattr(self, "_amldebug_broken", False):
             # A standby that failed in init() is reaped while the worker it replaced is still
             # shutting down, so reap_workers saw a live worker; once that one is gone too,
@@ -97,8 +98,9 @@ def patch_gunicorn():
     def handle_hup(self):
         self._amldebug_broken = False
         FailureResponder.stop()
-        STATE["generation"] += 1
-        Standby.wanted = False  # the next standby waits for this reload's worker to be ready
+        with Standby.guard():
+            STATE["generation"] += 1
+            Standby.wanted = False  # the next standby waits for this reload's worker to be ready
         write_state("reloading")
         pid = Standby.activate(self)
         if pid:
@@ -108,6 +110,9 @@ def patch_gunicorn():
         return orig_hup(self)
 
     def load_wsgi(self):
+        import signal
+
+        signal.signal(signal.SIGURG, signal.SIG_DFL)  # the inbox is the master's (its handler came with the fork)
         patch_server()
         try:
             result = orig_load(self)
@@ -137,8 +142,19 @@ class Standby(object):
     worker to keep the configured count. Only with one worker (amldebug's default)."""
 
     wanted = False
+    lock = None  # the control thread and a reload both change ``wanted``: see guard()
     current = None  # in the master: (pid, gunicorn worker object, the gate's write end)
     gate_fds = None  # in the standby (inherited): the gate pipe
+
+    @classmethod
+    def guard(cls):
+        """The lock over ``wanted`` and the generation (made in the main thread before the
+        control thread starts)."""
+        if cls.lock is None:
+            import threading
+
+            cls.lock = threading.Lock()
+        return cls.lock
 
     @classmethod
     def enabled(cls, arbiter):
@@ -341,8 +357,11 @@ def pipe_dir():
         except OSError:
             import tempfile
 
-            PIPES["dir"] = tempfile.mkdtemp(prefix="amldebug-pipes-")
-    return PIPES["dir"]
+            try:
+                PIPES["dir"] = tempfile.mkdtemp(prefix="amldebug-pipes-")
+            except OSError:  # no pipes at all: reloads still come as SIGHUP through the engine
+                PIPES["dir"] = ""
+    return PIPES["dir"] or None
 
 
 def _fifo(name):
@@ -381,9 +400,25 @@ def start_inbox():
     try:
         if not os.path.isdir(inbox):
             os.mkdir(inbox)
-        os.chmod(inbox, 0o777)  # the host writes here, whoever the container's user is
     except OSError:
         return
+    try:
+        os.chmod(inbox, 0o777)  # the host writes here, whoever the container's user is
+    except OSError:
+        pass  # not ours to change (made by an earlier start): it may be writable all the same
+
+    def deliver(target, line):
+        try:
+            fd = os.open(os.path.join(pipe_dir() or "", target), os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # nobody reads that pipe (a worker that died)
+            return False
+        try:
+            os.write(fd, (line.rstrip("\n") + "\n").encode())
+            return True
+        except OSError:  # a full pipe: its reader is stuck
+            return False
+        finally:
+            os.close(fd)
 
     def relay(signum, frame):
         try:
@@ -391,27 +426,23 @@ def start_inbox():
         except OSError:
             return
         for name in names:
-            target = name.partition(".")[2]
+            seq, _, target = name.partition(".")
             if name.startswith(".") or not target:
                 continue  # a line still being written (".<seq>.tmp")
             path = os.path.join(inbox, name)
             try:
                 with open(path) as f:
                     line = f.read()
-                os.unlink(path)
+            except OSError:
+                if not os.path.exists(path):
+                    continue  # taken by another process
+                line = None  # unreadable (the host's umask): answered, not tried again
+            try:
+                os.unlink(path)  # whoever removes it delivers it (a worker inherits this handler)
             except OSError:
                 continue
-            try:
-                fd = os.open(os.path.join(pipe_dir(), target), os.O_WRONLY | os.O_NONBLOCK)
-            except OSError:  # nobody reads that pipe (a worker that died): the host need not wait
-                _write_answer(UNDELIVERED, {"seq": name.partition(".")[0], "pipe": target})
-                continue
-            try:
-                os.write(fd, (line.rstrip("\n") + "\n").encode())
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
+            if line is None or not deliver(target, line):
+                _write_answer(UNDELIVERED, {"seq": seq, "pipe": target})  # the host need not wait
 
     signal.signal(signal.SIGURG, relay)
 
@@ -462,6 +493,8 @@ class Patcher(object):
         started = time.time()
         answer = {"seq": request.get("seq"), "pid": os.getpid()}
         try:
+            if STATE.get("workers", 1) > 1:  # the others would go on serving the old code
+                raise ValueError("WORKER_COUNT=%d: only one worker could be patched" % STATE["workers"])
             hotpatch = load_hotpatch()
             filename = ENTRY["filename"]
             with open(filename) as f:
@@ -498,6 +531,7 @@ def start_control():
         return
     pipe = opened[1]
     CONTROL["fd"] = pipe.fileno()
+    Standby.guard()
 
     def serve():
         import signal
@@ -508,8 +542,9 @@ def start_control():
             elif line.startswith("ready"):
                 # Only the worker of the current generation: a "ready" read after a save
                 # already started the next reload would fork a standby beside a booting worker.
-                if line[len("ready"):].strip() in ("", str(STATE["generation"])):
-                    Standby.wanted = True
+                with Standby.guard():
+                    if line[len("ready"):].strip() in ("", str(STATE["generation"])):
+                        Standby.wanted = True
                 arbiter = STATE.get("arbiter")
                 if arbiter is not None:
                     arbiter.wakeup()

@@ -242,10 +242,6 @@ class Service:
         pid = current.get("pid")
         if current.get("status") != Status.READY or not pid:
             return ReloadResult(0.0, restarted=False, kind="declined", reason="no worker is serving")
-        workers = dict(self.spec.env).get("WORKER_COUNT", "1").strip()
-        if workers not in ("", "1"):  # the patch would reach the one worker amldebug follows
-            return ReloadResult(0.0, restarted=False, kind="declined",
-                                reason=f"WORKER_COUNT={workers}: only one worker could be patched")
         seq = f"{os.getpid()}-{time.monotonic_ns()}"
         started = time.monotonic()
         sent = self._tell(state, channel.patch_pipe(pid), json.dumps({"seq": seq}))
@@ -285,11 +281,13 @@ class Service:
     def channel(self) -> Optional[str]:
         """How amldebug tells the server of a save: "pipe" (named pipes in the state folder),
         "engine" (signals through the Docker API: this host cannot open the container's
-        pipes, as with Docker Desktop), None (neither: an older launcher)."""
+        pipes, as with Docker Desktop), None (neither: no inbox either, an older launcher;
+        a reload is still gunicorn's SIGHUP)."""
         state = StateFile(state_folder(self.name))
         if channel.reachable(state.channel / channel.CONTROL):
             return "pipe"
-        return "engine" if self.spec.runtime == Runtime.CONTAINER else None
+        inbox = (state.channel / channel.INBOX).is_dir()
+        return "engine" if self.spec.runtime == Runtime.CONTAINER and inbox else None
 
     def debugger_attached(self, timeout: float = 0.5) -> Optional[bool]:
         """Whether a debugger client is attached to the service now (None: it cannot say)."""
