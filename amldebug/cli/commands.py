@@ -306,7 +306,7 @@ def _demo_runtime(image: Optional[str], progress) -> tuple[Runtime, Optional[str
     if found is None:
         return Runtime.PROCESS, None, ("a Docker engine answers, but no local image has azmlinfsrv (pass --image, "
                                        "or make one with 'amldebug build')")
-    return Runtime.CONTAINER, found, f"image '{found}' is the newest local image with azmlinfsrv"
+    return Runtime.CONTAINER, found, f"image '{found}' has azmlinfsrv (the newest local image that shows it)"
 
 
 def _refuse_running(name: str, folder: Path, holder: Optional[int]) -> None:
@@ -336,8 +336,8 @@ def _refuse_running(name: str, folder: Path, holder: Optional[int]) -> None:
 def demo(
     folder: Path = typer.Option(Path("amldebug-demo"), "--folder", help="Where to put the example project.",
                                 metavar="DIR"),
-    image: Optional[str] = typer.Option(None, "--image", help="Scoring image (default: the newest local image "
-                                        "with azmlinfsrv).", metavar="IMAGE"),
+    image: Optional[str] = typer.Option(None, "--image", help="Scoring image (default: a local image with "
+                                        "azmlinfsrv, found as attach finds one).", metavar="IMAGE"),
     runtime: Optional[Runtime] = typer.Option(None, "--runtime", help="Force the runtime (default: container "
                                               "when a scoring image is here, else process)."),
     port: Port = DEFAULT_PORT,
@@ -356,8 +356,8 @@ def _demo(folder: Path, image: Optional[str], runtime: Optional[Runtime], port: 
     from ..engine.statefile import held
 
     name = service_name_from(folder)
-    progress.always(f"amldebug: starting service '{name}' (amldebug demo)")  # C1
-    with held(name, "demo") as other:  # from the first line on: a demo still starting counts too
+    with held(name, "demo") as other:  # held before the first line: a demo still starting counts too
+        progress.always(f"amldebug: starting service '{name}' (amldebug demo)")  # C1
         _refuse_running(name, folder, other)
         _run_demo(folder, image, runtime, port, debug_port, wait, progress)
 

@@ -162,7 +162,7 @@ echo "AMLDEBUG-PROBE: no Python next to $srv can import azureml_inference_server
 """
 
 
-def probe_image(client: docker.DockerClient, image, payload: Path, cache: Path) -> dict:
+def probe_image(client: docker.DockerClient, image, payload: Path, cache: Path, *, timeout: float = 60) -> dict:
     """Learn the image's Python and server (cached by image id)."""
     cache_file = cache / "probes" / (image.id.replace(":", "-") + ".json")
     try:
@@ -172,7 +172,7 @@ def probe_image(client: docker.DockerClient, image, payload: Path, cache: Path) 
     except (OSError, ValueError):
         pass
     ref = (image.tags or [image.id])[0]
-    status, out = run_once(client, image.id, ["/bin/sh", "-c", _PROBE_SCRIPT], ref=ref, kind="probe", timeout=60,
+    status, out = run_once(client, image.id, ["/bin/sh", "-c", _PROBE_SCRIPT], ref=ref, kind="probe", timeout=timeout,
                            volumes={str(payload): {"bind": PAYLOAD_ROOT, "mode": "ro"}},
                            hint="amldebug needs an image with /bin/sh and Python")
     out = out.strip()

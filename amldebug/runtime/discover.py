@@ -1,5 +1,6 @@
-"""Which image to run when none was named (contract C2): the newest local image that has
-the scoring server, checked as ``attach`` probes an image; otherwise the process runtime.
+"""Which image to run when none was named (contract C2): a local image that has the
+scoring server (the newest of those that show a sign of it first), checked as ``attach``
+probes an image; otherwise the process runtime.
 
 So F5 in a project that ``amldebug init`` made, or ``amldebug demo``, starts something
 on a machine that has a scoring image, and says which image it picked.
@@ -7,6 +8,7 @@ on a machine that has a scoring image, and says which image it picked.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
@@ -45,8 +47,32 @@ def _hinted(image, history: Callable[[object], Iterable[str]]) -> bool:
     return any(hint in " ".join(history(image)).lower() for hint in _HINTS)
 
 
+# A probe that did not answer in time (a large image on a busy engine) is not tried again for
+# a day: every 'attach' without --image would wait for it.
+PROBE_TIMEOUT = 20
+NO_ANSWER_SECONDS = 24 * 3600
+
+
 def _no_server_mark(image) -> Path:
     return cache_root() / "probes" / (image.id.replace(":", "-") + ".noserver")
+
+
+def _no_answer_mark(image) -> Path:
+    return cache_root() / "probes" / (image.id.replace(":", "-") + ".noanswer")
+
+
+def _known_not_to_serve(image) -> bool:
+    if _no_server_mark(image).exists():
+        return True
+    try:
+        return time.time() - _no_answer_mark(image).stat().st_mtime < NO_ANSWER_SECONDS
+    except OSError:
+        return False
+
+
+def _mark(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
 
 
 def candidates(images: list, history: Callable[[object], Iterable[str]] = lambda image: ()) -> list:
@@ -68,29 +94,22 @@ def _build_history(image) -> list[str]:
 
 
 def find_scoring_image(client, progress: Progress) -> Optional[str]:
-    """The newest local image with azmlinfsrv (its first tag), checked with the probe that
-    ``attach`` runs; None when there is none."""
+    """A local image with azmlinfsrv (its first tag), checked with the probe that ``attach``
+    runs, in the order of :func:`candidates`; None when there is none."""
     stage(progress, "looking for a local image with azmlinfsrv")
     try:
         images = client.images.list()
     except Exception as exc:  # noqa: BLE001 - the engine's own error, as ours
         raise DockerUnavailableError(f"cannot list the local images: {str(exc)[:200]}") from None
     payload = inject.payload_dir()
-    probes = 0
-    for image in candidates(images, _build_history):
-        if _no_server_mark(image).exists():
-            continue
-        if probes == MAX_PROBES:
-            break
-        probes += 1
+    unknown = [image for image in images if image.tags and not _known_not_to_serve(image)]
+    for image in candidates(unknown, _build_history)[:MAX_PROBES]:
         try:
-            engine.probe_image(client, image, payload, cache_root())
+            engine.probe_image(client, image, payload, cache_root(), timeout=PROBE_TIMEOUT)
         except ImageError:  # no server, no Python, no /bin/sh: remember (an image never changes), look further
-            mark = _no_server_mark(image)
-            mark.parent.mkdir(parents=True, exist_ok=True)
-            mark.touch()
-        except AmlDebugError:  # the engine was slow or went away: not an answer about the image
-            continue
+            _mark(_no_server_mark(image))
+        except AmlDebugError:  # no answer in time: not a 'no', but not worth waiting for on every look
+            _mark(_no_answer_mark(image))
         else:
             return image.tags[0]
     return None
@@ -110,6 +129,6 @@ def with_local_image(spec: ServiceSpec, progress: Progress) -> ServiceSpec:
         notice(progress, "amldebug: no --image given and no local image has azmlinfsrv; using the process runtime "
                  "(this machine's Python). Pass --image, or make one with 'amldebug build'")
         return spec.replace(runtime=Runtime.PROCESS, image_found=True)
-    notice(progress, f"amldebug: no --image given; using '{ref}', the newest local image with azmlinfsrv "
-             "(pass --image to choose another)")
+    notice(progress, f"amldebug: no --image given; using '{ref}', a local image with azmlinfsrv (the newest of "
+             "those that show it; pass --image to choose another)")
     return spec.replace(image=ref, image_found=True)

@@ -292,7 +292,7 @@ def test_demo_serves_until_ctrl_c(tmp_path, test_images, kind):
             assert f"using the container runtime: image '{test_images['azmlinfsrv']}' is present" in text
         else:  # no image named: the newest local image with the server, named
             assert "amldebug demo: using the container runtime: image '" in text
-            assert "' is the newest local image with azmlinfsrv" in text
+            assert "' has azmlinfsrv (the newest local image that shows it)" in text
         assert "is ready for a debugger on localhost:18002" in text
         answer = requests.post("http://127.0.0.1:18001/score", data=(tmp_path / "amldebug-demo" /
                                                                    "sample-request.json").read_text(),
