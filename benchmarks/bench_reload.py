@@ -7,6 +7,8 @@ allocates a "model" of --model-mb), each with and without a debugger attached:
   * the standby: a full reload (--reload full) through the pipe in the state folder, init()
     in the warm standby worker;
   * the patch: a run()-only edit (--reload auto), the changed code swapped in the live worker;
+    with a debugger also where the host cannot open the pipes (Docker Desktop), through the
+    inbox and SIGURG (AMLDEBUG_PIPES=local);
   * a container restart (what LocalWebservice.reload does; with a debugger: recreate and
     re-attach);
   * the floor: file event + compile + exec of the module + one request.
@@ -81,11 +83,13 @@ class Bench:
     """One amldebug service with its own copy of the sample, its watcher and (maybe) a debugger."""
 
     def __init__(self, name: str, image: str, init_seconds: float, model_mb: int, port: int, *, debugger: bool,
-                 today: bool) -> None:
+                 today: bool, engine_only: bool = False) -> None:
         self.ws = workspace()
         self.score_py = self.ws / "sample" / "score.py"
         make_script(self.score_py, init_seconds, model_mb)
         extra = ["-e", "AMLDEBUG_STANDBY=0"] if today else []
+        if engine_only:  # as on Docker Desktop: the host cannot open the pipes; the inbox and SIGURG
+            extra += ["-e", "AMLDEBUG_PIPES=local"]
         subprocess.run([*AMLDEBUG, "attach", "sample", "--image", image, "--model-dir", "sample/model", "--name", name,
                         "--detach", "--no-wait", "--debug-port", str(port + 1), "--port", str(port), *extra],
                        cwd=self.ws, check=True, capture_output=True)
@@ -272,6 +276,9 @@ def main() -> None:
                     benches[(debugger, today)] = Bench(f"{PREFIX}-{port}", args.image, init, mb, port,
                                                        debugger=debugger, today=today)
                     port += 2
+            benches["engine"] = Bench(f"{PREFIX}-{port}", args.image, init, mb, port, debugger=True, today=False,
+                                      engine_only=True)
+            port += 2
             rws = workspace()
             make_script(rws / "sample" / "score.py", init, mb)
             subprocess.run([*AMLDEBUG, "attach", "sample", "--image", args.image, "--model-dir", "sample/model",
@@ -285,6 +292,8 @@ def main() -> None:
                     rows = [("today", benches[(debugger, True)], "full"),
                             ("standby", benches[(debugger, False)], "full"),
                             ("patch", benches[(debugger, False)], "auto")]
+                    if debugger:
+                        rows.append(("patch-engine", benches["engine"], "auto"))
                     for label, bench, mode in rows:
                         took = bench.save(mode)
                         results.setdefault((init, debugger, label), []).append(took)
@@ -312,6 +321,7 @@ def main() -> None:
     labels = {"today": "today: 100 ms debounce, Docker API SIGHUP, gunicorn HUP",
               "standby": "full reload through the warm standby (pipe)",
               "patch": "hot patch of run() (auto)",
+              "patch-engine": "hot patch, pipes out of the host's reach (inbox+SIGURG)",
               "restart": "container restart (+ re-attach with a debugger)"}
     for init in sorted({key[0] for key in results}):
         for debugger in (True, False):
@@ -319,7 +329,9 @@ def main() -> None:
             print(f"\ninit() = {init:g} s{' + %d MB model' % args.model_mb if init >= 0.1 else ''}, "
                   f"{'debugger attached' if debugger else 'no debugger'}")
             print(f"  {'':52} {'median':>8} {'p90':>8} {'/restart':>8} {'/floor':>8}")
-            for label in ("today", "standby", "patch", "restart"):
+            for label in ("today", "standby", "patch", "patch-engine", "restart"):
+                if (init, debugger, label) not in results:
+                    continue
                 values = results[(init, debugger, label)]
                 print(f"  {labels[label]:52} {ms(values)} {median(values) / restart_median:8.2f} "
                       f"{median(values) / floor_ms:8.1f}")

@@ -35,7 +35,8 @@ def _head(node):
 def _holds_code(node):
     """Whether a module-level statement makes code objects that outlive its execution
     (a class's methods, a lambda); only their line numbers matter once it has run."""
-    return any(isinstance(n, FUNCTION_DEFS + (ast.ClassDef, ast.Lambda)) for n in ast.walk(node))
+    return any(isinstance(n, FUNCTION_DEFS + (ast.ClassDef, ast.Lambda))
+               for child in ast.iter_child_nodes(node) for n in ast.walk(child))
 
 
 def _top_level(tree):
@@ -80,7 +81,7 @@ def plan(old_source, new_source, filename):
             raise Declined("%s changed (line %d)" % (what, after.lineno))
         elif _dump(before, True) != _dump(after, True) and _holds_code(after):
             # Its code objects (methods, lambdas) keep the old lines: breakpoints would land wrong.
-            what = "class %s" % after.name if isinstance(after, ast.ClassDef) else "module-level code with a lambda"
+            what = "class %s" % after.name if isinstance(after, ast.ClassDef) else "module-level code that makes functions"
             raise Declined("%s moved (line %d)" % (what, after.lineno))
     if not changed:
         raise Declined("no function body changed")

@@ -160,3 +160,23 @@ def test_a_signal_while_a_command_waits_exits_128_plus_n_with_a_message(tmp_path
         engine.close()
     assert proc.returncode == 128 + signum, (proc.returncode, err)
     assert err.rstrip().endswith("interrupted") and "Traceback" not in err, err
+
+
+def test_the_demo_lock_is_held_by_one_process_and_names_it(tmp_path, monkeypatch):
+    """A second process learns who holds it; the lock goes with the process that held it."""
+    from amldebug.engine.statefile import held
+
+    code = ("import sys, time; from amldebug.engine.statefile import held\n"
+            "with held('svc', 'demo') as other:\n    print(other, flush=True); time.sleep(30)\n")
+    env = {**os.environ, "AMLDEBUG_CACHE": str(tmp_path / "cache")}
+    monkeypatch.setenv("AMLDEBUG_CACHE", str(tmp_path / "cache"))
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert holder.stdout.readline().strip() == "None"
+        with held("svc", "demo") as other:
+            assert other == holder.pid
+    finally:
+        holder.kill()
+        holder.wait(5)
+    with held("svc", "demo") as other:
+        assert other is None

@@ -123,13 +123,19 @@ def test_a_run_edit_that_shifts_later_module_code_is_still_patched():
 
 @pytest.mark.parametrize("later, reason", [
     ("class A:\n    def f(self):\n        return 1\n", "class A moved (line 8)"),
-    ("scale = lambda v: v * 2\n", "module-level code with a lambda moved (line 8)"),
+    ("scale = lambda v: v * 2\n", "module-level code that makes functions moved (line 8)"),
 ])
 def test_a_run_edit_that_shifts_later_code_objects_is_declined(later, reason):
     """A class's methods and a lambda keep the lines they were compiled with."""
     source = "def init():\n    pass\n\ndef run(x):\n    return 1\n\n" + later
     with pytest.raises(hotpatch.Declined, match=re.escape(reason)):
         hotpatch.plan(source, source.replace("    return 1\n", "    x = x\n    return 1\n", 1), "score.py")
+
+
+def test_a_run_edit_that_shifts_a_class_of_attributes_only_is_still_patched():
+    source = "def init():\n    pass\n\ndef run(x):\n    return 1\n\nclass Config:\n    LIMIT = 3\n"
+    changed, _ = hotpatch.plan(source, source.replace("    return 1\n", "    x = x\n    return 1\n", 1), "score.py")
+    assert changed == ["run"]
 
 
 def test_a_decorator_argument_change_is_declined():
