@@ -17,6 +17,7 @@ from amldebug.runtime import imagebuild as build
 from amldebug.runtime.imagebuild import BuildError, build_image
 from tests.integration.conftest import BASE_IMAGE
 from tests.integration.helpers import amldebug
+from tests.support.images import build_from_dockerfile
 
 pytestmark = pytest.mark.docker
 
@@ -148,15 +149,8 @@ def test_unknown_package_is_named_and_nothing_is_tagged(docker_client, test_imag
 @pytest.fixture(scope="module")
 def no_python_image(docker_client, test_images):
     """The base with its Python deleted (built offline: RUN only removes files)."""
-    dockerfile = f"FROM {BASE_IMAGE}\nRUN rm -f /usr/bin/python3*\nLABEL {LABEL_TEST}=nopython\n".encode()
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile))
-    context.seek(0)
-    image, _ = docker_client.images.build(fileobj=context, custom_context=True, tag="amldebug-test/nopython:1",
-                                          network_mode="none", rm=True, forcerm=True)
+    image = build_from_dockerfile(docker_client, f"FROM {BASE_IMAGE}\nRUN rm -f /usr/bin/python3*\n"
+                                  f"LABEL {LABEL_TEST}=nopython\n", "amldebug-test/nopython:1")
     yield "amldebug-test/nopython:1"
     docker_client.images.remove(image.id, force=True)
 

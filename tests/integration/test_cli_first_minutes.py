@@ -3,12 +3,10 @@ and names it; two demos in one folder; a takeover ends the first session with a 
 tracebacks name local files; stages print as plain lines; DOCKER_CONTEXT reaches the engine."""
 
 import hashlib
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import time
 import uuid
 from pathlib import Path
@@ -19,6 +17,7 @@ from amldebug.engine import docker as engine
 from amldebug.errors import ImageError
 from amldebug.runtime.discover import _no_server_mark, find_scoring_image
 from tests.integration.helpers import amldebug
+from tests.support.images import build_from_dockerfile
 
 pytestmark = pytest.mark.docker
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,14 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _label_only_image(client, base: str, tag: str, labels: dict) -> None:
     """An image FROM a local ``base`` with labels only: no RUN, no network, a new creation time."""
-    dockerfile = f"FROM {base}\nLABEL {' '.join(f'{k}={v}' for k, v in labels.items())}\n".encode()
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile))
-    context.seek(0)
-    client.images.build(fileobj=context, custom_context=True, tag=tag, pull=False, network_mode="none", rm=True)
+    build_from_dockerfile(client, f"FROM {base}\nLABEL {' '.join(f'{k}={v}' for k, v in labels.items())}\n", tag)
 
 
 @pytest.fixture

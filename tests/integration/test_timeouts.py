@@ -2,8 +2,6 @@
 image whose ENV sets WORKER_TIMEOUT=4 and SCORING_TIMEOUT_MS=3000 must neither kill the
 paused worker nor silently switch debugging off in its thread."""
 
-import io
-import tarfile
 import time
 
 import pytest
@@ -11,6 +9,7 @@ import pytest
 from amldebug.runtime.registry import get_service
 from tests.conftest import marker_line
 from tests.integration.helpers import Request, amldebug, client_from_launch_json
+from tests.support.images import build_from_dockerfile
 
 pytestmark = pytest.mark.docker
 
@@ -25,17 +24,9 @@ def timeouts_image(docker_client, test_images):
     for image in docker_client.images.list(name=TIMEOUTS_IMAGE):
         if image.labels.get(LABEL_BASE) == base.id:
             return TIMEOUTS_IMAGE
-    dockerfile = (f"FROM {test_images['azmlinfsrv']}\n"
-                  f"ENV WORKER_TIMEOUT=4 SCORING_TIMEOUT_MS=3000\n"
-                  f"LABEL {LABEL_BASE}={base.id}\n").encode()
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile))
-    context.seek(0)
-    docker_client.images.build(fileobj=context, custom_context=True, tag=TIMEOUTS_IMAGE, network_mode="none",
-                               rm=True, forcerm=True)
+    build_from_dockerfile(docker_client, f"FROM {test_images['azmlinfsrv']}\n"
+                          f"ENV WORKER_TIMEOUT=4 SCORING_TIMEOUT_MS=3000\nLABEL {LABEL_BASE}={base.id}\n",
+                          TIMEOUTS_IMAGE)
     return TIMEOUTS_IMAGE
 
 
