@@ -105,7 +105,7 @@ def full_builds(client, env_file: Path, base: str, repeat: int, tmp: Path) -> li
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--env", type=Path, default=DEFAULT_ENV)
     parser.add_argument("--base-image", default=DEFAULT_BASE)
