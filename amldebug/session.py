@@ -117,7 +117,7 @@ def with_built_image(spec: ServiceSpec, environment, *, base_image: str | None =
                      progress: Progress = _stderr) -> ServiceSpec:
     """``spec`` with the image built (or found unchanged) for ``environment``: an
     environment file, or an Environment read already (amldebug build)."""
-    from .runtime.imagebuild import build_image
+    from .envbuild.image import build_image
 
     built = build_image(environment, base_image=base_image, progress=progress)
     if not built.built:  # build_image reports a build itself

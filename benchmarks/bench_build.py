@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from amldebug.engine.docker import connect  # noqa: E402
-from amldebug.runtime import imagebuild as build  # noqa: E402
-from amldebug.runtime import resolve  # noqa: E402
+from amldebug.envbuild import image as build  # noqa: E402
+from amldebug.envbuild import resolve  # noqa: E402
 
 DEFAULT_ENV = ROOT / "tests" / "fixtures" / "conda" / "inference-schema-env.yml"
 DEFAULT_BASE = "amldebug-test/base:bookworm"

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from amldebug.core.options import AttachOptions, task_argv  # noqa: E402
 from amldebug.engine.docker import connect  # noqa: E402
-from amldebug.runtime import imagebuild as build  # noqa: E402
+from amldebug.envbuild import image as build  # noqa: E402
 from amldebug.vscode.entries import attach_prefix, vscode_files  # noqa: E402
 from tests.support.vscode_task import TaskRun  # noqa: E402
 

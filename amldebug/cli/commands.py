@@ -406,7 +406,7 @@ def build(
     quiet: Quiet = False, as_json: AsJson = False,
 ) -> None:
     """Build a local scoring image from an environment file, with no network inside the build."""
-    from ..runtime.imagebuild import build_image
+    from ..envbuild.image import build_image
 
     with Reporter(quiet=quiet) as progress:
         result = build_image(env_file, base_image=base_image, tag=tag, progress=progress)

@@ -1,2 +1,2 @@
-"""A service at run time: the debugger payload (inject), images built for an environment
-(imagebuild), the LocalWebservice-shaped Service object and its registry (service)."""
+"""A service at run time: the debugger payload (inject), image discovery (discover), the
+LocalWebservice-shaped Service object and its registry (service, registry)."""

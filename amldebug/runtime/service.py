@@ -322,7 +322,7 @@ class Service:
         spec = self.spec.replace(**changes)
         if spec.env_file and spec.runtime == Runtime.CONTAINER and spec.image and spec.image.startswith("amldebug-env:") \
                 and "image" not in changes:
-            from .imagebuild import build_image  # the environment file changed: the image follows it
+            from ..envbuild.image import build_image  # the environment file changed: the image follows it
 
             spec = spec.replace(image=build_image(Path(spec.env_file), base_image=spec.base_image,
                                                   client=self._client).tag)

@@ -104,7 +104,7 @@ def built_images(docker_client):
     """Images amldebug builds in the module (labelled with their environment's hash); removed at its end."""
     import docker
 
-    from amldebug.runtime import imagebuild
+    from amldebug.envbuild import image as imagebuild
 
     before = {image.id for image in docker_client.images.list(filters={"label": imagebuild.LABEL_HASH})}
     yield

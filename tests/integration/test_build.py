@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from amldebug.errors import ImageError
-from amldebug.runtime import imagebuild as build
-from amldebug.runtime.imagebuild import BuildError, build_image
+from amldebug.envbuild import image as build
+from amldebug.envbuild.image import BuildError, build_image
 from tests.integration.conftest import BASE_IMAGE
 from tests.integration.helpers import amldebug
 from tests.support.images import build_from_dockerfile

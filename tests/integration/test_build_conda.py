@@ -12,9 +12,9 @@ import docker
 import pytest
 
 from amldebug.errors import BuildError
-from amldebug.runtime import imagebuild as build
-from amldebug.runtime import resolve
-from amldebug.runtime.imagebuild import build_image
+from amldebug.envbuild import image as build
+from amldebug.envbuild import resolve
+from amldebug.envbuild.image import build_image
 from tests.integration.conftest import BASE_IMAGE
 from tests.support.cli import amldebug
 

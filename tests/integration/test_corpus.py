@@ -32,7 +32,7 @@ import requests
 import yaml
 
 from amldebug.engine import docker as engine
-from amldebug.runtime import imagebuild
+from amldebug.envbuild import image as imagebuild
 from tests.integration.conftest import BASE_IMAGE
 from tests.integration.helpers import amldebug, client_from_launch_json
 

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 import amldebug
-from amldebug.runtime import imagebuild as build
+from amldebug.envbuild import image as build
 from amldebug.runtime.registry import _existing, get_service
 from tests.conftest import marker_line
 from tests.integration.conftest import BASE_IMAGE

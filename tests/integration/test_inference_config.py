@@ -15,7 +15,7 @@ import pytest
 import requests
 
 import amldebug
-from amldebug.runtime import imagebuild as build
+from amldebug.envbuild import image as build
 from tests.conftest import marker_line, require_azureml
 from tests.integration.conftest import BASE_IMAGE
 from tests.integration.helpers import Request, client_from_launch_json

@@ -12,7 +12,7 @@ import pytest
 from amldebug import azureml_bridge as bridge
 from amldebug.core.spec import resolve_spec
 from amldebug.errors import AmlDebugError, ServiceNotFoundError, UsageError
-from amldebug.runtime import imagebuild as build
+from amldebug.envbuild import image as build
 from amldebug.watch import ReloadLoop
 from tests.conftest import require_azureml  # noqa: E402
 

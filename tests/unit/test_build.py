@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from amldebug.errors import ImageError, UsageError
-from amldebug.runtime import imagebuild as build
-from amldebug.runtime.imagebuild import env_hash, read_environment
+from amldebug.envbuild import image as build
+from amldebug.envbuild.image import env_hash, read_environment
 from amldebug.sources import envfile
 from amldebug.sources.envfile import Environment
 from tests.support.envfiles import parse_conda_env, parse_requirements

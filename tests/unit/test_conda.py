@@ -1,5 +1,5 @@
 """Conda packages as pip reads them (sources/conda.py) and the pure parts of resolution
-(runtime/resolve.py: pins, the date bound, builds per Python, backtracks). No network: the
+(envbuild/resolve.py: pins, the date bound, builds per Python, backtracks). No network: the
 index's answers are written here as the simple API gives them."""
 
 import datetime as dt
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from amldebug.errors import BuildError, UsageError
-from amldebug.runtime import resolve
-from amldebug.runtime.resolve import Release
+from amldebug.envbuild import resolve
+from amldebug.envbuild.resolve import Release
 from amldebug.sources import conda
 from amldebug.sources.envfile import read_env_file
 

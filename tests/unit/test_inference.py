@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from amldebug.errors import UsageError
-from amldebug.runtime import imagebuild as build
+from amldebug.envbuild import image as build
 from amldebug.sources.azureml import read_inference_config
 from tests.integration.helpers import amldebug
 

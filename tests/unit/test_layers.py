@@ -1,5 +1,5 @@
 """The package's layers, checked on its import statements (those inside functions too):
-cli -> use cases -> runtime -> engine -> {core, sources, vscode, diagnose} -> errors.
+cli -> use cases -> runtime, envbuild -> engine -> {core, sources, vscode, diagnose} -> errors.
 A module imports its own layer or lower ones, and no two modules import each other
 around a circle."""
 
@@ -19,7 +19,7 @@ LAYERS = [
     {"amldebug.cli"},
     {"amldebug", "amldebug.session", "amldebug.watch", "amldebug.check", "amldebug.scaffold", "amldebug.replicas",
      "amldebug.azureml_bridge", "amldebug.localwebservice"},
-    {"amldebug.runtime"},
+    {"amldebug.runtime", "amldebug.envbuild"},
     {"amldebug.engine"},
     {"amldebug.core", "amldebug.sources", "amldebug.vscode", "amldebug.diagnose"},
     {"amldebug.errors"},

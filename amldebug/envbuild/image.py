@@ -290,7 +290,7 @@ def pip_failure(output: str, probe: dict, returncode: int) -> BuildError:
 
 def pip_install(lines: Sequence[str], target: Path, probe: dict, progress: Progress, cache: Path | None = None) -> None:
     """Resolve and install ``lines`` into ``target`` for the image's Python with the host's
-    pip (wheels only). The build uses uv (runtime/resolve.py); benchmarks/bench_build.py
+    pip (wheels only). The build uses uv (envbuild/resolve.py); benchmarks/bench_build.py
     measures this against it."""
     if importlib.util.find_spec("pip") is None:
         raise AmlDebugError(f"pip is not installed in the Python that runs amldebug ({sys.executable}); "
