@@ -34,12 +34,9 @@ from ..core.paths import cache_root
 from ..core.progress import stage
 from ..core.version import __version__
 from ..engine.docker import (
-    SERVER_PYTHON_SH,
     build_image_from_context,
     connect,
-    find_image,
     find_image_by_label,
-    pull_image,
     remove_image,
     run_once,
     tag_image,
@@ -50,11 +47,11 @@ from ..sources import (
     read_environment,  # noqa: F401 (build.read_environment, as before)
 )
 from ..sources.envfile import Environment, requirement_name
-from . import resolve
+from . import python, resolve
+from .python import DEFAULT_BASE_IMAGE, get_base_image, probe_python  # noqa: F401 (build.get_base_image, as before)
 
 Progress = Callable[[str], None]
 
-DEFAULT_BASE_IMAGE = "mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cpu-inference:latest"
 DEFAULT_REPOSITORY = "amldebug-env"
 ENV_ROOT = "/opt/amldebug-env"
 SERVER_DIST = "azureml-inference-server-http"
@@ -144,17 +141,11 @@ def with_server(env: Environment, server_version: Optional[str]) -> list[str]:
 
 def conda_requirements(env: Environment, probe: dict, progress: Progress = _stderr) -> tuple[list[str], str]:
     """The environment's conda packages as PyPI requirements, and its python spec ('' if
-    none). A python pin other than the image's is a warning: the build targets the image's
-    Python, as the offline build cannot create another one. Every mapping is logged."""
+    none). Every mapping is logged; which Python the build is for is said by the choice of the
+    base image (envbuild/python.py)."""
     mapped = conda.plan(env.conda, env.channels)
     for line in mapped.log_lines():
         progress(line)
-    if mapped.python and conda.python_mismatch(mapped.python, probe["version"]):
-        minor = ".".join(mapped.python.split(".")[:2])
-        progress(f"amldebug: warning: {env.label} pins {mapped.python_spec}; the base image has Python "
-                 f"{probe['version']}, so the environment is built for Python {probe['version']} (Azure ML would "
-                 f"create Python {minor} with conda; pass --base-image with a Python {minor} image "
-                 "to match it)")
     return mapped.requirements, mapped.python_spec or ""
 
 
@@ -437,110 +428,9 @@ def prepare_context(ctx: Path, site: Path, base_id: str, probe: dict, labels: di
 # The engine (through amldebug.container): base image, probe, build, tag
 # ---------------------------------------------------------------------------------------
 
-def get_base_image(client, ref: str, progress: Progress):
-    """The base image, pulled when it is not present locally."""
-    image = find_image(client, ref, what="base image")
-    if image is not None:
-        return image
-    progress(f"amldebug: base image '{ref}' is not present locally; pulling it")
-    return pull_image(client, ref, what="base image", hint="or pass --base-image with a local image that has Python")
-
-
 def find_built(client, digest: str):
     """The image built earlier for this hash, or None."""
     return find_image_by_label(client, f"{LABEL_HASH}={digest}")
-
-
-# The Python that would run the server (azmlinfsrv's shebang, if the base has one), else
-# python3/python on PATH, runs the probe code ($1).
-_PROBE_SHELL = SERVER_PYTHON_SH + r"""
-for py in "$cand" $(command -v python3 2>/dev/null) $(command -v python 2>/dev/null); do
-  [ -n "$py" ] && [ -x "$py" ] || continue
-  exec "$py" -c "$1"
-done
-echo "AMLDEBUG-PROBE: no python3 or python on PATH=$PATH"
-exit 12
-"""
-
-# No f-strings: an old Python must get as far as saying it is too old.
-_PROBE_PYTHON = r"""
-import glob, json, os, platform, shutil, site, sys, sysconfig
-if sys.version_info < (3, 7):
-    print("AMLDEBUG-PROBE: %s is Python %s; the scoring server needs Python 3.8 or later"
-          % (sys.executable, platform.python_version()))
-    sys.exit(13)
-impl = sys.implementation
-try:
-    sites = [p for p in site.getsitepackages() if p.endswith("-packages")]
-except AttributeError:
-    sites = []
-purelib = sysconfig.get_paths()["purelib"]
-libc = ""
-try:
-    libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
-except (AttributeError, ValueError, OSError):
-    pass
-server = None
-try:
-    from importlib import metadata
-    server = metadata.version("azureml-inference-server-http")
-except Exception:
-    pass
-conda = None
-for cand in (os.environ.get("CONDA_EXE"), shutil.which("conda"), os.path.join(sys.prefix, "bin", "conda"),
-             os.path.join(sys.prefix, "..", "..", "bin", "conda")):
-    if cand and os.path.isfile(cand) and os.access(cand, os.X_OK):
-        conda = os.path.normpath(cand)
-        break
-iv = "%d.%d.%d" % tuple(impl.version[:3])
-if impl.version.releaselevel != "final":
-    iv += impl.version.releaselevel[0] + str(impl.version.serial)
-markers = {
-    "implementation_name": impl.name, "implementation_version": iv, "os_name": os.name,
-    "platform_machine": platform.machine(), "platform_release": platform.release(),
-    "platform_system": platform.system(), "platform_version": platform.version(),
-    "python_full_version": platform.python_version(),
-    "platform_python_implementation": platform.python_implementation(),
-    "python_version": "%d.%d" % sys.version_info[:2], "sys_platform": sys.platform,
-}
-print("AMLDEBUG-PROBE-JSON " + json.dumps({
-    "python": sys.executable, "version": "%d.%d" % sys.version_info[:2], "implementation": impl.name,
-    "abiflags": getattr(sys, "abiflags", ""), "machine": platform.machine(), "libc": libc,
-    "musl": bool(glob.glob("/lib/ld-musl-*.so.1")), "site": (sites or [purelib])[0],
-    "server": server, "conda": conda, "path": os.environ.get("PATH", ""), "markers": markers,
-}))
-"""
-
-
-def probe_python(client, image, ref: str) -> dict:
-    """The base image's Python: version, machine, C library, site-packages (cached by image id)."""
-    cache_file = cache_root() / "build-probes" / (image.id.replace(":", "-") + ".json")
-    if cache_file.is_file():
-        try:
-            return json.loads(cache_file.read_text())
-        except ValueError:
-            pass
-    status, out = run_once(client, image.id, ["/bin/sh", "-c", _PROBE_SHELL, "probe", _PROBE_PYTHON], ref=ref,
-                           what="base image", kind="probe", timeout=60,
-                           hint="amldebug build needs a base image with a shell and Python 3, e.g. an Azure ML "
-                                "inference image")
-    out = out.strip()
-    result = next((line[len("AMLDEBUG-PROBE-JSON "):] for line in out.splitlines()
-                   if line.startswith("AMLDEBUG-PROBE-JSON ")), None)
-    if status != 0 or result is None:
-        reason = out.splitlines()[-1].replace("AMLDEBUG-PROBE: ", "") if out else f"exit code {status}"
-        if status == 12:
-            raise ImageError(f"base image '{ref}' has no Python ({reason}); pass --base-image with an image that "
-                             "has Python 3, e.g. an Azure ML inference image")
-        raise ImageError(f"base image '{ref}' cannot be used: {reason}; pass --base-image with an image that "
-                         "has Python 3.8 or later")
-    info = json.loads(result)
-    if info["implementation"] != "cpython":
-        raise ImageError(f"base image '{ref}' runs {info['implementation']} {info['version']}; amldebug build "
-                         "installs CPython wheels only: pass --base-image with a CPython image")
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    cache_file.write_text(json.dumps(info))
-    return info
 
 
 def docker_build(client, context: Path, progress: Progress) -> str:
@@ -631,8 +521,13 @@ def build_image(env_file: Path | Environment | None, *, base_image: str | None =
         check_tag(tag)
     if client is None:
         client = connect()
-    base_ref = base_image or env.base_image or DEFAULT_BASE_IMAGE
-    base = get_base_image(client, base_ref, progress)
+    def pins_index() -> tuple[dict[str, str], dict]:
+        pins = resolve.exact_pins(conda.plan(env.conda, env.channels).requirements + list(env.pip))
+        return pins, resolve.releases(pins)
+
+    chosen = python.choose(env, base_image, client, progress, pins_index)
+    base_ref, base, probe = chosen.ref, chosen.image, chosen.probe
+    progress(f"amldebug: {chosen.why}")
     digest = env_hash(env, base.id)
     wanted = tag or f"{DEFAULT_REPOSITORY}:{digest}"
 
@@ -642,15 +537,15 @@ def build_image(env_file: Path | Environment | None, *, base_image: str | None =
             tag_image(client, existing.id, wanted)
         return BuildResult(wanted, existing.id, False, time.monotonic() - started)
 
-    probe = probe_python(client, base, base_ref)
     conda_lines, python_spec = conda_requirements(env, probe, progress)
-    user_lines = conda_lines + without_pypi_aliases(env.pip, progress)
-    added = added_requirements(env, user_lines, probe.get("server"), progress)
+    pip_lines = without_pypi_aliases(env.pip, progress)
+    added = added_requirements(env, conda_lines + pip_lines, probe.get("server"), progress)
     with tempfile.TemporaryDirectory(prefix="amldebug-build-") as work:
         work_dir = Path(work)
         site_dir = work_dir / "install" / "site-packages"
         site_dir.mkdir(parents=True)
-        resolved = resolve.install(user_lines, added, site_dir, probe, progress, python_spec=python_spec)
+        resolved = resolve.install(resolve.Steps(tuple(conda_lines), tuple(pip_lines), tuple(added)), site_dir,
+                                   probe, progress, python_spec=python_spec)
         modules = resolve.top_level_modules(site_dir, list(resolved.direct) + [SERVER_DIST])
         labels = {
             LABEL_HASH: digest, LABEL_BASE: base_ref, LABEL_BASE_ID: base.id, LABEL_VERSION: __version__,

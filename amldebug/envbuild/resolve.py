@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import ssl
 import subprocess
 import sys
@@ -461,7 +462,7 @@ def releases_from_simple_json(name: str, data: dict) -> dict[str, Release]:
     return out
 
 
-def fetch_releases(name: str, url: str | None = None) -> Optional[dict[str, Release]]:
+def fetchreleases(name: str, url: str | None = None) -> Optional[dict[str, Release]]:
     """The releases of project ``name`` on the index (None when the index does not know it),
     cached for a few hours under amldebug's cache."""
     url = url or index_url()
@@ -521,8 +522,11 @@ def _stamp(when: dt.datetime) -> str:
 
 
 def uv_command(requirements: Path, target: Path, probe: dict, *, bound: Optional[dt.datetime] = None,
-               exempt: Iterable[str] = (), compile_only: bool = False) -> list[str]:
-    """``uv pip install --target`` (or ``uv pip compile``) for the image's Python and platform."""
+               exempt: Iterable[str] = (), compile_only: bool = False, constraints: Optional[Path] = None,
+               upgrade: Iterable[str] = ()) -> list[str]:
+    """``uv pip install --target`` (or ``uv pip compile``) for the image's Python and platform;
+    ``upgrade``: the names pip's ``-U`` takes to their newest release (what is installed in
+    ``target`` already is kept otherwise, as pip's only-if-needed strategy does)."""
     cmd = [uv_binary(), "pip", "compile" if compile_only else "install"]
     if compile_only:
         cmd += ["--no-header", "--no-annotate", "--quiet"]
@@ -541,6 +545,10 @@ def uv_command(requirements: Path, target: Path, probe: dict, *, bound: Optional
                 cmd += [option, value]
             elif os.path.isdir(value.replace("file://", "")):
                 cmd += [option, value.replace("file://", "")]
+    if constraints is not None:
+        cmd += ["--constraint", str(constraints)]
+    for name in upgrade:
+        cmd += ["--upgrade-package", name]
     return cmd + ([str(requirements)] if compile_only else ["-r", str(requirements)])
 
 
@@ -847,7 +855,7 @@ class Resolved:
     direct: tuple[str, ...]  # the environment's own requirement names (and the server)
 
 
-def _releases(names: Iterable[str], known: Optional[dict[str, dict[str, Release]]] = None
+def releases(names: Iterable[str], known: Optional[dict[str, dict[str, Release]]] = None
               ) -> dict[str, dict[str, Release]]:
     """The index's answers for ``names``, asking only for those not ``known`` already."""
     from concurrent.futures import ThreadPoolExecutor
@@ -881,15 +889,126 @@ def server_stack(server_line: str, probe: dict, work: Path) -> set[str]:
     return names
 
 
-def install(user_lines: Sequence[str], added_lines: Sequence[str], target: Path, probe: dict,
-            progress: Progress, *, python_spec: str = "", bound_unpinned: bool = True) -> Resolved:
-    """Resolve and install ``user_lines`` (the environment's) plus ``added_lines`` (the
-    server, setuptools) into ``target`` for the image's Python, with uv on the host."""
+@dataclasses.dataclass(frozen=True)
+class Steps:
+    """An environment in Azure ML's install order: conda's packages (mapped to PyPI) first, then
+    the file's pip section on top, as ``pip install -U`` (conda/env/installers/pip.py)."""
+
+    conda: tuple[str, ...] = ()
+    pip: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()  # amldebug's: setuptools goes with conda's part, the server with pip's
+
+    @property
+    def user(self) -> list[str]:
+        return list(self.conda) + list(self.pip)
+
+    @property
+    def lines(self) -> list[str]:
+        return self.user + list(self.added)
+
+    def split_added(self) -> tuple[list[str], list[str]]:
+        """(amldebug's lines for the conda step, for the pip step)."""
+        first = [line for line in self.added if requirement_name(line) == "setuptools"]
+        return first, [line for line in self.added if line not in first]
+
+
+def _applies(line: str, probe: dict) -> bool:
+    requirement = _requirement(line)
+    return requirement is None or requirement.marker is None or requirement.marker.evaluate(_marker_environment(probe))
+
+
+def floors(lines: Iterable[str], index: dict[str, dict[str, Release]], probe: dict, bound: Optional[dt.datetime],
+           exempt: Iterable[str] = ()) -> dict[str, str]:
+    """{name: newest version} for each package the lines name without pinning it: the newest
+    release its specifier admits that fits the image (and the date bound, unless exempt). A
+    named package keeps that release and its dependencies give way, as with pip's ``-U``
+    (uv, left alone, may take an old release of a named package so that a dependency can be
+    newer: azureml-defaults 1.0.85 of 2020 for numpy 2)."""
+    exempt = set(exempt)
+    out: dict[str, str] = {}
+    for line in lines:
+        name = requirement_name(line)
+        requirement = _requirement(line) if name else None
+        if requirement is None or requirement.url or name not in index or not _applies(line, probe):
+            continue
+        if any(s.operator in ("==", "===") for s in requirement.specifier):
+            continue
+        limit = None if name in exempt else bound
+        found = [r for r in matching(index[name], str(requirement.specifier) or ">=0")
+                 if fits(r, probe, name) and (limit is None or r.uploaded <= limit)]
+        stable = [r for r in found if not _prerelease(r.version)]
+        if stable:
+            out[name] = stable[-1].version
+    return out
+
+
+def _prerelease(version: str) -> bool:
+    _, Version, InvalidVersion, *_ = _packaging()
+    try:
+        return Version(version).is_prerelease
+    except InvalidVersion:
+        return True
+
+
+_CHANGE = re.compile(r"^\s*([+-])\s+([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", re.M)
+
+
+def replaced(output: str) -> list[tuple[str, str, str]]:
+    """(name, version before, version after) of what an install step replaced (uv's ' - x==1' and
+    ' + x==2' lines)."""
+    removed, added = {}, {}
+    for sign, name, version in _CHANGE.findall(output):
+        (removed if sign == "-" else added)[normalize_name(name)] = version
+    return [(name, removed[name], added[name]) for name in removed if name in added and added[name] != removed[name]]
+
+
+def _unsolvable(output: str) -> bool:
+    return "No solution found" in output or "unsatisfiable" in output.lower()
+
+
+_FAILED_BUILD = re.compile(r"Failed to build `?([A-Za-z0-9][A-Za-z0-9._-]*)==([^`\s]+)`?")
+
+
+def far_behind_build(output: str, index: dict[str, dict[str, Release]], probe: dict) -> Optional[str]:
+    """When uv failed building a source archive of a release far below the newest one that fits
+    the image: a sentence naming that backtrack, so that it, not a compiler's error, is what the
+    user reads first."""
+    match = _FAILED_BUILD.search(output)
+    if not match:
+        return None
+    name, version = normalize_name(match.group(1)), match.group(2)
+    releases_of = index.get(name) or {}
+    found = _newest_above(name, version, releases_of, probe, None) if releases_of else None
+    if not found or found[1] is None:
+        return None
+    (mine_version, mine), (newest_version, newest) = found
+    if mine_version.major < newest_version.major or newest.uploaded - mine.uploaded > FAR_BELOW:
+        return (f"the resolver went far back for {name}: {version} ({mine.uploaded.date()}), though "
+                f"{newest.version} ({newest.uploaded.date()}) has a build for CPython {probe['version']}; the old "
+                f"release has no wheel for it and its source did not build on the host. A requirement of the "
+                f"environment holds {name} back: pin the package that requires it to a newer release, or pin "
+                f"{name}>={newest.version} to see which one")
+    return None
+
+
+def _write(path: Path, lines: Iterable[str]) -> Path:
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def install(steps: Steps, target: Path, probe: dict, progress: Progress, *, python_spec: str = "",
+            bound_unpinned: bool = True) -> Resolved:
+    """Install ``steps`` into ``target`` for the image's Python with uv on the host, in Azure
+    ML's order: the conda part, then the pip part on top (named pip packages taken to their
+    newest release, what conda put there replaced where the pip part needs it, each replacement
+    logged). Named packages keep their newest fitting release (``floors``). The date bound and
+    those floors are amldebug's, not Azure ML's: when they leave no solution they are relaxed,
+    and the log says so."""
     started = time.monotonic()
-    lines = list(user_lines) + list(added_lines)
+    lines = steps.lines
     direct = direct_names(lines)
-    pins = exact_pins(user_lines)
-    index = _releases(list(pins) + direct)
+    pins = exact_pins(steps.user)
+    index = releases(list(pins) + direct)
     other_sources = any(line.startswith(("--index-url", "--extra-index-url", "--find-links", "--no-index"))
                         for line in lines)
     check_pins(pins, index, probe, python_spec, other_sources=other_sources)
@@ -907,25 +1026,68 @@ def install(user_lines: Sequence[str], added_lines: Sequence[str], target: Path,
         progress(f"amldebug: unpinned packages bounded to releases before {bound:%Y-%m-%d %H:%M} UTC, when "
                  f"{found[1]} (the newest pin) came out, as conda would keep them compatible; the scoring server's "
                  f"{len(stack)} packages and setuptools stay current")
-    requirements = target.parent / "requirements.txt"
-    requirements.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    conda_added, pip_added = steps.split_added()
+    parts = [("conda", list(steps.conda) + conda_added, ()), ("pip", list(steps.pip) + pip_added,
+                                                              tuple(direct_names(steps.pip)))]
+    parts = [part for part in parts if any(requirement_name(line) for line in part[1])]
+    plans = [(bound, True), (None, True), (None, False)] if bound is not None else [(None, True), (None, False)]
+    work = target.parent
     stage(progress, f"resolving {len(direct)} requirements for CPython {probe['version']} on Linux "
-                    f"{probe['machine']} with uv")
-    status, output = run_uv(uv_command(requirements, target, probe, bound=bound, exempt=exempt))
-    if status != 0:
-        raise uv_failure(output, probe)
-    for note in check_source_builds(source_builds(output), target, probe):
-        progress(note)
+                    f"{probe['machine']} with uv" + (", conda's part first, then pip's on top" if len(parts) > 1 else ""))
+    for attempt, (limit, keep_newest) in enumerate(plans):
+        newest: dict[str, str] = {}
+        failed = None
+        for number, (step, step_lines, upgrade) in enumerate(parts):
+            # Each step's own names only: the pip step may replace what conda's put there.
+            mine = floors(step_lines, index, probe, limit, exempt) if keep_newest else {}
+            newest.update(mine)
+            constraints = _write(work / f"{step}-floors.txt", [f"{n}>={v}" for n, v in sorted(mine.items())])
+            requirements = _write(work / f"{step}.txt", step_lines)
+            status, output = run_uv(uv_command(requirements, target, probe, bound=limit, exempt=exempt,
+                                               constraints=constraints, upgrade=upgrade))
+            if status != 0:
+                failed = (step, output)
+                break
+            for note in check_source_builds(source_builds(output), target, probe):
+                progress(note)
+            if number > 0:
+                for name, before, after in replaced(output):
+                    progress(f"amldebug: the pip step replaced {name} {before} (from conda's part) with {after}, "
+                             "as Azure ML's 'pip install -U' does")
+        if failed is None:
+            break
+        step, output = failed
+        relaxable = _unsolvable(output) and attempt + 1 < len(plans)
+        if not relaxable:
+            built = _FAILED_BUILD.search(output)
+            behind = far_behind_build(output, releases([built.group(1)], index), probe) if built else None
+            error = uv_failure(output, probe)
+            if behind:
+                raise BuildError(f"{behind}\n{error}", output)
+            if len(parts) > 1:
+                when = "on top of conda's part" if step == "pip" else "installed first, as conda does"
+                raise BuildError(f"the environment's {step} part ({when}): {error}", error.output)
+            raise error
+        shutil.rmtree(target)
+        target.mkdir()
+        next_limit, next_newest = plans[attempt + 1]
+        if limit is not None and next_limit is None:
+            progress(f"amldebug: the date bound ({limit:%Y-%m-%d}) leaves the environment with no solution; resolving "
+                     "again without it (the releases of today, as an image built today in Azure ML would get)")
+        elif keep_newest and not next_newest:
+            held = ", ".join(f"{n}>={v}" for n, v in sorted(newest.items()))
+            progress(f"amldebug: the named packages cannot all have their newest releases ({held}); letting the "
+                     "resolver choose (a far backtrack is named below)")
     have = installed(target)
     try:
         # Every installed distribution, not only the direct ones: a dependency can fall far too
         # (azureml-core under azureml-defaults). The answers are cached for a few hours.
-        index = _releases(have, index)
+        index = releases(have, index)
     except BuildError as exc:
         progress(f"amldebug: warning: only the environment's own requirements were checked for backtracks: {exc}")
-    for warning in backtracks(have, index, probe, bound, exempt, direct=direct, held=held_names(lines),
+    for warning in backtracks(have, index, probe, limit, exempt, direct=direct, held=held_names(lines),
                               required=requirers(target, probe, lines)):
         progress(warning)
     seconds = time.monotonic() - started
     progress(f"amldebug: installed {len(have)} packages in {seconds:.1f} s")
-    return Resolved(len(have), seconds, bound, tuple(direct))
+    return Resolved(len(have), seconds, limit, tuple(direct))

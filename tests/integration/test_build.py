@@ -214,7 +214,7 @@ def test_markers_are_evaluated_for_the_image_python(tmp_path, version, installed
     if resolver == "pip":
         build.pip_install(lines, target, probe, _quiet)
     else:
-        build.resolve.install(lines, [], target, probe, _quiet)
+        build.resolve.install(build.resolve.Steps(pip=tuple(lines)), target, probe, _quiet)
     assert (target / "six.py").is_file() is installed
     assert (target / "idna").is_dir() is not installed
 

@@ -155,7 +155,7 @@ def test_a_pure_python_sdist_is_built_on_the_host_instead_of_backtracking(tmp_pa
     target = tmp_path / "site-packages"
     target.mkdir()
     lines = []
-    resolve.install(["azureml-dataset-runtime[fuse]"], [], target, PROBE, lines.append)
+    resolve.install(resolve.Steps(pip=("azureml-dataset-runtime[fuse]",)), target, PROBE, lines.append)
     have = resolve.installed(target)
     assert "amldebug: fusepy==3.0.1 exists only as source: built into a pure-Python wheel on the host" in lines
     assert (target / "fuse.py").is_file() and int(have["azureml-dataset-runtime"][0].split(".")[0]) >= 1
@@ -172,7 +172,7 @@ def test_a_dependency_held_back_far_below_its_newest_release_is_reported(tmp_pat
     target.mkdir()
     lines = []
     environment = ["scikit-learn==1.5.1", "numpy==1.23.5", "azureml-dataset-runtime[pandas,fuse]", "azureml-defaults"]
-    resolve.install(environment, ["azureml-inference-server-http", resolve.SETUPTOOLS], target, PROBE, lines.append)
+    resolve.install(resolve.Steps(pip=tuple(environment), added=("azureml-inference-server-http", resolve.SETUPTOOLS)), target, PROBE, lines.append)
     warnings = [line for line in lines if line.startswith("amldebug: warning: ")]
     expected = [
         r"azureml-inference-server-http resolved to 1\.2\.\d+ \(\S+\), far below \S+ \(\S+\); held back by "

@@ -1,6 +1,7 @@
 """amldebug.build without Docker: reading environment files, the hash, the pip command,
 the image layout. The real builds are in tests/integration/test_build.py."""
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import pytest
 
 from amldebug.errors import ImageError, UsageError
 from amldebug.envbuild import image as build
+from amldebug.envbuild import python, resolve
 from amldebug.envbuild.image import env_hash, read_environment
 from amldebug.sources import envfile
 from amldebug.sources.envfile import Environment
@@ -196,16 +198,70 @@ def test_conda_packages_become_pypi_requirements_and_every_mapping_is_logged(tmp
     ]
 
 
-def test_another_python_pin_is_a_warning_and_the_build_targets_the_image_python(tmp_path):
-    path = write(tmp_path / "env.yml", "dependencies:\n  - python=3.8.10\n  - pip\n")
+def test_the_python_a_conda_file_pins_is_the_one_the_build_is_for(tmp_path):
+    def pinned(text):
+        return python.pinned_minor(read_environment(write(tmp_path / "env.yml", text)))
+
+    assert pinned("dependencies:\n  - python=3.8.10\n  - pip\n") == "3.8"
+    assert pinned("dependencies:\n  - python==3.7.*\n") == "3.7"
+    assert pinned("dependencies:\n  - python=3\n") is None  # conda picks the minor
+    assert pinned("dependencies:\n  - python>=3.8\n") is None
+    assert pinned("dependencies:\n  - numpy\n") is None
     notes = []
-    assert build.conda_requirements(read_environment(path), PROBE, notes.append) == ([], "python=3.8.10")
-    assert notes[-1].startswith(f"amldebug: warning: '{path}' pins python=3.8.10; the base image has Python 3.11, "
-                                "so the environment is built for Python 3.11")
-    notes.clear()
-    build.conda_requirements(read_environment(write(tmp_path / "ok.yml", "dependencies:\n  - python=3.11\n")),
-                             PROBE, notes.append)
-    assert not any("warning" in note for note in notes)
+    assert build.conda_requirements(read_environment(write(tmp_path / "e.yml", "dependencies:\n  - python=3.8\n")),
+                                    PROBE, notes.append) == ([], "python=3.8")
+    assert not any("warning" in note for note in notes)  # the choice of base image says which Python
+
+
+def test_the_nearest_python_is_the_closest_minor_and_the_older_of_two_as_close():
+    assert python.by_distance("3.8", ["3.11", "3.9", "3.13", "3.12"]) == ["3.9", "3.11", "3.12", "3.13"]
+    assert python.by_distance("3.10", ["3.11", "3.9", "3.12"]) == ["3.9", "3.11", "3.12"]
+    assert python.by_distance("3.12", ["3.11", "3.13", "3.9"]) == ["3.11", "3.13", "3.9"]
+
+
+def test_azure_ml_conda_base_images_are_not_the_python_the_environment_runs():
+    assert python.is_conda_base("mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest")
+    assert python.is_conda_base("mcr.microsoft.com/azureml/openmpi3.1.2-ubuntu18.04:20210615.v1")
+    assert python.is_conda_base("mcr.microsoft.com/azureml/curated/sklearn-1.5:12")
+    assert not python.is_conda_base("mcr.microsoft.com/azureml/minimal-py311-inference:latest")
+    assert not python.is_conda_base(None)
+
+
+def test_azure_ml_s_way_creates_the_pinned_python_with_conda_then_adds_the_server():
+    text = python.conda_dockerfile("mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest")
+    assert text.splitlines()[0] == "FROM mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+    assert "conda env create -p /azureml-envs/amldebug -f /tmp/amldebug/conda.yml" in text
+    assert "pip install --no-cache-dir azureml-inference-server-http" in text
+    assert "ENV PATH=/azureml-envs/amldebug/bin:$PATH" in text
+
+
+def _release(version, day, *files, requires=""):
+    return resolve.Release(version, dt.datetime(2021, 1, day, tzinfo=dt.timezone.utc), files,
+                           requires_python=(requires,) * len(files))
+
+
+def test_pins_without_a_build_for_a_python_are_named():
+    index = {"numpy": {"1.19.5": _release("1.19.5", 5, "numpy-1.19.5-cp39-cp39-manylinux2010_x86_64.whl")}}
+    assert python.pins_fit({"numpy": "==1.19.5"}, index, python.synthetic_probe("3.9")) == []
+    assert python.pins_fit({"numpy": "==1.19.5"}, index, python.synthetic_probe("3.11")) == ["numpy==1.19.5"]
+
+
+def test_a_named_package_keeps_its_newest_fitting_release_under_the_bound():
+    index = {"azureml-defaults": {v: _release(v, d, f"azureml_defaults-{v}-py3-none-any.whl")
+                                  for v, d in (("1.0.85", 1), ("1.30.0", 10), ("1.31.0", 20), ("2.0b1", 21))},
+             "six": {"1.16.0": _release("1.16.0", 1, "six-1.16.0-py2.py3-none-any.whl")}}
+    bound = dt.datetime(2021, 1, 15, tzinfo=dt.timezone.utc)
+    lines = ["azureml-defaults", "six==1.16.0", "azureml-defaults<1.31; python_version < '3'", "pandas"]
+    assert resolve.floors(lines, index, PROBE, None) == {"azureml-defaults": "1.31.0"}
+    assert resolve.floors(lines, index, PROBE, bound) == {"azureml-defaults": "1.30.0"}
+    assert resolve.floors(lines, index, PROBE, bound, exempt=["azureml-defaults"]) == {"azureml-defaults": "1.31.0"}
+    assert resolve.floors(["azureml-defaults<1.30"], index, PROBE, None) == {"azureml-defaults": "1.0.85"}
+
+
+def test_what_the_pip_step_replaced_is_read_from_uv():
+    output = "Uninstalled 1 package in 81ms\nInstalled 4 packages in 111ms\n + llvmlite==0.39.1\n + numba==0.56.4\n" \
+             " - numpy==1.24.3\n + numpy==1.23.5\n"
+    assert resolve.replaced(output) == [("numpy", "1.24.3", "1.23.5")]
 
 
 def test_setuptools_and_the_server_are_added_unless_listed():

@@ -122,15 +122,12 @@ def test_build_reads_the_environment_of_an_inference_configuration(workspace):
     assert env.pip[0] == "azureml-defaults" and env.base_image == "mcr.microsoft.com/azureml/base:x"
 
 
-def test_a_python_pin_other_than_the_images_is_reported_not_refused(workspace):
+def test_the_python_an_inference_configuration_pins_is_what_the_build_is_for(workspace):
+    from amldebug.envbuild import python
+
     env = read_inference_config(_write(workspace, DOC_EXAMPLE)).environment
-    probe = {"version": "3.11", "conda": None}
-    messages = []
 
-    build.conda_requirements(env, probe, messages.append)
-
-    assert messages[-1].startswith("amldebug: warning: ") and ("pins python=3.6.2; the base image has Python 3.11, so "
-                                                               "the environment is built for Python 3.11") in messages[-1]
+    assert python.pinned_minor(env) == "3.6"
 
 
 def _error(workspace, data, name="inferenceconfig.json") -> str:
