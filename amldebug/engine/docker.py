@@ -21,6 +21,7 @@ import requests
 
 from ..core.options import Runtime
 from ..core.paths import cache_root
+from ..core.progress import Progress, stage
 from ..core.spec import (
     DEBUG_PORT_IN_CONTAINER,
     PAYLOAD_ROOT,
@@ -510,9 +511,53 @@ class ContainerBackend:
 # Images and containers, for amldebug build and the azureml-core bridge
 # ---------------------------------------------------------------------------------------
 
+# A registry that stands for mcr.microsoft.com (a corporate mirror, where MCR itself is blocked):
+# "host:port" or "host:port/prefix". Images are pulled from it and tagged under their mcr name.
+MIRROR_SETTING = "AMLDEBUG_REGISTRY_MIRROR"
+MCR = "mcr.microsoft.com"
+
+
+def registry_mirror(environ=os.environ) -> Optional[str]:
+    """The registry AMLDEBUG_REGISTRY_MIRROR names ("host:port" or "host:port/prefix"; a
+    scheme and trailing slashes are dropped), or None when it is not set."""
+    value = environ.get(MIRROR_SETTING, "").strip()
+    value = re.sub(r"^[a-z]+://", "", value, flags=re.IGNORECASE).strip("/")
+    return value or None
+
+
+def mirrored_ref(ref: str, mirror: Optional[str]) -> Optional[str]:
+    """``ref`` as pulled through ``mirror``: 'mcr.microsoft.com/azureml/X:tag' becomes
+    'MIRROR/azureml/X:tag'; None when there is no mirror or ``ref`` is not on mcr.microsoft.com."""
+    if not mirror or not ref.lower().startswith(MCR + "/"):
+        return None
+    return f"{mirror}/{ref[len(MCR) + 1:]}"
+
+
+def _registry_of(ref: str) -> str:
+    """The registry a ref is pulled from (Docker Hub when its first part is no host)."""
+    first, _, rest = ref.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
 def find_image(client: docker.DockerClient, ref: str, *, what: str = "image"):
     """The local image ``ref``, or None when the engine has none by that name. ``what``
-    names it in messages ("base image")."""
+    names it in messages ("base image"). With AMLDEBUG_REGISTRY_MIRROR set, an mcr ref
+    present locally only under its mirror name (pulled with 'docker pull MIRROR/...') is
+    found too, and tagged under the mcr name."""
+    image = _get_image(client, ref, what)
+    if image is None:
+        mirrored = mirrored_ref(ref, registry_mirror())
+        if mirrored and "@" not in ref:
+            image = _get_image(client, mirrored, what)
+            if image is not None:
+                tag_image(client, image.id, ref)
+                image = _get_image(client, ref, what)
+    return image
+
+
+def _get_image(client: docker.DockerClient, ref: str, what: str):
     try:
         return client.images.get(ref)
     except docker.errors.ImageNotFound:
@@ -523,18 +568,158 @@ def find_image(client: docker.DockerClient, ref: str, *, what: str = "image"):
         raise _engine_gone(exc, f"reading {what} '{ref}'") from None
 
 
-def pull_image(client: docker.DockerClient, ref: str, *, what: str = "image", hint: str = ""):
-    """Pull ``ref`` (its tag, else ``latest``) and return it; ``hint`` ends the message
-    when it cannot be pulled ("or pass --base-image ...")."""
-    repo, tag = docker.utils.parse_repository_tag(ref)
+def pull_image(client: docker.DockerClient, ref: str, *, what: str = "image", hint: str = "",
+               progress: Optional[Progress] = None):
+    """Pull ``ref`` (its tag, else ``latest``) and return it, reporting to ``progress`` a
+    stage, each layer's change of state and, at most every second, how much of a layer is
+    down. With AMLDEBUG_REGISTRY_MIRROR set, an mcr.microsoft.com ref is pulled from the
+    mirror and tagged under its mcr name (no fallback to mcr: a mirror is set where mcr is
+    not reachable). ``hint`` ends the message when it cannot be pulled ("or pass
+    --base-image ...")."""
+    mirror = registry_mirror()
+    source = mirrored_ref(ref, mirror) or ref
+    via = f"{mirror.split('/')[0]} ({MIRROR_SETTING})" if source != ref else _registry_of(ref)
+    report = progress or (lambda _text: None)
+    stage(report, f"pulling {what} '{ref}'" + (f" from {via}" if source != ref else ""))
+    repo, tag = docker.utils.parse_repository_tag(source)
+    had_source = source != ref and _get_image(client, source, what) is not None
+    started = time.monotonic()
     try:
-        client.images.pull(repo, tag=tag or "latest")
-        return client.images.get(ref)
+        chunks = client.api.pull(repo, tag=tag or "latest", stream=True, decode=True)
+        down = _follow_pull(chunks, report)
+    except _PullFailed as exc:
+        raise _pull_error(ref, source, via, what, hint, exc.text, mirror) from None
+    except docker.errors.APIError as exc:
+        raise _pull_error(ref, source, via, what, hint, exc.explanation or str(exc), mirror) from None
     except (docker.errors.DockerException, requests.RequestException) as exc:
-        raise ImageError(
-            f"{what} '{ref}' is not present locally and could not be pulled ({_short(exc)}); pull it where "
-            f"its registry is reachable ('docker pull {ref}'){', ' + hint if hint else ''}"
-        ) from None
+        raise _pull_error(ref, source, via, what, hint, _short(exc), mirror) from None
+    if source != ref and "@" not in ref:
+        pulled = _get_image(client, source, what)
+        if pulled is None:
+            raise ImageError(f"{what} '{source}' was pulled but the engine does not list it; run again with --debug "
+                             "and report it")
+        try:
+            tag_image(client, pulled.id, ref)
+        finally:
+            # The mcr name is the one amldebug and the user know; a mirror's name this pull
+            # made would only be a second tag to remove.
+            if not had_source:
+                _untag(client, source)
+    image = _get_image(client, source if "@" in ref else ref, what)
+    if image is None:
+        raise ImageError(f"{what} '{ref}' was pulled but the engine does not list it; run again with --debug and "
+                         "report it")
+    took = time.monotonic() - started
+    report(f"  pulled {what} '{ref}' in {took:.1f} s" + (f" ({down / 1e6:.1f} MB downloaded)" if down else ""))
+    return image
+
+
+def _untag(client: docker.DockerClient, name: str) -> None:
+    try:
+        client.api.remove_image(name, noprune=True)
+    except (docker.errors.DockerException, requests.RequestException):
+        pass  # a second name left behind is harmless
+
+
+class _PullFailed(Exception):
+    """The engine reported an error in the middle of a pull's stream."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+# Layer states the engine repeats while it works (with a byte count); any other status is a
+# change of state, reported as it comes.
+_BUSY = {"Downloading", "Extracting", "Verifying Checksum", "Waiting"}
+
+
+def _follow_pull(chunks, report, *, every: float = 1.0, clock=time.monotonic) -> int:
+    """Report a pull's stream (docker's JSON messages): each layer's change of state as a
+    line, a layer's progress at most every ``every`` seconds. Returns the bytes downloaded;
+    raises _PullFailed on an error message."""
+    states: dict[str, str] = {}
+    sizes: dict[str, tuple[int, int]] = {}
+    last = clock()
+    for chunk in chunks:
+        if chunk.get("error") or chunk.get("errorDetail"):
+            raise _PullFailed(chunk.get("error") or chunk["errorDetail"].get("message", "unknown error"))
+        status, layer = chunk.get("status", ""), chunk.get("id", "")
+        if not status:
+            continue
+        detail = chunk.get("progressDetail") or {}
+        if status == "Downloading" and detail.get("total"):
+            sizes[layer] = (int(detail.get("current", 0)), int(detail["total"]))
+        if not layer or status.startswith(("Pulling from", "Digest:", "Status:")):
+            report(f"  {status}")
+            continue
+        if states.get(layer) != status:
+            states[layer] = status
+            if status == "Download complete" and layer in sizes:
+                sizes[layer] = (sizes[layer][1], sizes[layer][1])
+            if status not in ("Waiting", "Verifying Checksum"):
+                report(f"  {layer}: {status}")
+            continue
+        now = clock() if status in _BUSY else last
+        if now - last >= every:
+            last = now
+            current, total = detail.get("current", 0), detail.get("total", 0)
+            if total:
+                report(f"  {layer}: {status} {100 * current // total}% of {total / 1e6:.1f} MB")
+    return sum(total for _, total in sizes.values())
+
+
+def _pull_error(ref: str, source: str, via: str, what: str, hint: str, text: str, mirror: Optional[str]) -> ImageError:
+    """The message for a pull that failed: the image, the registry tried (the mirror, and the
+    setting, when one is set), the cause in a few words, and what to do."""
+    reason, kind = _pull_cause(text, source)
+    if source != ref:
+        mirror_host = via.split()[0]
+        todo = {"connection refused": ["start the mirror", f"fix {MIRROR_SETTING}"],
+                "no such host": [f"fix {MIRROR_SETTING}"],
+                "timeout": ["check that the mirror is reachable from here", f"fix {MIRROR_SETTING}"],
+                "not found": [f"copy the image to the mirror as '{source}'", f"fix {MIRROR_SETTING}"],
+                "auth": [f"log in to the mirror ('docker login {mirror_host}')", f"fix {MIRROR_SETTING}"],
+                "tls": [f"trust the mirror's certificate (or list {mirror_host} in the engine's insecure-registries)",
+                        f"fix {MIRROR_SETTING}"]}.get(kind, ["check the mirror", f"fix {MIRROR_SETTING}"])
+    else:
+        todo = {"not found": ["check the image's name and tag"], "auth": [f"log in ('docker login {via}')"]}.get(kind, [])
+        if ref.lower().startswith(MCR + "/"):
+            todo.append(f"set {MIRROR_SETTING}=host:port to a registry that mirrors {MCR} (a corporate mirror)")
+        elif mirror:
+            via += f" ({MIRROR_SETTING} stands for {MCR} only)"
+    todo.append(f"pull the image yourself ('docker pull {ref}')")
+    if hint:
+        todo.append(hint.removeprefix("or ").strip())
+    tail = ", ".join(todo[:-1]) + (", or " if len(todo) > 1 else "") + todo[-1]
+    return ImageError(f"cannot pull {what} '{ref}' from {via}: {reason}; {tail}")
+
+
+def _pull_cause(text: str, source: str) -> tuple[str, str]:
+    """(the cause of a failed pull in a few words, its kind) from the engine's message."""
+    lowered = text.lower()
+    if "connection refused" in lowered:
+        return "connection refused", "connection refused"
+    if "no such host" in lowered or "server misbehaving" in lowered or "name resolution" in lowered:
+        host = re.search(r"lookup (\S+?)(?: on |: |$)", text)
+        return f"no such host ({host.group(1) if host else _registry_of(source)} does not resolve)", "no such host"
+    if "timeout" in lowered or "deadline exceeded" in lowered or "timed out" in lowered:
+        return "timed out", "timeout"
+    if "x509" in lowered or "tls" in lowered or "certificate" in lowered or "http response to https" in lowered:
+        return f"TLS: {_last_part(text)}", "tls"
+    if "manifest unknown" in lowered or "not found" in lowered or "does not exist" in lowered:
+        return f"no such image there ({_last_part(text).rsplit(': ', 1)[-1]})", "not found"
+    if any(word in lowered for word in ("unauthorized", "denied", "authentication required", "auth credentials")):
+        return f"not authorized ({_last_part(text)})", "auth"
+    return _last_part(text), ""
+
+
+def _last_part(text: str) -> str:
+    """The engine's message without its wrapping ('Get "https://h/v2/": dial tcp h: connect: x' -> 'x')."""
+    first = text.strip().splitlines()[0] if text.strip() else "unknown error"
+    first = re.sub(r'^(?:Get|Head|Post|Put|Patch) "[^"]*": ', "", first)
+    first = re.sub(r"^dial tcp \S*: (?:connect: )?", "", first)
+    return first[:200]
 
 
 def find_image_by_label(client: docker.DockerClient, label: str):
