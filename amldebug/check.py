@@ -59,12 +59,12 @@ def server_requirement(lines: list[str]) -> Optional[tuple[str, str]]:
 def check_environment(path: Path) -> Check:
     if not path.is_file():
         return Check("environment", False, f"{path} does not exist", "pass --env with a requirements.txt or conda YAML")
+    from .errors import UsageError
     from .sources import read_setup
-    from .sources.azureml import file_kind
+    from .sources.envfile import read_text
+    from .sources.kinds import kind_of
 
-    if file_kind(path):  # an Azure ML environment definition or inference configuration
-        from .errors import UsageError
-
+    if kind_of(path).is_azureml:  # an Azure ML environment definition or inference configuration
         try:
             setup = read_setup(path)
         except UsageError as exc:
@@ -75,9 +75,9 @@ def check_environment(path: Path) -> Check:
         lines = list(setup.environment.pip)
     else:
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            return Check("environment", False, f"cannot read {path}: {exc}", "save it as UTF-8 text")
+            lines = read_text(path).splitlines()  # decoded as pip decodes it (a BOM, a coding line, cp1252...)
+        except UsageError as exc:
+            return Check("environment", False, str(exc), "save it as UTF-8 text")
     return _server_check(str(path), lines)
 
 

@@ -173,10 +173,10 @@ def apply_env_file(spec: ServiceSpec, *, image_given: bool, base_image: str | No
     configuration counts with its variables and base image too; any other environment file
     is built into an image unless one was given."""
     from .sources import read_setup
-    from .sources.azureml import file_kind
+    from .sources.kinds import kind_of
 
     path = Path(spec.env_file)
-    if file_kind(path):
+    if kind_of(path).is_azureml:
         return apply_setup(spec, read_setup(path), base_image=base_image, progress=progress)
     if spec.runtime == Runtime.CONTAINER and not image_given:
         return with_built_image(spec, path, base_image=base_image, progress=progress)

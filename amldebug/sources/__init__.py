@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 from ..errors import UsageError
-from .azureml import EnvironmentSetup, InferenceSetup, file_kind
+from .azureml import EnvironmentSetup, InferenceSetup
 from .azureml import read_setup as _read_v1_setup
 from .envfile import Environment, read_env_file, read_text
-from .v2files import v2_kind
+from .kinds import Kind, kind_of
 
 
 def read_setup(path: str | os.PathLike) -> EnvironmentSetup | InferenceSetup:
@@ -18,8 +18,7 @@ def read_setup(path: str | os.PathLike) -> EnvironmentSetup | InferenceSetup:
     inference configuration, or a v2 environment YAML (a v2 deployment: UsageError naming
     --deployment)."""
     file = Path(path).expanduser()
-    kind = v2_kind(file)
-    if kind == "environment":
+    if kind_of(file) is Kind.V2_ENVIRONMENT:
         from .deployment import read_environment_yaml
 
         return read_environment_yaml(file)
@@ -35,7 +34,8 @@ def read_environment(env_file: str | os.PathLike | None) -> Environment:
         return Environment(None)
     path = Path(env_file).expanduser().absolute()
     read_text(path)
-    if v2_kind(path) == "deployment":  # its environment (a service from --deployment rebuilds from its file)
+    kind = kind_of(path)
+    if kind is Kind.V2_DEPLOYMENT:  # its environment (a service from --deployment rebuilds from its file)
         from .deployment import read_deployment
 
         setup = read_deployment(path)
@@ -43,7 +43,7 @@ def read_environment(env_file: str | os.PathLike | None) -> Environment:
             raise UsageError(f"'{path}' uses its image {setup.base_image or '(a build context)'} as it is: there "
                              "is nothing to build; run 'amldebug attach --deployment' with it")
         return setup.environment
-    if file_kind(path):
+    if kind.is_azureml:
         setup = read_setup(path)
         if setup.environment is None and getattr(setup, "build", None) is not None:
             raise UsageError(f"'{path}' builds from a Docker context ({setup.build.dockerfile}); 'amldebug attach "
@@ -52,4 +52,4 @@ def read_environment(env_file: str | os.PathLike | None) -> Environment:
             raise UsageError(f"'{path}' sets userManagedDependencies: its image ({setup.base_image}) is used as it "
                              "is and there is nothing to build; pass it to 'amldebug attach --image'")
         return setup.environment
-    return read_env_file(path)
+    return read_env_file(path, kind)

@@ -21,8 +21,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Mapping, Optional
 
 from ..errors import UsageError
-from .envfile import Environment, Reader, read_conda_environment
-from .v2files import v2_kind, wrong_option_message
+from .envfile import Environment, Reader, decode_file, read_conda_environment
+from .kinds import V1_ENVIRONMENT_KEYS, Kind, kind_of
+from .v2files import wrong_option_message
 
 # Keys of the file, as azureml-core's InferenceConfig names them in JSON.
 _ENVIRONMENT_KEYS = ("entryScript", "sourceDirectory", "environment", "description")
@@ -32,7 +33,6 @@ CONDA_FILE_BESIDE = "conda_dependencies.yml"
 BASE_DOCKERFILE_BESIDE = "BaseDockerfile"
 # azureml-core's DEFAULT_CPU_IMAGE/DEFAULT_GPU_IMAGE families, and the older intelmpi base.
 _AZUREML_DEFAULT_IMAGE = re.compile(r"^mcr\.microsoft\.com/azureml/(?:openmpi|intelmpi|base:intelmpi|base-gpu:)")
-_ENVIRONMENT_DEFINITION_KEYS = ("python", "docker", "environmentVariables")
 # What else Environment._serialize_to_dict writes; none of it matters to a local service.
 _ENVIRONMENT_OTHER_KEYS = {"name", "version", "spark", "databricks", "r", "inferencingStackVersion", "assetId"}
 _SNAKE = {"entry_script": "entryScript", "source_directory": "sourceDirectory", "conda_file": "condaFile",
@@ -68,50 +68,26 @@ class EnvironmentSetup:
     base_dockerfile: Optional[Path] = None  # the BaseDockerfile Environment.save_to_directory wrote beside it
 
 
-def file_kind(path: Path) -> Optional[str]:
-    """'inference' (an inference configuration: ``entryScript``), 'environment' (an Azure
-    ML environment definition: ``python``/``docker``/``environmentVariables``), 'v2' (an
-    Azure ML v2 YAML: an environment, a deployment, ...), or None (a requirements file or
-    conda YAML). JSON by its suffix, YAML by its ``$schema`` or top-level keys."""
-    if v2_kind(path):
-        return "v2"
-    suffix = path.suffix.lower()
-    if suffix not in (".json", ".yml", ".yaml"):
-        return None
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError):
-        return "inference" if suffix == ".json" else None
-    if suffix == ".json":
-        # Any other JSON is read as an environment definition, which names what it lacks.
-        return "inference" if '"entryScript"' in text else "environment"
-    if re.search(r"^entryScript\s*:", text, re.M):
-        return "inference"
-    if re.search(rf"^({'|'.join(_ENVIRONMENT_DEFINITION_KEYS)})\s*:", text, re.M):
-        return "environment"
-    return None
-
-
 def read_inference_config(path: str | Path) -> InferenceSetup:
     """Read an inference configuration file (JSON, or YAML by its suffix).
     Raises UsageError naming the file, the line or key, and the fix."""
-    file, text = _read(path, "inference configuration", "--inference-config")
+    file, text, notes = _read(path, "inference configuration", "--inference-config")
     _refuse_v2(file, "--inference-config")
-    return from_dict(_load(file, text), origin=str(file), base_dir=file.parent, text=text)
+    return from_dict(_load(file, text), origin=str(file), base_dir=file.parent, text=text, notes=notes)
 
 
 def read_environment_definition(path: str | Path) -> EnvironmentSetup:
     """Read an Azure ML environment definition file (what Environment.save_to_directory and
     'az ml environment scaffold' write)."""
-    file, text = _read(path, "environment definition", "--env")
+    file, text, notes = _read(path, "environment definition", "--env")
     _refuse_v2(file, "--env")
     data = _load(file, text)
-    if not isinstance(data, dict) or not set(data) & set(_ENVIRONMENT_DEFINITION_KEYS):
+    if not isinstance(data, dict) or not set(data) & set(V1_ENVIRONMENT_KEYS):
         raise UsageError(f"'{file}' is neither an Azure ML environment definition (it has none of "
-                         f"{', '.join(_ENVIRONMENT_DEFINITION_KEYS)}) nor an inference configuration (no entryScript); "
+                         f"{', '.join(V1_ENVIRONMENT_KEYS)}) nor an inference configuration (no entryScript); "
                          "pass --env with a requirements.txt, a conda YAML or azureml_environment.json")
-    reader = _ConfigReader(str(file), file.parent, text)
-    unknown = sorted(set(data) - set(_ENVIRONMENT_DEFINITION_KEYS) - _ENVIRONMENT_OTHER_KEYS)
+    reader = _ConfigReader(str(file), file.parent, text, notes)
+    unknown = sorted(set(data) - set(V1_ENVIRONMENT_KEYS) - _ENVIRONMENT_OTHER_KEYS)
     if unknown:
         reader.notes.append(f"{file}: ignored key(s) {', '.join(unknown)}")
     # Environment.save_to_directory writes the packages beside the definition, and
@@ -129,7 +105,7 @@ def read_setup(path: str | Path) -> EnvironmentSetup | InferenceSetup:
     """The environment of an Azure ML file given as --env: an environment definition, or
     the environment of an inference configuration (its code is not used). A v2 file:
     sources.read_setup."""
-    if file_kind(Path(path).expanduser()) == "inference":
+    if kind_of(Path(path).expanduser()) is Kind.V1_INFERENCE:
         return read_inference_config(path)
     return read_environment_definition(path)
 
@@ -141,16 +117,16 @@ def _refuse_v2(file: Path, flag: str) -> None:
         raise UsageError(message)
 
 
-def _read(path: str | Path, what: str, flag: str) -> tuple[Path, str]:
+def _read(path: str | Path, what: str, flag: str) -> tuple[Path, str, tuple[str, ...]]:
+    """(the file, its text, the note naming its encoding when that is not UTF-8)."""
     file = Path(path).expanduser().absolute()
     if not file.is_file():
         state = ("is a folder, not a file" if file.is_dir() else "is not a regular file" if file.exists()
                  else "does not exist")
         raise UsageError(f"{what} '{path}' {state}; pass {flag} with the JSON or YAML file Azure ML reads")
-    try:
-        return file, file.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read '{file}' ({type(exc).__name__}: {exc}); save it as UTF-8 text") from None
+    decoded = decode_file(file)
+    note = decoded.note(str(file))
+    return file, decoded.text, (note,) if note else ()
 
 
 def _load(file: Path, text: str, *, yaml_always: bool = False) -> Any:
@@ -176,19 +152,21 @@ def _load(file: Path, text: str, *, yaml_always: bool = False) -> Any:
                          "(a YAML file needs a .yml or .yaml name)") from None
 
 
-def from_dict(data: Any, *, origin: str, base_dir: Path, text: str = "") -> InferenceSetup:
+def from_dict(data: Any, *, origin: str, base_dir: Path, text: str = "",
+              notes: tuple[str, ...] = ()) -> InferenceSetup:
     """An inference configuration as a dictionary (a file's content, or an InferenceConfig
-    serialised the same way). ``base_dir``: what relative paths start from."""
-    reader = _ConfigReader(origin, base_dir, text)
+    serialised the same way). ``base_dir``: what relative paths start from; ``notes``: the
+    file's own (its encoding)."""
+    reader = _ConfigReader(origin, base_dir, text, notes)
     return reader.read(data)
 
 
 class _ConfigReader:
-    def __init__(self, origin: str, base_dir: Path, text: str) -> None:
+    def __init__(self, origin: str, base_dir: Path, text: str, notes: tuple[str, ...] = ()) -> None:
         self.origin = origin
         self.base_dir = base_dir
         self.text = text
-        self.notes: list[str] = []
+        self.notes: list[str] = list(notes)
         self.from_object = origin in ("InferenceConfig", "Environment")
         self.prefix = ""  # 'environment.' while reading that key of an inference configuration
 

@@ -21,7 +21,8 @@ from typing import Any, Optional
 from ..errors import UsageError
 from .azureml import EnvironmentSetup, _ConfigReader, _load, _read
 from .envfile import Environment
-from .v2files import _wrong_kind, v2_kind
+from .kinds import v2_name
+from .v2files import _wrong_kind
 
 # What azure-ai-ml's OnlineDeploymentSchema (and its managed and Kubernetes kinds) accepts.
 DEPLOYMENT_KEYS = {
@@ -85,8 +86,8 @@ _KIND_NAMES = {"managedonlinedeployment": "managed", "kubernetesonlinedeployment
 def read_deployment(path: str | Path) -> DeploymentSetup:
     """Read a v2 online deployment YAML. Raises UsageError naming the file, the key or
     line, and the fix (a cloud reference: the az command that fetches it)."""
-    file, text = _read(path, "deployment", "--deployment")
-    kind = v2_kind(file, text)
+    file, text, notes = _read(path, "deployment", "--deployment")
+    kind = v2_name(file, text)
     if kind not in ("deployment", None):
         raise UsageError(_wrong_kind(file, kind))
     if kind is None:
@@ -105,7 +106,7 @@ def read_deployment(path: str | Path) -> DeploymentSetup:
     if not isinstance(data, dict):
         raise UsageError(f"{file}: an online deployment is a mapping with 'model', 'code_configuration' and "
                          f"'environment', not {type(data).__name__}")
-    reader = _Reader(str(file), file.parent, text)
+    reader = _Reader(str(file), file.parent, text, notes)
     schema = str(data.get("$schema", "")).rsplit("/", 1)[-1].lower().split(".schema", 1)[0]
     kind_name = _KIND_NAMES.get(schema) or ("kubernetes" if str(data.get("type", "")).lower() == "kubernetes"
                                             else "managed")
@@ -164,12 +165,12 @@ def _refuse_environment_file(file: Path, text: str, given: str) -> None:
 def read_environment_yaml(path: str | Path) -> EnvironmentSetup:
     """A v2 environment YAML (``$schema: ...environment.schema.json``: ``image``,
     ``conda_file``, ``build``, ``inference_config``), as ``--env`` takes it."""
-    file, text = _read(path, "environment", "--env")
+    file, text, notes = _read(path, "environment", "--env")
     data = _load(file, text, yaml_always=True)
     if not isinstance(data, dict):
         raise UsageError(f"{file}: a v2 environment is a mapping with 'image' and/or 'conda_file' (or 'build'), "
                          f"not {type(data).__name__}")
-    reader = _Reader(str(file), file.parent, text)
+    reader = _Reader(str(file), file.parent, text, notes)
     unknown = sorted(set(data) - ENVIRONMENT_KEYS)
     if unknown:
         reader.notes.append(f"{file}: ignored key(s) {', '.join(unknown)}")

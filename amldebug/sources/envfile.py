@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from ..errors import AmlDebugError, UsageError
+from .encoding import DecodeError, Decoded, decode
+from .kinds import Kind, kind_of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +35,9 @@ class Environment:
     # Unused since a different python pin is always a warning (conda file or inference
     # configuration alike); kept for the callers that set it.
     strict_python: bool = True
+    # For the build log: how files were read where that was not plain UTF-8 (one line each,
+    # without the 'amldebug: ' prefix, as setups' notes), so that a guessed code page is named.
+    notes: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -139,10 +144,11 @@ class Reader:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.inputs: list[Path] = []
+        self.notes: list[str] = []  # Environment.notes
         self.Requirement, self.InvalidRequirement = _requirement_parser()
 
     def read_file(self, path: Path, chain: tuple[Path, ...] = (), named_at: str = "") -> None:
-        text = read_text(path, named_at)
+        text = self.decoded(read_decoded(path, named_at), path)
         for number, line in _logical_lines(text):
             self.line(path, number, line, chain + (path,))
 
@@ -208,6 +214,13 @@ class Reader:
         else:
             self.lines.append(f"{name} {shlex.quote(value)}")
 
+    def decoded(self, decoded: Decoded, path: Path) -> str:
+        """The text, with a note when it was not UTF-8."""
+        note = decoded.note(str(path))
+        if note and note not in self.notes:
+            self.notes.append(note)
+        return decoded.text
+
     def requirement(self, path: Path, where: str, line: str) -> None:
         tokens = line.split(" ")
         cut = next((k for k, t in enumerate(tokens) if t.startswith("-")), len(tokens))
@@ -243,17 +256,32 @@ class Reader:
 
 
 def read_text(path: Path, named_at: str = "") -> str:
-    """The text of an environment file (or of a file it names, at ``named_at``); UsageError
-    saying what is wrong with the path otherwise."""
+    """The text of an environment file (or of a file it names, at ``named_at``), decoded as
+    pip decodes it (sources/encoding.py); UsageError saying what is wrong otherwise."""
+    return read_decoded(path, named_at).text
+
+
+def read_decoded(path: Path, named_at: str = "") -> Decoded:
+    """read_text, with the encoding it was read in (to name it when it is not UTF-8)."""
     if not path.is_file():
         what = "is a folder, not a file" if path.is_dir() else "does not exist"
         if named_at:
             raise UsageError(f"{named_at}: '{path}' {what}; -r and -c paths are relative to the file that names them")
         raise UsageError(f"environment file '{path}' {what}; pass --env with a pip requirements file or a conda YAML")
+    return decode_file(path)
+
+
+def decode_file(path: Path) -> Decoded:
+    """The decoded text of an existing file; UsageError naming the file, the line and the fix
+    when it cannot be read or decoded."""
     try:
-        return path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read '{path}' ({type(exc).__name__}: {exc}); save it as UTF-8 text") from None
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read '{path}' ({type(exc).__name__}: {exc}); check its permissions") from None
+    try:
+        return decode(data)
+    except DecodeError as exc:
+        raise UsageError(f"{path}:{exc.line}: {exc}") from None
 
 
 def _relative(path: Path, value: str) -> Path:
@@ -311,9 +339,8 @@ def conda_name(spec: str) -> str:
     return match.group(1).lower() if match else spec.lower()
 
 
-def _read_conda(path: Path) -> tuple[list[str], list[tuple[int, str]], list[str]]:
-    """(conda specs, (line number, pip line) pairs, channels) of a conda environment file."""
-    text = read_text(path)
+def _read_conda(path: Path, text: str) -> tuple[list[str], list[tuple[int, str]], list[str]]:
+    """(conda specs, (line number, pip line) pairs, channels) of a conda environment file's text."""
     conda: list[str] = []
     pip: list[tuple[int, str]] = []
     channels: list[str] = []
@@ -397,28 +424,19 @@ def _read_conda(path: Path) -> tuple[list[str], list[tuple[int, str]], list[str]
 def read_conda_environment(path: Path) -> Environment:
     """The environment of conda YAML ``path`` (absolute); its pip lines are read as in a
     requirements file next to it."""
-    conda, pip_items, channels = _read_conda(path)
     reader = Reader()
+    conda, pip_items, channels = _read_conda(path, reader.decoded(read_decoded(path), path))
     for number, line in pip_items:
         reader.line(path, number, line, (path,))
-    return Environment(path, tuple(reader.lines), tuple(conda), tuple(channels), tuple(reader.inputs))
+    return Environment(path, tuple(reader.lines), tuple(conda), tuple(channels), tuple(reader.inputs),
+                       notes=tuple(reader.notes))
 
 
-def is_conda_file(path: Path) -> bool:
-    """Conda YAML by its suffix, else (not ``.txt``) by a top-level ``dependencies:`` key."""
-    if path.suffix.lower() in (".yml", ".yaml"):
-        return True
-    if path.suffix.lower() == ".txt":
-        return False
-    text = read_text(path)
-    return bool(re.search(r"^dependencies\s*:", text, re.M))
-
-
-def read_env_file(path: Path) -> Environment:
-    """The environment of a pip requirements file or (by its ``.yml``/``.yaml`` suffix or
-    its top-level ``dependencies:``) a conda YAML; ``path`` is absolute."""
-    if is_conda_file(path):
+def read_env_file(path: Path, kind: Optional[Kind] = None) -> Environment:
+    """The environment of a pip requirements file or a conda YAML (sources/kinds.py tells
+    them apart, unless ``kind`` says which); ``path`` is absolute."""
+    if (kind or kind_of(path)) is Kind.CONDA:
         return read_conda_environment(path)
     reader = Reader()
     reader.read_file(path)
-    return Environment(path, tuple(reader.lines), inputs=tuple(reader.inputs))
+    return Environment(path, tuple(reader.lines), inputs=tuple(reader.inputs), notes=tuple(reader.notes))

@@ -1,45 +1,14 @@
-"""Which Azure ML v2 file a path is (by its ``$schema``, or its keys), and which option of
-``amldebug attach`` takes it. Pure; read by every reader of Azure ML files."""
+"""Which option of ``amldebug attach`` takes an Azure ML v2 file (its kind is decided in
+sources/kinds.py), and the messages that say so. Pure; read by every reader of Azure ML
+files."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Optional
 
 from ..errors import UsageError
-
-_SCHEMA = re.compile(r"^\s*['\"]?\$schema['\"]?\s*:\s*['\"]?(\S+?)['\"]?\s*$", re.M)
-
-
-def v2_kind(path: Path, text: Optional[str] = None) -> Optional[str]:
-    """'deployment', 'environment', or another v2 kind ('endpoint', 'model', 'batch
-    deployment', ...) by the file's ``$schema`` or, without one, its top-level keys; None
-    for anything else (a conda YAML, a requirements file, a v1 file)."""
-    if path.suffix.lower() not in (".yml", ".yaml"):
-        return None
-    if text is None:
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError):
-            return None
-    found = _SCHEMA.search(text)
-    if found:
-        schema = found.group(1).rsplit("/", 1)[-1].lower()
-        if schema.endswith("onlinedeployment.schema.json"):
-            return "deployment"
-        if schema == "environment.schema.json":
-            return "environment"
-        if "azuremlschemas" in found.group(1) or "azureml" in found.group(1):
-            stem = found.group(1).rsplit("/", 1)[-1].split(".schema", 1)[0]
-            return re.sub(r"(?<!^)(?=[A-Z])", " ", stem).lower() or "azure ml asset"
-        return None
-    keys = set(re.findall(r"^([A-Za-z_$][A-Za-z0-9_]*)\s*:", text, re.M))
-    if "code_configuration" in keys or ("endpoint_name" in keys and ("model" in keys or "environment" in keys)):
-        return "deployment"
-    if keys & {"image", "build", "conda_file"} and "dependencies" not in keys:
-        return "environment"
-    return None
+from .kinds import v2_name
 
 
 def _wrong_kind(file: Path, kind: Optional[str]) -> str:
@@ -53,7 +22,7 @@ def _wrong_kind(file: Path, kind: Optional[str]) -> str:
 
 def wrong_option_message(file: Path, flag: str) -> Optional[str]:
     """When a v2 file is given to an option that takes another kind: which option takes it."""
-    kind = v2_kind(file)
+    kind = v2_name(file)
     if kind == "deployment" and flag != "--deployment":
         return (f"'{file}' is an Azure ML v2 online deployment (what 'az ml online-deployment create -f' reads), not "
                 f"{'an inference configuration' if flag == '--inference-config' else 'an environment'}; "
@@ -70,7 +39,7 @@ def refuse_misplaced(source_dir: Optional[str], env_file: Optional[str]) -> None
     it), or a v2 deployment given to --env: UsageError naming the option that takes it,
     before anything looks for amldebug.json or score.py in it (attach and check alike)."""
     if source_dir is not None and Path(source_dir).is_file():
-        kind = v2_kind(Path(source_dir))
+        kind = v2_name(Path(source_dir))
         flag = {"deployment": "--deployment", "environment": "--env"}.get(kind or "")
         if flag:
             raise UsageError(f"'{source_dir}' is an Azure ML v2 {kind} file, not the folder of your scoring "

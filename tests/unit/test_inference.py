@@ -219,11 +219,12 @@ def test_file_kinds(workspace):
     for name, text in kinds.items():
         (workspace / name).write_text(text)
 
-    from amldebug.sources.azureml import file_kind
+    from amldebug.sources.kinds import Kind, kind_of
 
-    assert {name: file_kind(workspace / name) for name in kinds} == {
-        "inferenceconfig.json": "inference", "ic.yml": "inference", "azureml_environment.json": "environment",
-        "env.yaml": "environment", "conda.yml": None, "requirements.txt": None}
+    assert {name: kind_of(workspace / name) for name in kinds} == {
+        "inferenceconfig.json": Kind.V1_INFERENCE, "ic.yml": Kind.V1_INFERENCE,
+        "azureml_environment.json": Kind.V1_ENVIRONMENT, "env.yaml": Kind.V1_ENVIRONMENT, "conda.yml": Kind.CONDA,
+        "requirements.txt": Kind.REQUIREMENTS}
 
 
 def test_lines_are_found_by_key_not_by_the_first_mention(workspace):
