@@ -27,6 +27,13 @@ RENAMES = {
     "pyqt": "PyQt5", "pywavelets": "PyWavelets", "gmpy2": "gmpy2", "arrow-cpp": None,
     "scikit-learn-intelex": "scikit-learn-intelex", "sklearn": "scikit-learn", "pillow-simd": "pillow",
     "llvmlite": "llvmlite", "libpython": None, "importlib_metadata": "importlib-metadata",
+    # conda's split and variant packages of one PyPI project
+    "numpy-base": "numpy", "seaborn-base": "seaborn", "dask-core": "dask", "brotli-python": "brotli",
+    "tensorflow-mkl": "tensorflow", "tensorflow-eigen": "tensorflow", "tensorflow-gpu": "tensorflow",
+    "keras-gpu": "keras", "torchvision-cpu": "torchvision", "faiss": "faiss-cpu",
+    # conda-forge's 'python-' names of Python bindings
+    "python-kaleido": "kaleido", "python-xxhash": "xxhash", "python-lmdb": "lmdb",
+    "python-flatbuffers": "flatbuffers", "python-tzdata": "tzdata",
 }
 
 # Conda packages that are not Python distributions: libraries, compilers, tools. Skipped.
@@ -38,7 +45,23 @@ NOT_PYTHON = frozenset({
     "curl", "wget", "nodejs", "openjdk", "graphviz", "ffmpeg", "hdf5", "icu", "tzdata", "krb5", "expat",
     "unixodbc", "openmpi", "mpich", "boost", "boost-cpp", "eigen", "tbb", "jpeg", "libpng", "freetype",
     "fontconfig", "ld_impl_linux-64", "r-base", "r", "vs2015_runtime", "vc", "ucrt", "m2w64-toolchain",
+    "python_abi", "cudatoolkit-dev", "yaml", "gmp", "mpfr", "mpc", "gnutls", "nettle", "openh264", "lame", "x264",
+    "x265", "lerc", "giflib", "lcms2", "openjpeg", "pcre", "pcre2", "glib", "gettext", "dbus", "qt", "qt-main",
+    "harfbuzz", "cairo", "pango", "pixman", "fribidi", "c-ares", "keyutils", "nspr", "nss", "re2", "abseil-cpp",
+    "snappy", "brotli-bin", "fftw", "tbb-devel", "mkl-devel", "proj", "geos", "postgresql", "zeromq", "jemalloc",
+    "sysroot_linux-64", "kernel-headers_linux-64", "binutils", "binutils_linux-64", "vc14_runtime",
 })
+# Prefixes of such packages' names: conda's own (_libgcc_mutex, _openmp_mutex), CUDA, C libraries, R, X11, fonts.
+_NOT_PYTHON_PREFIXES = ("_", "cuda-", "libcu", "r-", "xorg-", "font-ttf-", "fonts-", "aws-c-", "m2-", "m2w64-")
+# conda's own tools and Jupyter extensions for conda environments: nothing a scoring server needs, and not on
+# PyPI (or an unrelated old release there).
+CONDA_TOOLS = frozenset({"conda", "conda-build", "conda-libmamba-solver", "mamba", "anaconda", "anaconda-client",
+                         "nb_conda", "nb_conda_kernels", "menuinst", "conda-package-handling"})
+# Python packages for Windows only (no Linux wheel): Azure ML's Linux build would fail on them too.
+WINDOWS_ONLY = frozenset({"pywin32", "pywinpty", "winpty", "wincertstore", "win_inet_pton"})
+# conda-forge's spaCy pipelines ('spacy-model-en_core_web_sm'): Explosion publishes them on GitHub, not on PyPI.
+_SPACY_MODEL = "spacy-model-"
+_SPACY_RELEASES = "https://github.com/explosion/spacy-models/releases/download"
 # 'lib*' conda packages are C libraries, except these Python ones.
 _LIB_PYTHON = frozenset({"librosa", "libclang", "libsass", "libcst"})
 # Build-time pieces of Python itself: pip and setuptools are installed by amldebug as conda does.
@@ -151,10 +174,16 @@ def pep440(version: str, build: Optional[str], spec: str) -> str:
 
 def map_spec(spec: str) -> Mapped:
     name, version, build, keys = split_spec(spec)
-    if name in NOT_PYTHON or name.startswith(("_", "cuda-", "libcu", "r-")) or (
+    if name in NOT_PYTHON or name.startswith(_NOT_PYTHON_PREFIXES) or (
             name.startswith("lib") and name not in _LIB_PYTHON):
         return Mapped(spec, None, "skipped: not a Python package (a library or tool that conda provides; the "
                                   "base image must bring it if the code needs it)")
+    if name in CONDA_TOOLS:
+        return Mapped(spec, None, "skipped: a conda tool, not needed to serve (and not on PyPI)")
+    if name in WINDOWS_ONLY:
+        return Mapped(spec, None, "skipped: Windows only (no Linux build; the image is Linux)")
+    if name.startswith(_SPACY_MODEL):
+        return _spacy_model(spec, name[len(_SPACY_MODEL):], pep440(version, build, spec))
     pypi = RENAMES.get(name, name)
     if pypi is None:
         return Mapped(spec, None, "skipped: not a Python package")
@@ -169,6 +198,20 @@ def map_spec(spec: str) -> Mapped:
             and not version.endswith("*"):
         how.append(f"(conda's '{version}' means {version[1:]}.*)")
     return Mapped(spec, requirement, " ".join(how))
+
+
+def _spacy_model(spec: str, model: str, specifier: str) -> Mapped:
+    """A spaCy pipeline at its GitHub release (wheels since 3.0, sdists before), for an
+    exact version; without one, skipped with the line to write instead."""
+    exact = re.match(r"^==(\d+\.\d+\.\d+)(?:\.\*)?$", specifier)
+    if not exact:
+        return Mapped(spec, None, f"skipped: spaCy pipelines are not on PyPI; pin its version (e.g. "
+                                  f"'{_SPACY_MODEL}{model}=3.7.1'), or write '{model} @ {_SPACY_RELEASES}/"
+                                  f"{model}-VERSION/{model}-VERSION-py3-none-any.whl' under '- pip:'")
+    version = exact.group(1)
+    archive = f"{model}-{version}-py3-none-any.whl" if int(version.split(".")[0]) >= 3 else f"{model}-{version}.tar.gz"
+    requirement = f"{model} @ {_SPACY_RELEASES}/{model}-{version}/{archive}"
+    return Mapped(spec, requirement, f"'{requirement}' (spaCy's release on GitHub; not on PyPI)")
 
 
 def plan(specs: tuple[str, ...] | list[str], channels: tuple[str, ...] = ()) -> CondaPlan:
