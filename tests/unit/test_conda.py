@@ -48,6 +48,46 @@ def test_non_python_conda_packages_are_skipped_with_a_note(spec):
                                   "that conda provides; the base image must bring it if the code needs it)"]
 
 
+# conda-only names, each checked against PyPI ('pip index versions NAME', 2026-12): the PyPI project
+# they are, or why they are skipped.
+@pytest.mark.parametrize("spec, requirement", [
+    ("pytorch", "torch"), ("pytorch-cpu=1.1", "torch==1.1.*"), ("torchvision", "torchvision"),
+    ("torchvision-cpu", "torchvision"), ("py-xgboost=1.7.6", "xgboost==1.7.6.*"), ("python-graphviz", "graphviz"),
+    ("tensorflow-mkl=2.4", "tensorflow==2.4.*"), ("tensorflow-gpu", "tensorflow"), ("keras-gpu", "keras"),
+    ("py-opencv", "opencv-python"), ("matplotlib-base=3.8", "matplotlib==3.8.*"), ("pyyaml", "pyyaml"),
+    ("ruamel.yaml", "ruamel.yaml"), ("ruamel_yaml", "ruamel.yaml"), ("msgpack-python", "msgpack"),
+    ("mkl-service", "mkl-service"), ("pillow", "pillow"), ("py-lightgbm", "lightgbm"), ("lightgbm", "lightgbm"),
+    ("ipykernel", "ipykernel"), ("notebook", "notebook"), ("numpy-base=1.21.5=py39h7a5d4dd_0", "numpy==1.21.5"),
+    ("seaborn-base", "seaborn"), ("dask-core", "dask"), ("faiss", "faiss-cpu"), ("python-kaleido", "kaleido"),
+    ("brotli-python", "brotli"), ("python-tzdata", "tzdata"),
+    ("spacy-model-en_core_web_sm=3.7.1", "en_core_web_sm @ https://github.com/explosion/spacy-models/releases/"
+                                         "download/en_core_web_sm-3.7.1/en_core_web_sm-3.7.1-py3-none-any.whl"),
+    ("spacy-model-en_core_web_sm=2.3.1", "en_core_web_sm @ https://github.com/explosion/spacy-models/releases/"
+                                         "download/en_core_web_sm-2.3.1/en_core_web_sm-2.3.1.tar.gz"),
+])
+def test_conda_only_names_map_to_their_pypi_projects(spec, requirement):
+    assert conda.plan([spec]).requirements == [requirement]
+
+
+@pytest.mark.parametrize("spec, why", [
+    ("cudatoolkit=11.3", "not a Python package"), ("cudnn", "not a Python package"),
+    ("libopencv", "not a Python package"), ("jpeg", "not a Python package"), ("libxgboost", "not a Python package"),
+    ("_libgcc_mutex=0.1=main", "not a Python package"), ("_openmp_mutex", "not a Python package"),
+    ("libstdcxx-ng", "not a Python package"), ("libgomp", "not a Python package"),
+    ("python_abi=3.11=4_cp311", "not a Python package"), ("yaml", "not a Python package"),
+    ("xorg-libx11", "not a Python package"), ("snappy", "not a Python package"),
+    ("pywin32", "Windows only"), ("nb_conda", "a conda tool"), ("nb_conda_kernels", "a conda tool"),
+    ("conda", "a conda tool"),
+    ("spacy-model-en_core_web_sm", "pin its version (e.g. 'spacy-model-en_core_web_sm=3.7.1'), or write "
+                                   "'en_core_web_sm @ https://github.com/explosion/spacy-models/releases/download/"
+                                   "en_core_web_sm-VERSION/en_core_web_sm-VERSION-py3-none-any.whl' under '- pip:'"),
+])
+def test_conda_only_names_without_a_pypi_project_are_skipped_with_why(spec, why):
+    mapped = conda.plan([spec])
+    assert mapped.requirements == []
+    assert mapped.log_lines()[0].startswith(f"amldebug: conda {spec!r} -> skipped: ") and why in mapped.log_lines()[0]
+
+
 def test_python_pip_and_channels():
     mapped = conda.plan(["python=3.10", "pip=25.1.1", "conda-forge::numpy"], ("defaults",))
     assert (mapped.python, mapped.python_spec, mapped.requirements) == ("3.10", "python=3.10", ["numpy"])
