@@ -114,3 +114,32 @@ def built_images(docker_client):
                 docker_client.images.remove(image.id, force=True)
             except docker.errors.APIError:
                 pass
+
+
+@pytest.fixture(scope="session")
+def registry(other_images, docker_client, tmp_path_factory):
+    """A real registry (Debian's docker-registry) on a free 127.0.0.1 port, holding the test
+    images under Azure ML's repository names (tests/support/registry.py): the py39 image as
+    azureml/minimal-ubuntu22.04-py39-cpu-inference:latest, the Python 3.11 one as
+    azureml/minimal-py311-inference:latest. Its address is also in AMLDEBUG_TEST_REGISTRY for
+    tests that run amldebug in another process. Stopped at the end of the session."""
+    from tests.support import registry as support
+
+    try:
+        running = support.start(docker_client, tmp_path_factory.mktemp("registry"))
+    except support.RegistryUnavailable as exc:
+        if _required():
+            pytest.fail(f"a registry is required here but: {exc}")
+        pytest.skip(str(exc))
+    os.environ[support.ADDRESS_VARIABLE] = running.address
+    yield running
+    os.environ.pop(support.ADDRESS_VARIABLE, None)
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def registry_mirror(registry):
+    """"127.0.0.1:PORT": with AMLDEBUG_REGISTRY_MIRROR set to it, amldebug pulls
+    mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cpu-inference:latest and
+    mcr.microsoft.com/azureml/minimal-py311-inference:latest from the test registry."""
+    return registry.address
