@@ -539,37 +539,56 @@ def logs(
 
     service = get_service(_service_name(name))
     local = local_path_mapper(service.spec)  # tracebacks name local files
+    image = service.spec.image  # the service's image answers what its packages require
     if follow:
         seen: set = set()
         lines: list = []
         next_check = 0.0
+        read: dict = {}  # what the image said, asked once per package
         try:
             for line in service.follow_logs(tail=tail):
                 line = local(line)
                 out(line)
                 lines = (lines + [line])[-5000:]
                 if time.monotonic() >= next_check:  # diagnosing is not free: at most twice a second
-                    _print_findings("\n".join(lines), seen)
+                    _print_findings("\n".join(lines), seen, image=image, cache=read)
                     next_check = time.monotonic() + 0.5
         except KeyboardInterrupt:
             pass
         return
     text = "\n".join(local(line) for line in service.get_logs(num_lines=tail).split("\n"))
     out(text.rstrip("\n"))
-    _print_findings(text)
+    _print_findings(text, image=image)
 
 
-def _print_findings(text: str, seen: Optional[set] = None) -> None:
-    from ..diagnose import diagnose as find
+def _print_findings(text: str, seen: Optional[set] = None, *, image: Optional[str] = None,
+                    cache: Optional[dict] = None) -> None:
     from ..diagnose import render_report
+    from ..diagnose.image import diagnose_image
 
-    findings = [f for f in find(text) if seen is None or (f.rule, f.lines[:1]) not in seen]
+    found = diagnose_image(text, image, _image_python, strict=False, cache=cache)
+    findings = [f for f in found if seen is None or (f.rule, f.lines[:1]) not in seen]
     if seen is not None:
         seen.update((f.rule, f.lines[:1]) for f in findings)
     if findings:
         out("")
         out("-- amldebug diagnose " + "-" * 40)
         out(render_report(findings, text))
+
+
+def _image_python(image: str):
+    """Runs Python code in ``image``'s own Python (the one next to azmlinfsrv, else python3) in a
+    throwaway container: how diagnose reads the installed packages' METADATA."""
+    from ..engine import docker as engine
+
+    client = engine.connect()
+    found = engine.get_image(client, image)
+    script = engine.SERVER_PYTHON_SH + (
+        'for py in "$cand" $(command -v python3) $(command -v python); do\n'
+        '  [ -n "$py" ] && [ -x "$py" ] && exec "$py" -c "$AMLDEBUG_PYTHON_CODE" "$@"\n'
+        'done\necho "no Python in the image"; exit 12\n')
+    return lambda code, args: engine.run_once(client, found.id, ["/bin/sh", "-c", script, "sh", *args], ref=image,
+                                              environment={"AMLDEBUG_PYTHON_CODE": code}, timeout=60)
 
 
 def request_body(data: Optional[str], file: Optional[Path]) -> str:
@@ -631,22 +650,28 @@ def diagnose(
                                        metavar="NAME"),
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
     tail: int = typer.Option(20, "--tail", help="Lines of log to show when nothing is recognised.", metavar="LINES"),
+    image: Optional[str] = typer.Option(None, "--image", help="The image that wrote the log: read what its installed "
+                                        "packages require (Requires-Python) from it. --name uses the service's.",
+                                        metavar="IMAGE"),
 ) -> None:
     """Recognise known failures in a log (service.get_logs(), azmlinfsrv, gunicorn, AKS/ACI) and say the fix."""
-    from ..diagnose import diagnose as find
     from ..diagnose import findings_as_json, read_log, render_report
+    from ..diagnose.image import diagnose_image
 
     if (source is None) == (name is None):
         raise UsageError("pass a log FILE (or - for stdin), or --name SERVICE for a local service's log")
+    chosen = image
     if name:
         from ..runtime.registry import get_service
 
-        text = get_service(name).get_logs()
+        service = get_service(name)
+        text = service.get_logs()
         if not text.strip():
             raise UsageError(f"service '{name}' has logged nothing yet")
+        image = image or service.spec.image
     else:
         text = read_log(source)
-    findings = find(text)
+    findings = diagnose_image(text, image, _image_python, strict=chosen is not None)
     if as_json:
         out(json.dumps(findings_as_json(findings), indent=2))
     else:

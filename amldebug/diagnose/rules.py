@@ -25,7 +25,8 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from .log import Frame, Hit, Log, Segment, Traceback, is_user_path, raised_in_package
+from . import pythons
+from .log import Frame, Hit, Log, Segment, Traceback, installed_package, is_user_path, raised_in_package
 
 MAX_QUOTED_LINES = 8
 
@@ -137,15 +138,31 @@ def _traceback_lines(tb: Traceback | None, segment: Segment | None, frame: Frame
 _SYNTAX = re.compile(r"^[ \t]*(?P<kind>SyntaxError|IndentationError|TabError): (?P<msg>.+)$")
 
 
+_FRAME_LINE = re.compile(r'^\s+File "(?P<path>[^"]+)", line (?P<line>\d+)(?:, in (?P<func>.+?))?\s*$')
+
+
+def _failed_frame(log: Log, hit: Hit) -> tuple[Segment | None, Frame | None]:
+    """The traceback segment whose exception line is ``hit``, and its last frame (the file that
+    raised, or that did not compile)."""
+    tb = log.traceback_at(hit.number)
+    segment = next((s for s in tb.segments if s.exception_at == hit.number), None) if tb else None
+    if segment is not None and segment.frames:
+        return segment, segment.frames[-1]
+    # A traceback cut above its header ("last log lines:", a pasted tail) still names the file
+    # just above the error: the frame, its source line, and for a SyntaxError the caret.
+    for number in range(hit.number - 1, max(0, hit.number - 4), -1):
+        match = _FRAME_LINE.match(log.line(number))
+        if match:
+            return segment, Frame(match["path"], int(match["line"]), match["func"], number)
+    return segment, None
+
+
 def _build_syntax_error(log: Log, hits: list[Hit]) -> list[Problem]:
     findings, seen = [], set()
     for hit in hits:
-        tb = log.traceback_at(hit.number)
-        frame = None
-        if tb is not None:
-            segment = next((s for s in tb.segments if s.exception_at == hit.number), None)
-            if segment is not None and segment.frames:
-                frame = segment.frames[-1]
+        frame = _failed_frame(log, hit)[1]
+        if frame is not None and installed_package(frame.path):
+            continue  # an installed package's file: package-needs-newer-python
         location = log.location(frame)
         error = f"{hit.match['kind']}: {_clip(hit.match['msg'])}"
         if (location, error) in seen:
@@ -166,6 +183,171 @@ def _build_syntax_error(log: Log, hits: list[Hit]) -> list[Problem]:
                 location=location,
             )
         )
+    return findings
+
+
+# ---- an installed package written for another Python than the image's
+
+
+_PACKAGE_SYNTAX = re.compile(r"^[ \t]*(?P<kind>SyntaxError|IndentationError|TabError): (?P<msg>.+)$")
+_STDLIB_NAME = re.compile(
+    r"ImportError: cannot import name '(?P<name>\w+)' from '(?P<module>" + "|".join(pythons.STDLIB_NAMES) + r")'"
+    r"(?: \((?P<path>[^)]+)\))?"
+)
+_SITE = re.compile(r"^(?P<site>.*[\\/](?:site|dist)-packages)[\\/]")
+_CONSOLE_SCRIPT = re.compile(r"[\\/](?:bin|Scripts)[\\/][^\\/.]+$")  # azmlinfsrv's own launcher, not the user's code
+NEWER_PYTHON = "package-needs-newer-python"
+
+
+@dataclass(frozen=True)
+class TooNew:
+    """An import that failed because code was written for another Python than the one running it:
+    an installed package (``package``, from ``site``) or the user's own file (``package`` None)."""
+
+    package: str | None  # top-level import name, 'click'
+    site: str | None  # the site-packages folder it was loaded from
+    frame: Frame | None  # where it failed: the file that did not compile, or that imported the name
+    error: str  # 'SyntaxError: invalid syntax'
+    feature: str  # "a `match` statement", "TypeAlias from typing"
+    need: str | None  # the Python the feature needs, '3.10'; None when the log does not say
+    python: str | None  # the Python that ran it, from the log's paths
+    importer: Frame | None  # the user's line that led there
+    chain: tuple[str, ...]  # installed packages from the outermost importer to ``package``
+    exception_at: int
+    numbers: tuple[int, ...]  # the log lines that show it
+
+
+def too_new(log: Log, hit: Hit) -> TooNew | None:
+    """What ``hit`` (a SyntaxError, or a standard-library name that cannot be imported) says about
+    code written for another Python; None when it is the user's own syntax error."""
+    segment, frame = _failed_frame(log, hit)
+    frames = [f for f in (segment.frames if segment else ()) if not f.path.startswith("<")]
+    package = installed_package(frame.path) if frame else None
+    is_syntax = "name" not in hit.match.groupdict()
+    if is_syntax and package is None:
+        return None  # score-syntax-error
+    users = [f for f in frames if is_user_path(f.path) and not _CONSOLE_SCRIPT.search(f.path)]
+    importer = users[-1] if users and users[-1] is not frame else None
+    after = frames[frames.index(importer) + 1:] if importer else frames
+    chain = tuple(dict.fromkeys(p for f in after if (p := installed_package(f.path))))
+    python = next((v for f in reversed(frames) if (v := pythons.python_in_path(f.path))), None)
+    if is_syntax:
+        source = log.line(frame.at + 1) if frame.at < len(log) else ""
+        found = pythons.syntax_need(source, hit.match["msg"])
+        feature, need = found if found else ("syntax this Python cannot compile", None)
+        error = f"{hit.match['kind']}: {_clip(hit.match['msg'])}"
+        numbers = (frame.at, frame.at + 1, frame.at + 2, hit.number)
+    else:
+        python = pythons.python_in_path(hit.match["path"] or "") or python
+        feature = f"{hit.match['name']} from {hit.match['module']}"
+        need = pythons.stdlib_need(hit.match["module"], hit.match["name"])
+        error = _clip(hit.match.group(0))
+        numbers = ((frame.at, frame.at + 1) if frame else ()) + (hit.number,)
+    if python is None:  # a traceback with no path under lib/pythonX.Y: any other path in the log
+        python = next((v for line in log.lines if (v := pythons.python_in_path(line))), None)
+    if importer is not None:
+        numbers += (importer.at, importer.at + 1)
+    site = _SITE.match(frame.path)["site"] if package else None
+    return TooNew(package, site, frame, error, feature, need, python, importer, chain, hit.number,
+                  numbers + (_boot_failure_line(log, hit.number),))
+
+
+def describe_too_new(log: Log, found: TooNew, installed: "pythons.Installed | None" = None,
+                     image: str | None = None, image_python: str | None = None) -> Problem:
+    """The finding for ``found``; with what the image says of the package (``installed``: its
+    METADATA) and of itself (``image_python``), the exact versions."""
+    python = image_python or found.python
+    on = f"Python {python}" if python else "the image's Python"
+    need = found.need
+    if installed is not None and installed.requires_python:
+        need = pythons.minimum_python(installed.requires_python) or need
+    newer = f"Python {need.rstrip('+')} or newer" if need else "a newer Python"
+    images = pythons.newer_images(need.rstrip("+") if need else None)
+    image_fix = f"use an image with {newer}" + (f" (Azure ML's {', '.join(images)})" if images else "")
+    where = None
+    if found.frame is not None:
+        shown = found.frame.path[len(found.site) + 1:] if found.site else log.display(found.frame.path)
+        where = f"{shown.replace(chr(92), '/')}:{found.frame.line}"
+    if found.package is None:  # the user's own file imports a name its Python lacks
+        who = log.display(found.frame.path) if found.frame else "the entry script"
+        name, module = found.feature.split(" from ")
+        since = f" (new in Python {found.need})" if found.need else ""
+        return Problem(
+            title=f"{who} imports {found.feature}, which {on} does not have{since}",
+            lines=_quote(log, found.numbers),
+            cause=f"{module} in {on} has no {name}: the code was written for a newer Python"
+            + ("" if found.need else ", or the name is misspelt") + ".",
+            fix=f"import it from typing_extensions (`from typing_extensions import {name}`, with typing-extensions "
+            f"in the environment's dependencies), or {image_fix}." if module == "typing" else
+            f"{image_fix}, or write the code without {module}.{name}.",
+            location=log.location(found.frame),
+        )
+    dist = installed.name if installed else _pip_name(found.package).replace("_", "-")
+    via = [p for p in found.chain if p != found.package]
+    if found.importer is not None:
+        imported = f"{log.location(found.importer)} imports {' -> '.join(via + [found.package])}"
+    elif "azureml_inference_server_http" in via:
+        imported = (f"the scoring server itself imports it ({' -> '.join(via[via.index('azureml_inference_server_http'):] + [found.package])}), "
+                    "so the server stops before score.py is loaded")
+    else:
+        imported = f"it is imported through {' -> '.join(via + [found.package])}" if via else ""
+    if found.need is None and found.feature == "Python 2 code":
+        return Problem(
+            title=f"the installed package {dist} is Python 2 code: {where} does not compile on {on}",
+            lines=_quote(log, found.numbers),
+            cause=f"{found.error} in {where}: this release of {dist} was written for Python 2"
+            + (f"; {imported}" if imported else "") + ".",
+            fix=f"pin {dist} in the environment's dependencies to a release for Python 3, or drop it, and rebuild the "
+            "image.",
+            location=log.location(found.importer),
+        )
+    syntax = not found.error.startswith("ImportError")
+    what = f"{where} uses {found.feature}" if syntax else f"{where} imports {found.feature}"
+    if installed is not None and installed.requires_python:
+        title = f"{dist} {installed.version} requires Python {installed.requires_python}; " + (
+            f"the image '{image}' has {on}" if image else f"the image has {on}")
+    elif installed is not None:
+        title = f"{dist} {installed.version} does not run on {on}: {what}"
+    elif syntax:
+        title = f"the installed package {dist} does not compile on {on}: {what}" + (
+            f" (Python {found.need}+)" if found.need else "")
+    else:
+        title = f"the installed package {dist} needs {newer}: {what}, which {on} does not have"
+    cause = what + (f" ({found.error}), which {on} cannot compile" if syntax else f", which {on} does not have")
+    cause += (f"; {imported}" if imported else "") + ". "
+    cause += ("pip installs a release for a newer Python when the index publishes no Requires-Python, or when the "
+              "environment was resolved for another Python.") if need else (
+              f"The release of {dist} installed was written for another Python than {on}, most often a newer one.")
+    last = pythons.last_release(dist, python) if python else None
+    if last:
+        pin = f"pin `{dist}<{last[1]}` in the environment's dependencies ({dist} {last[0]} is the last release for {on})"
+    else:
+        older = f" older than {installed.version}" if installed else ""
+        pin = (f"pin {dist} in the environment's dependencies to a release{older} that supports {on} (PyPI shows each "
+               "release's 'Requires: Python')")
+    return Problem(
+        title=title,
+        lines=_quote(log, found.numbers),
+        cause=cause,
+        fix=f"{pin} and rebuild the image, or {image_fix}.",
+        location=log.location(found.importer),
+    )
+
+
+def too_new_in(log: Log) -> list[TooNew]:
+    """Every import in ``log`` that failed because of code written for another Python."""
+    found = [too_new(log, hit) for hit in log.hits((_PACKAGE_SYNTAX, _STDLIB_NAME))]
+    return [f for f in found if f is not None]
+
+
+def _build_newer_python(log: Log, hits: list[Hit]) -> list[Problem]:
+    findings, seen = [], set()
+    for hit in hits:
+        found = too_new(log, hit)
+        if found is None or (found.package, found.feature, found.error) in seen:
+            continue
+        seen.add((found.package, found.feature, found.error))
+        findings.append(describe_too_new(log, found))
     return findings
 
 
@@ -1094,6 +1276,8 @@ def _build_worker_boot_failed(log: Log, hits: list[Hit]) -> list[Problem]:
 RULES: tuple[Rule, ...] = (
     Rule("score-syntax-error", (_SYNTAX,), _build_syntax_error,
          supersedes=("script-import-error", "worker-boot-failed", "crash-loop")),
+    Rule(NEWER_PYTHON, (_PACKAGE_SYNTAX, _STDLIB_NAME), _build_newer_python,
+         supersedes=("missing-module", "script-import-error", "init-exception", "worker-boot-failed", "crash-loop")),
     Rule("missing-azureml-package", _SERVER_MISSING + (_AZUREML_MISSING,), _build_missing_azureml,
          supersedes=("script-import-error", "init-exception", "worker-boot-failed", "crash-loop")),
     Rule("missing-module", (_MISSING_MODULE, _CANNOT_IMPORT), _build_missing_module,

@@ -36,6 +36,15 @@ def numbers(finding: Finding) -> list[int]:
 CASES = [
     ("server_syntax_error.log", "score-syntax-error", [43, 44, 45, 46, 60], "score.py:6",
      "does not compile: SyntaxError: '{' was never closed"),
+    ("server_py39_click_too_new.log", "package-needs-newer-python", [22, 23, 24, 25], None,
+     "the installed package click does not compile on Python 3.9: click/utils.py:302 uses a `match` statement"),
+    ("server_py39_typing_inspection_too_new.log", "package-needs-newer-python", [40, 41, 42, 71], None,
+     "the installed package typing-inspection needs Python 3.10 or newer: typing_inspection/introspection.py:10 "
+     "imports TypeAlias from typing, which Python 3.9 does not have"),
+    ("amldebug_attach_py39_click_too_new.log", "package-needs-newer-python", [39, 40, 41, 42], None,
+     "the installed package click does not compile on Python 3.9"),
+    ("amldebug_attach_py39_typing_inspection_too_new.log", "package-needs-newer-python", [43, 44, 45], None,
+     "the installed package typing-inspection needs Python 3.10 or newer"),
     ("server_import_azureml_missing.log", "missing-azureml-package", [41, 42, 43], "score.py:3",
      "No module named 'azureml'"),
     ("sh_azmlinfsrv_not_found.log", "missing-azureml-package", [1], None, "no Azure ML scoring server"),
