@@ -242,7 +242,9 @@ def local_pythons(client, progress: Progress) -> list[tuple[str, object, dict]]:
             found.append((image.tags[0], image, probe_python(client, image, image.tags[0])))
         except AmlDebugError:
             continue
-    return sorted(found, key=lambda f: (not f[2].get("server"), not f[0].startswith("mcr.microsoft.com/azureml/")))
+    # Azure ML's own images first, then those with the scoring server; newest first within each
+    # (the order ``candidates`` gave).
+    return sorted(found, key=lambda f: (not f[0].startswith("mcr.microsoft.com/azureml/"), not f[2].get("server")))
 
 
 # -- Azure ML's own way: conda in its conda base image ----------------------------------------

@@ -462,7 +462,7 @@ def releases_from_simple_json(name: str, data: dict) -> dict[str, Release]:
     return out
 
 
-def fetchreleases(name: str, url: str | None = None) -> Optional[dict[str, Release]]:
+def fetch_releases(name: str, url: str | None = None) -> Optional[dict[str, Release]]:
     """The releases of project ``name`` on the index (None when the index does not know it),
     cached for a few hours under amldebug's cache."""
     url = url or index_url()
