@@ -149,8 +149,11 @@ def find_environment_file(source_dir: Path) -> Optional[Path]:
 
 
 def check_image(client, spec) -> list[Check]:
-    """The image has azmlinfsrv, and the entry script imports inside it (init() is not run)."""
+    """The image has azmlinfsrv, its installed packages support its Python (their METADATA's
+    Requires-Python), and the entry script imports inside it (init() is not run)."""
     from .core.spec import PAYLOAD_ROOT
+    from .diagnose import NEWER_PYTHON, diagnose
+    from .diagnose.image import explain, misfits_check, read_facts
     from .engine import docker as engine
     from .errors import AmlDebugError
     from .runtime import inject
@@ -163,6 +166,15 @@ def check_image(client, spec) -> list[Check]:
         return [Check("image", False, str(exc).split("; ")[0], "; ".join(str(exc).split("; ")[1:]))]
     checks = [Check("image", True, f"{spec.image} runs azmlinfsrv {info.get('azureml-inference-server-http')} "
                                    f"with Python {info['version']} ({info['python']})")]
+    facts = None
+    try:  # what each installed package's METADATA requires of Python, read by the image's Python
+        facts = read_facts(lambda code, args: engine.run_once(client, image.id, [info["python"], "-c", code, *args],
+                                                              ref=spec.image), spec.image)
+        misfit = misfits_check(facts)
+        checks.append(Check("packages for its Python", False, *misfit) if misfit else
+                      Check("packages for its Python", True, f"every installed package supports Python {facts.python}"))
+    except AmlDebugError as exc:
+        checks.append(Check("packages for its Python", False, str(exc)))
     lay = layout(spec, server=info["server"])  # placed as the service places it (v1, or a v2 deployment)
     volumes = {spec.source_dir: {"bind": lay.code_dir, "mode": "ro"}, str(payload): {"bind": PAYLOAD_ROOT, "mode": "ro"}}
     env = {k: v for k, v in lay.env.items() if not k.startswith("AMLDEBUG_")}
@@ -173,9 +185,15 @@ def check_image(client, spec) -> list[Check]:
         checks.append(Check("import in image", True, f"{spec.entry_script} imports in {spec.image}"))
     else:
         last = [line for line in output.strip().splitlines() if line.strip()][-1:] or [f"exit code {code}"]
-        checks.append(Check("import in image", False, f"{spec.entry_script} does not import in {spec.image}: "
-                                                      f"{last[0]}",
-                            "add the missing package to the environment, or fix the import\n" + output.rstrip()))
+        too_new = [f for f in (explain(diagnose(output), output, facts) if facts else diagnose(output))
+                   if f.rule == NEWER_PYTHON]
+        if too_new:  # a package written for a newer Python: its pin is the fix, not the import
+            checks.append(Check("import in image", False, f"{spec.entry_script} does not import in {spec.image}: "
+                                                          f"{too_new[0].title}", f"{too_new[0].fix}\n" + output.rstrip()))
+        else:
+            checks.append(Check("import in image", False, f"{spec.entry_script} does not import in {spec.image}: "
+                                                          f"{last[0]}",
+                                "add the missing package to the environment, or fix the import\n" + output.rstrip()))
     return checks
 
 

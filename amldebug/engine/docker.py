@@ -129,9 +129,11 @@ def get_image(client: docker.DockerClient, ref: str):
     """The local image ``ref``; ImageError saying how to get it when there is none."""
     image = find_image(client, ref)
     if image is None:
-        raise ImageError(
-            f"image '{ref}' is not present locally; pull it ('docker pull {ref}') or build one with 'amldebug build'"
-        )
+        mirrored = mirrored_ref(ref, registry_mirror())
+        how = f"'docker pull {ref}'"
+        if mirrored:
+            how = f"'docker pull {mirrored}' ({MIRROR_SETTING}) or {how}"
+        raise ImageError(f"image '{ref}' is not present locally; pull it ({how}) or build one with 'amldebug build'")
     return image
 
 
@@ -683,7 +685,8 @@ def _pull_error(ref: str, source: str, via: str, what: str, hint: str, text: str
                 "tls": [f"trust the mirror's certificate (or list {mirror_host} in the engine's insecure-registries)",
                         f"fix {MIRROR_SETTING}"]}.get(kind, ["check the mirror", f"fix {MIRROR_SETTING}"])
     else:
-        todo = {"not found": ["check the image's name and tag"], "auth": [f"log in ('docker login {via}')"]}.get(kind, [])
+        todo = {"not found": ["check the image's name and tag"],
+                "auth": [f"log in ('docker login {via}')"]}.get(kind, [])
         if ref.lower().startswith(MCR + "/"):
             todo.append(f"set {MIRROR_SETTING}=host:port to a registry that mirrors {MCR} (a corporate mirror)")
         elif mirror:

@@ -273,3 +273,13 @@ def test_an_mcr_image_pulled_by_hand_under_the_mirrors_name_is_found(monkeypatch
     assert client.tagged == [MCR_REF]
     monkeypatch.delenv("AMLDEBUG_REGISTRY_MIRROR")
     assert container.find_image(client, "mcr.microsoft.com/azureml/other:1") is None
+
+
+def test_a_missing_mcr_image_names_the_mirror_to_pull_it_from(monkeypatch):
+    monkeypatch.setenv("AMLDEBUG_REGISTRY_MIRROR", "127.0.0.1:5000")
+    with pytest.raises(container.ImageError) as info:
+        container.get_image(_PullClient(), MCR_REF)
+    assert str(info.value) == (
+        f"image '{MCR_REF}' is not present locally; pull it ('docker pull 127.0.0.1:5000/azureml/"
+        f"minimal-py311-inference:latest' (AMLDEBUG_REGISTRY_MIRROR) or 'docker pull {MCR_REF}') or build one "
+        "with 'amldebug build'")
