@@ -3,18 +3,22 @@
 ``findings_as_json`` print.
 
 The package in layers, each importing only those before it: ``log`` (the log's lines,
-tracebacks and server runs), ``rules`` (the signatures: ``RULES``, the only table to edit),
-``report`` (reading a log, printing findings), and here the dispatcher that runs ``RULES``.
+tracebacks and server runs), ``pythons`` (what a Python version has, what Requires-Python asks),
+``rules`` (the signatures: ``RULES``, the only table to edit), ``report`` (reading a log,
+printing findings), here the dispatcher that runs ``RULES``, and last ``image`` (the findings
+made exact with what the image that wrote the log says of its packages; ``metadata_probe`` is the
+code it runs in the image's Python).
 """
 
 from __future__ import annotations
 
 from .log import Log
 from .report import findings_as_json, read_log, render_report
-from .rules import RULES, Finding, Rule
+from .rules import NEWER_PYTHON, RULES, Finding, Rule
 
 __all__ = [
     "Finding",
+    "NEWER_PYTHON",
     "Rule",
     "RULES",
     "diagnose",

@@ -16,7 +16,7 @@ from typing import Callable, Optional, Sequence
 
 from ..errors import AmlDebugError, ImageError
 from .log import Log
-from .pythons import Installed, allows
+from .pythons import Installed, allows, last_release, minimum_python, newer_images, normalise, version_tuple
 from .rules import NEWER_PYTHON, Finding, describe_too_new, too_new_in
 
 RunPython = Callable[[str, Sequence[str]], "tuple[int, str]"]
@@ -38,6 +38,11 @@ class ImageFacts:
     @property
     def minor(self) -> str:
         return ".".join(self.python.split(".")[:2])
+
+    def installed(self, package: str) -> Optional[Installed]:
+        """The distribution that installed top-level ``package``, as far as the probe says."""
+        return self.packages.get(package) or next(
+            (d for d in self.every if normalise(d.name) == normalise(package)), None)
 
 
 def read_facts(run: RunPython, image: str, wanted: Sequence[tuple[Optional[str], str]] = ()) -> ImageFacts:
@@ -73,7 +78,7 @@ def explain(findings: Sequence[Finding], text: str, facts: ImageFacts) -> list[F
     for finding in findings:
         found = next((by_line[n] for n, _ in finding.lines if n in by_line), None)
         if finding.rule == NEWER_PYTHON and found is not None:
-            installed = facts.packages.get(found.package) if found.package else None
+            installed = facts.installed(found.package) if found.package else None
             problem = describe_too_new(log, found, installed, facts.image, facts.minor)
             if found.package and installed is None:
                 problem = dataclasses.replace(problem, cause=problem.cause + f" The image '{facts.image}' has no "
@@ -105,3 +110,23 @@ def diagnose_image(text: str, image: Optional[str], open_image: Callable[[str], 
             raise
         return findings
     return explain(findings, text, cache[image, wanted])
+
+
+def misfits_check(facts: ImageFacts) -> tuple[str, str] | None:
+    """(what, fix) for the installed packages whose Requires-Python excludes the image's Python
+    ('click 8.4.2 requires Python >=3.10; the image 'X' has Python 3.9'), or None when all fit."""
+    bad = misfits(facts)
+    if not bad:
+        return None
+    python = facts.minor
+    what = "; ".join(f"{d.name} {d.version} requires Python {d.requires_python}" for d in bad)
+    pins = []
+    for dist in bad:
+        last = last_release(dist.name, python)
+        pins.append(f"`{dist.name}<{last[1]}` ({dist.name} {last[0]} is the last release for Python {python})" if last
+                    else f"{dist.name} to a release older than {dist.version} that supports Python {python}")
+    need = max((minimum_python(d.requires_python or "") or "3.10" for d in bad), key=lambda v: version_tuple(v.rstrip("+")))
+    images = newer_images(need.rstrip("+"))
+    fix = (f"pin {', '.join(pins)} in the environment's dependencies and rebuild the image, or use an image with Python "
+           f"{need.rstrip('+')} or newer" + (f" (Azure ML's {', '.join(images)})" if images else ""))
+    return f"{what}; the image '{facts.image}' has Python {python}", fix
