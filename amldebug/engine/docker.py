@@ -736,14 +736,14 @@ def find_image_by_label(client: docker.DockerClient, label: str):
     return found[0] if found else None
 
 
-def build_image_from_context(client: docker.DockerClient, context_tar, progress) -> str:
+def build_image_from_context(client: docker.DockerClient, context_tar, progress, *, network: bool = False) -> str:
     """Build an untagged image from the tar file object ``context_tar`` with no network
-    (nothing pulled, no network inside the build); pass each output line to ``progress``
-    and return the image id."""
+    (nothing pulled, no network inside the build unless ``network``); pass each output line to
+    ``progress`` and return the image id."""
     image_id = None
     try:
         stream = client.api.build(fileobj=context_tar, custom_context=True, rm=True, forcerm=True, pull=False,
-                                  network_mode="none", decode=True)
+                                  network_mode="default" if network else "none", decode=True)
         for chunk in stream:
             if "error" in chunk:
                 detail = chunk.get("error") or chunk.get("errorDetail", {}).get("message", "")

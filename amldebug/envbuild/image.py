@@ -537,6 +537,13 @@ def build_image(env_file: Path | Environment | None, *, base_image: str | None =
             tag_image(client, existing.id, wanted)
         return BuildResult(wanted, existing.id, False, time.monotonic() - started)
 
+    labels = {
+        LABEL_HASH: digest, LABEL_BASE: base_ref, LABEL_BASE_ID: base.id, LABEL_VERSION: __version__,
+        LABEL_FILE: str(env.source or ""), LABEL_PYTHON: f"{probe['python']} {probe['version']}",
+    }
+    if chosen.conda:
+        return _finish(client, conda_build(client, env, chosen, labels, progress), probe,
+                       {SERVER_DIST: ["azureml_inference_server_http"]}, wanted, started, progress)
     conda_lines, python_spec = conda_requirements(env, probe, progress)
     pip_lines = without_pypi_aliases(env.pip, progress)
     added = added_requirements(env, conda_lines + pip_lines, probe.get("server"), progress)
@@ -547,10 +554,6 @@ def build_image(env_file: Path | Environment | None, *, base_image: str | None =
         resolved = resolve.install(resolve.Steps(tuple(conda_lines), tuple(pip_lines), tuple(added)), site_dir,
                                    probe, progress, python_spec=python_spec)
         modules = resolve.top_level_modules(site_dir, list(resolved.direct) + [SERVER_DIST])
-        labels = {
-            LABEL_HASH: digest, LABEL_BASE: base_ref, LABEL_BASE_ID: base.id, LABEL_VERSION: __version__,
-            LABEL_FILE: str(env.source or ""), LABEL_PYTHON: f"{probe['python']} {probe['version']}",
-        }
         ctx = work_dir / "context"
         ctx.mkdir()
         prepare_context(ctx, site_dir, base.id, probe, labels)
@@ -559,6 +562,12 @@ def build_image(env_file: Path | Environment | None, *, base_image: str | None =
                         "the build)")
         image_id = docker_build(client, ctx, progress)
         progress(f"amldebug: image built in {time.monotonic() - building:.1f} s")
+    return _finish(client, image_id, probe, modules, wanted, started, progress)
+
+
+def _finish(client, image_id: str, probe: dict, modules: dict[str, list[str]], wanted: str, started: float,
+            progress: Progress) -> BuildResult:
+    """The import check, then the tag; an image that fails either is removed."""
     try:
         check_imports(client, image_id, probe, modules, progress)
     except BaseException:
@@ -578,3 +587,30 @@ def build_image(env_file: Path | Environment | None, *, base_image: str | None =
     seconds = time.monotonic() - started
     progress(f"amldebug: built {wanted} in {seconds:.1f} s")
     return BuildResult(wanted, image_id, True, seconds)
+
+
+def conda_yaml(env: Environment) -> str:
+    """The environment as a conda file (its conda packages, channels and pip part), for conda
+    env create."""
+    lines = ["name: amldebug"]
+    if env.channels:
+        lines += ["channels:", *(f"  - {json.dumps(c)}" for c in env.channels)]
+    lines += ["dependencies:", *(f"  - {json.dumps(spec)}" for spec in env.conda)]
+    if env.pip:
+        lines += ["  - pip:", *(f"    - {json.dumps(line)}" for line in env.pip)]
+    return "\n".join(lines) + "\n"
+
+
+def conda_build(client, env: Environment, chosen: python.Base, labels: dict, progress: Progress) -> str:
+    """Azure ML's way: conda creates the pinned Python in its conda base image and runs the pip
+    part there (network inside the build, as in Azure ML). The image id."""
+    with tempfile.TemporaryDirectory(prefix="amldebug-conda-") as work:
+        ctx = Path(work)
+        (ctx / "conda.yml").write_text(conda_yaml(env), encoding="utf-8")
+        (ctx / "Dockerfile").write_text(python.conda_dockerfile(chosen.image.id, labels=labels), encoding="utf-8")
+        stage(progress, f"creating Python {chosen.probe['version']} and the environment with conda in "
+                        f"'{chosen.ref}' (network inside the build)")
+        with tempfile.TemporaryFile(prefix="amldebug-ctx-") as tar:
+            write_context(ctx, tar)
+            tar.seek(0)
+            return build_image_from_context(client, tar, progress, network=True)

@@ -60,6 +60,7 @@ class Base:
     probe: dict
     why: str  # one line for the build log
     deviation: bool = False  # built for another Python than the file pins
+    conda: bool = False  # conda creates the Python in the image (Azure ML's way): see conda_dockerfile
 
 
 def pinned_minor(env: Environment) -> Optional[str]:
@@ -259,11 +260,15 @@ def conda_reachable(url: str = CONDA_CHANNEL, timeout: float = 3.0) -> bool:
         return False
 
 
-def conda_dockerfile(base: str, env_name: str = "amldebug", server: str = "azureml-inference-server-http") -> str:
+CONDA_PREFIX = "/azureml-envs/amldebug"
+
+
+def conda_dockerfile(base: str, prefix: str = CONDA_PREFIX, server: str = "azureml-inference-server-http",
+                     labels: Optional[dict] = None) -> str:
     """What Azure ML's image build runs (FACTS.md): conda creates the pinned Python and runs the
     file's pip section (``pip install -U``) in it; the scoring server is added when the file
     lacks it. Needs network inside the build."""
-    prefix = f"/azureml-envs/{env_name}"
+    label = ["LABEL " + " ".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels.items()))] if labels else []
     return "\n".join([
         f"FROM {base}",
         "COPY conda.yml /tmp/amldebug/conda.yml",
@@ -271,6 +276,7 @@ def conda_dockerfile(base: str, env_name: str = "amldebug", server: str = "azure
         f"RUN {prefix}/bin/python -c 'import azureml_inference_server_http' 2>/dev/null "
         f"|| {prefix}/bin/python -m pip install --no-cache-dir {server}",
         f"ENV PATH={prefix}/bin:$PATH AZUREML_CONDA_ENVIRONMENT_PATH={prefix}",
+        *label,
         "",
     ])
 
@@ -321,14 +327,26 @@ def choose(env: Environment, explicit: Optional[str], client, progress: Progress
         except AmlDebugError as exc:
             tried.append(f"Azure ML's inference image for it cannot be pulled ({str(exc).split(';')[0]})")
         else:
-            return dataclasses.replace(base, why=f"building for Python {wanted} ({spec}) on '{prebuilt}', Azure ML's "
-                                                 f"prebuilt inference image for Python {wanted}")
+            if base.probe["version"] == wanted:
+                return dataclasses.replace(base, why=f"building for Python {wanted} ({spec}) on '{prebuilt}', Azure "
+                                                     f"ML's prebuilt inference image for Python {wanted}")
+            tried.append(f"'{prebuilt}' has Python {base.probe['version']}, not {wanted}")
     else:
         tried.append(f"no local image has Python {wanted} and Azure ML publishes no inference image for it")
-    if conda_reachable():
-        tried.append("conda's channels answer, but creating the environment with conda (Azure ML's way) needs "
-                     f"'{CONDA_BASE_IMAGE}' and network inside the build: pass --base-image with a Python "
-                     f"{wanted} image to avoid the deviation")
+    if conda_reachable() and env.source is not None:
+        try:
+            base = _use(client, CONDA_BASE_IMAGE, progress)
+        except AmlDebugError as exc:
+            tried.append(f"Azure ML's conda base image cannot be pulled ({str(exc).split(';')[0]})")
+        else:
+            if base.probe.get("conda"):
+                probe = dict(base.probe, version=wanted, python=f"{CONDA_PREFIX}/bin/python", server=None,
+                             markers=dict(base.probe.get("markers") or {}, python_version=wanted,
+                                          python_full_version=f"{wanted}.0"))
+                return Base(CONDA_BASE_IMAGE, base.image, probe, f"building for Python {wanted} ({spec}) as Azure ML "
+                            f"does: conda creates it in '{CONDA_BASE_IMAGE}' and runs the pip part in it (network "
+                            "inside the build)", conda=True)
+            tried.append(f"'{CONDA_BASE_IMAGE}' has no conda")
     else:
         tried.append("conda's channels cannot be reached from this machine to create it (Azure ML's way)")
     return _nearest(client, wanted, spec, local, tried, progress, pins_index)
