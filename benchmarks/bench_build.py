@@ -33,11 +33,12 @@ def quiet(_: str) -> None:
     pass
 
 
-def requirement_lines(env_file: Path, probe: dict) -> tuple[list[str], list[str], str]:
+def requirement_lines(env_file: Path, probe: dict) -> tuple[resolve.Steps, str]:
     env = build.read_environment(env_file)
     conda_lines, python = build.conda_requirements(env, probe, quiet)
-    user = conda_lines + build.without_pypi_aliases(env.pip, quiet)
-    return user, build.added_requirements(env, user, probe.get("server"), quiet), python
+    pip_lines = build.without_pypi_aliases(env.pip, quiet)
+    added = build.added_requirements(env, conda_lines + pip_lines, probe.get("server"), quiet)
+    return resolve.Steps(tuple(conda_lines), tuple(pip_lines), tuple(added)), python
 
 
 def pip_run(lines: list[str], probe: dict, cache: Path, work: Path) -> float:
@@ -61,15 +62,16 @@ def uv_run(lines: list[str], probe: dict, cache: Path, work: Path) -> float:
     return time.monotonic() - started
 
 
-def uv_as_built(user: list[str], added: list[str], python: str, probe: dict, cache: Path, work: Path) -> float:
+def uv_as_built(steps: resolve.Steps, python: str, probe: dict, cache: Path, work: Path) -> float:
     """resolve.install as build_image calls it: index lookups (cached under AMLDEBUG_CACHE),
-    pin checks, the date bound and the server stack's exemption, then uv."""
+    pin checks, the date bound and the server stack's exemption, then uv: conda's part, then
+    pip's on top."""
     target = work / "site-packages"
     target.mkdir(parents=True)
     os.environ["UV_CACHE_DIR"] = str(cache / "uv")
     os.environ["AMLDEBUG_CACHE"] = str(cache / "amldebug")
     started = time.monotonic()
-    resolve.install(user, added, target, probe, quiet, python_spec=python)
+    resolve.install(steps, target, probe, quiet, python_spec=python)
     return time.monotonic() - started
 
 
@@ -114,15 +116,15 @@ def main() -> None:
 
     client = connect()
     probe = build.probe_python(client, build.get_base_image(client, args.base_image, quiet), args.base_image)
-    user, added, python = requirement_lines(args.env, probe)
-    lines = user + added
+    steps, python = requirement_lines(args.env, probe)
+    lines = steps.lines
     rows = []
     with tempfile.TemporaryDirectory(prefix="amldebug-bench-") as work:
         tmp = Path(work)
         os.environ["AMLDEBUG_CACHE"] = str(tmp / "amldebug")
         pip_cold, pip_warm = cold_and_warm(lambda c, w: pip_run(lines, probe, c, w), args.repeat, tmp, "pip")
         uv_cold, uv_warm = cold_and_warm(lambda c, w: uv_run(lines, probe, c, w), args.repeat, tmp, "uv")
-        built_cold, built_warm = cold_and_warm(lambda c, w: uv_as_built(user, added, python, probe, c, w),
+        built_cold, built_warm = cold_and_warm(lambda c, w: uv_as_built(steps, python, probe, c, w),
                                                args.repeat, tmp, "built")
         rows += [("pip install --target: cold", pip_cold), ("pip install --target: warm", pip_warm),
                  ("uv pip install --target: cold", uv_cold), ("uv pip install --target: warm", uv_warm),
