@@ -148,7 +148,7 @@ class Reader:
         self.Requirement, self.InvalidRequirement = _requirement_parser()
 
     def read_file(self, path: Path, chain: tuple[Path, ...] = (), named_at: str = "") -> None:
-        text = self.decoded(read_decoded(path, named_at), path)
+        text = self.noted_text(read_decoded(path, named_at), path)
         for number, line in _logical_lines(text):
             self.line(path, number, line, chain + (path,))
 
@@ -214,7 +214,7 @@ class Reader:
         else:
             self.lines.append(f"{name} {shlex.quote(value)}")
 
-    def decoded(self, decoded: Decoded, path: Path) -> str:
+    def noted_text(self, decoded: Decoded, path: Path) -> str:
         """The text, with a note when it was not UTF-8."""
         note = decoded.note(str(path))
         if note and note not in self.notes:
@@ -425,7 +425,7 @@ def read_conda_environment(path: Path) -> Environment:
     """The environment of conda YAML ``path`` (absolute); its pip lines are read as in a
     requirements file next to it."""
     reader = Reader()
-    conda, pip_items, channels = _read_conda(path, reader.decoded(read_decoded(path), path))
+    conda, pip_items, channels = _read_conda(path, reader.noted_text(read_decoded(path), path))
     for number, line in pip_items:
         reader.line(path, number, line, (path,))
     return Environment(path, tuple(reader.lines), tuple(conda), tuple(channels), tuple(reader.inputs),
