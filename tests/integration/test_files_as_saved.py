@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from amldebug.runtime.registry import get_service
 from tests.conftest import FIXTURES, marker_line
 from tests.integration.conftest import BASE_IMAGE
 from tests.integration.helpers import Request, amldebug, client_from_launch_json
@@ -56,7 +57,7 @@ def japanese_project(tmp_path, monkeypatch):
 
 
 def test_a_project_in_a_japanese_folder_with_a_crlf_score_py_stops_at_its_local_lines(
-        capsys, server_image, japanese_project, service_name):
+        capsys, server_image, japanese_project, service_name, watching):
     ws, project = japanese_project
     score = project / "score.py"
     assert b"\r\n" in score.read_bytes()
@@ -84,6 +85,22 @@ def test_a_project_in_a_japanese_folder_with_a_crlf_score_py_stops_at_its_local_
         assert (stop.frames[0].path, stop.frames[0].line, stop.frames[0].name) == (str(score), run_line, "run")
         client.continue_(stop)
         assert request.result().json() == {"result": [3, 6, 9], "version": "v1"}
+
+        # A save from a Windows editor keeps CRLF: patched in place, and the session stops at the new line.
+        watch = watching(get_service(service_name))
+        text = score.read_bytes()
+        old = b'    return {"result": result, "version": "v1"}\r\n'
+        assert old in text
+        score.write_bytes(text.replace(old, b'    bonus = len(result)  # marker: run-new\r\n'
+                                            b'    return {"result": result, "version": "v2", "n": bonus}\r\n'))
+        new_line = marker_line(score, "run-new")
+        client.set_breakpoints(str(score), [new_line])
+        watch.wait_report("amldebug: patched run() in ")
+        request = Request(uri)
+        stop = client.wait_stopped(timeout=30)
+        assert (stop.frames[0].path, stop.frames[0].line, stop.frames[0].name) == (str(score), new_line, "run")
+        client.continue_(stop)
+        assert request.result().json() == {"result": [3, 6, 9], "version": "v2", "n": 3}
 
     code, out, err = amldebug(capsys, "down", "--name", service_name)
     assert code == 0, err
