@@ -194,3 +194,19 @@ def test_check_reads_a_cp1252_file(tmp_path):
     path = tmp_path / "requirements.txt"
     path.write_bytes("# café\nazureml-inference-server-http\n".encode("cp1252"))
     assert check_environment(path).ok
+
+
+def test_an_inference_configuration_written_by_windows_powershell_is_read(tmp_path):
+    """Windows PowerShell 5's '>' and Out-File write UTF-16 LE with a BOM."""
+    from amldebug.sources.azureml import read_inference_config
+
+    (tmp_path / "score.py").write_text("def init():\n    pass\n")
+    (tmp_path / "env.yml").write_bytes(b"dependencies:\r\n  - pip:\r\n    - six\r\n")
+    path = tmp_path / "inferenceconfig.json"
+    path.write_bytes(codecs.BOM_UTF16_LE + '{\r\n  "entryScript": "score.py",\r\n  "condaFile": "env.yml"\r\n}\r\n'
+                     .encode("utf-16-le"))
+
+    setup = read_inference_config(path)
+
+    assert (setup.entry_script, setup.environment.pip) == ("score.py", ("six",))
+    assert setup.notes == (f"'{path}' read as utf-16 (not UTF-8; by its byte order mark)",)
