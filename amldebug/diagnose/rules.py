@@ -172,18 +172,46 @@ def _build_syntax_error(log: Log, hits: list[Hit]) -> list[Problem]:
         file = log.display(frame.path) if frame else "score.py"
         numbers = ([frame.at, frame.at + 1, frame.at + 2] if frame else []) + [hit.number]
         numbers.append(_boot_failure_line(log, hit.number))
+        cause = ("Python could not compile the file, so the server could not import the entry script; the worker "
+                 "exited with code 3 before init() ran.")
+        fix = f"fix the code at {where}; `python -m py_compile {file}` checks it in a second, without starting the server."
+        newer = _newer_syntax(log, hit, frame)
+        if newer:  # valid code for a newer Python than the server's
+            feature, need, python = newer
+            cause = f"line {frame.line} uses {feature}, which needs Python {need}; the server runs Python {python}. " + cause
+            images = pythons.newer_images(need)
+            fix = (f"rewrite {where} without {feature} (it must run on Python {python}), or use an image with Python "
+                   f"{need} or newer" + (f" (Azure ML's {', '.join(images)})" if images else "") + ".")
         findings.append(
             Problem(
                 title=f"{where} does not compile: {error}",
                 lines=_quote(log, numbers),
-                cause="Python could not compile the file, so the server could not import the entry "
-                "script; the worker exited with code 3 before init() ran.",
-                fix=f"fix the code at {where}; `python -m py_compile {file}` checks it in a second, "
-                "without starting the server.",
+                cause=cause,
+                fix=fix,
                 location=location,
             )
         )
     return findings
+
+
+def _newer_syntax(log: Log, hit: Hit, frame: Frame | None) -> tuple[str, str, str] | None:
+    """(feature, the Python it needs, the server's Python) when the line that did not compile is
+    valid syntax of a newer Python than the one the log's paths show."""
+    if frame is None or frame.at >= len(log):
+        return None
+    found = pythons.syntax_need(log.line(frame.at + 1), hit.match["msg"])
+    python = _log_python(log, hit.number)
+    if not found or not found[1] or not python or pythons.version_tuple(python) >= pythons.version_tuple(found[1]):
+        return None
+    return found[0], found[1], python
+
+
+def _log_python(log: Log, near: int) -> str | None:
+    """The Python the log's paths show (lib/python3.9/...), the traceback at ``near`` first."""
+    tb = log.traceback_at(near)
+    frames = [f for s in tb.segments for f in s.frames] if tb else []
+    return next((v for f in reversed(frames) if (v := pythons.python_in_path(f.path))), None) or next(
+        (v for line in log.lines if (v := pythons.python_in_path(line))), None)
 
 
 # ---- an installed package written for another Python than the image's
@@ -230,7 +258,7 @@ def too_new(log: Log, hit: Hit) -> TooNew | None:
     importer = users[-1] if users and users[-1] is not frame else None
     after = frames[frames.index(importer) + 1:] if importer else frames
     chain = tuple(dict.fromkeys(p for f in after if (p := installed_package(f.path))))
-    python = next((v for f in reversed(frames) if (v := pythons.python_in_path(f.path))), None)
+    python = _log_python(log, hit.number)
     if is_syntax:
         source = log.line(frame.at + 1) if frame.at < len(log) else ""
         found = pythons.syntax_need(source, hit.match["msg"])
@@ -243,8 +271,6 @@ def too_new(log: Log, hit: Hit) -> TooNew | None:
         need = pythons.stdlib_need(hit.match["module"], hit.match["name"])
         error = _clip(hit.match.group(0))
         numbers = ((frame.at, frame.at + 1) if frame else ()) + (hit.number,)
-    if python is None:  # a traceback with no path under lib/pythonX.Y: any other path in the log
-        python = next((v for line in log.lines if (v := pythons.python_in_path(line))), None)
     if importer is not None:
         numbers += (importer.at, importer.at + 1)
     site = _SITE.match(frame.path)["site"] if package else None
