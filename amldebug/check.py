@@ -171,8 +171,8 @@ def check_image(client, spec) -> list[Check]:
         facts = read_facts(lambda code, args: engine.run_once(client, image.id, [info["python"], "-c", code, *args],
                                                               ref=spec.image), spec.image)
         misfit = misfits_check(facts)
-        checks.append(Check("packages for its Python", False, *misfit) if misfit else
-                      Check("packages for its Python", True, f"every installed package supports Python {facts.python}"))
+        fits = (f"every installed package supports Python {facts.python}",)
+        checks.append(Check("packages for its Python", misfit is None, *(misfit or fits)))
     except AmlDebugError as exc:
         checks.append(Check("packages for its Python", False, str(exc)))
     lay = layout(spec, server=info["server"])  # placed as the service places it (v1, or a v2 deployment)
@@ -184,16 +184,15 @@ def check_image(client, spec) -> list[Check]:
     if code == 0 and "AMLDEBUG-IMPORT-OK" in output:
         checks.append(Check("import in image", True, f"{spec.entry_script} imports in {spec.image}"))
     else:
-        last = [line for line in output.strip().splitlines() if line.strip()][-1:] or [f"exit code {code}"]
         too_new = [f for f in (explain(diagnose(output), output, facts) if facts else diagnose(output))
                    if f.rule == NEWER_PYTHON]
         if too_new:  # a package written for a newer Python: its pin is the fix, not the import
-            checks.append(Check("import in image", False, f"{spec.entry_script} does not import in {spec.image}: "
-                                                          f"{too_new[0].title}", f"{too_new[0].fix}\n" + output.rstrip()))
+            detail, fix = too_new[0].title, too_new[0].fix
         else:
-            checks.append(Check("import in image", False, f"{spec.entry_script} does not import in {spec.image}: "
-                                                          f"{last[0]}",
-                                "add the missing package to the environment, or fix the import\n" + output.rstrip()))
+            last = [line for line in output.strip().splitlines() if line.strip()][-1:] or [f"exit code {code}"]
+            detail, fix = last[0], "add the missing package to the environment, or fix the import"
+        checks.append(Check("import in image", False, f"{spec.entry_script} does not import in {spec.image}: {detail}",
+                            f"{fix}\n" + output.rstrip()))
     return checks
 
 

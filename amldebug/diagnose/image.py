@@ -125,8 +125,9 @@ def misfits_check(facts: ImageFacts) -> tuple[str, str] | None:
         last = last_release(dist.name, python)
         pins.append(f"`{dist.name}<{last[1]}` ({dist.name} {last[0]} is the last release for Python {python})" if last
                     else f"{dist.name} to a release older than {dist.version} that supports Python {python}")
-    need = max((minimum_python(d.requires_python or "") or "3.10" for d in bad), key=lambda v: version_tuple(v.rstrip("+")))
-    images = newer_images(need.rstrip("+"))
-    fix = (f"pin {', '.join(pins)} in the environment's dependencies and rebuild the image, or use an image with Python "
-           f"{need.rstrip('+')} or newer" + (f" (Azure ML's {', '.join(images)})" if images else ""))
+    need = max((minimum_python(d.requires_python or "") or "3.10" for d in bad),
+               key=lambda v: version_tuple(v.rstrip("+"))).rstrip("+")
+    images = newer_images(need)
+    fix = (f"pin {', '.join(pins)} in the environment's dependencies and rebuild the image, or use an image with "
+           f"Python {need} or newer" + (f" (Azure ML's {', '.join(images)})" if images else ""))
     return f"{what}; the image '{facts.image}' has Python {python}", fix

@@ -174,11 +174,13 @@ def _build_syntax_error(log: Log, hits: list[Hit]) -> list[Problem]:
         numbers.append(_boot_failure_line(log, hit.number))
         cause = ("Python could not compile the file, so the server could not import the entry script; the worker "
                  "exited with code 3 before init() ran.")
-        fix = f"fix the code at {where}; `python -m py_compile {file}` checks it in a second, without starting the server."
+        fix = f"fix the code at {where}; `python -m py_compile {file}` checks it in a second, without starting the " \
+              "server."
         newer = _newer_syntax(log, hit, frame)
         if newer:  # valid code for a newer Python than the server's
             feature, need, python = newer
-            cause = f"line {frame.line} uses {feature}, which needs Python {need}; the server runs Python {python}. " + cause
+            cause = f"line {frame.line} uses {feature}, which needs Python {need}; the server runs Python {python}. " \
+                    + cause
             images = pythons.newer_images(need)
             fix = (f"rewrite {where} without {feature} (it must run on Python {python}), or use an image with Python "
                    f"{need} or newer" + (f" (Azure ML's {', '.join(images)})" if images else "") + ".")
@@ -285,8 +287,10 @@ def describe_too_new(log: Log, found: TooNew, installed: "pythons.Installed | No
     python = image_python or found.python
     on = f"Python {python}" if python else "the image's Python"
     need = found.need
-    if installed is not None and installed.requires_python:
-        need = pythons.minimum_python(installed.requires_python) or need
+    requires = installed.requires_python if installed is not None else None
+    excludes = bool(requires) and not (python and pythons.allows(requires, python))
+    if excludes:
+        need = pythons.minimum_python(requires) or need
     newer = f"Python {need.rstrip('+')} or newer" if need else "a newer Python"
     images = pythons.newer_images(need.rstrip("+") if need else None)
     image_fix = f"use an image with {newer}" + (f" (Azure ML's {', '.join(images)})" if images else "")
@@ -313,8 +317,8 @@ def describe_too_new(log: Log, found: TooNew, installed: "pythons.Installed | No
     if found.importer is not None:
         imported = f"{log.location(found.importer)} imports {' -> '.join(via + [found.package])}"
     elif "azureml_inference_server_http" in via:
-        imported = (f"the scoring server itself imports it ({' -> '.join(via[via.index('azureml_inference_server_http'):] + [found.package])}), "
-                    "so the server stops before score.py is loaded")
+        path = " -> ".join(via[via.index("azureml_inference_server_http"):] + [found.package])
+        imported = f"the scoring server itself imports it ({path}), so the server stops before score.py is loaded"
     else:
         imported = f"it is imported through {' -> '.join(via + [found.package])}" if via else ""
     if found.need is None and found.feature == "Python 2 code":
@@ -329,9 +333,12 @@ def describe_too_new(log: Log, found: TooNew, installed: "pythons.Installed | No
         )
     syntax = not found.error.startswith("ImportError")
     what = f"{where} uses {found.feature}" if syntax else f"{where} imports {found.feature}"
-    if installed is not None and installed.requires_python:
-        title = f"{dist} {installed.version} requires Python {installed.requires_python}; " + (
+    if excludes:
+        title = f"{dist} {installed.version} requires Python {requires}; " + (
             f"the image '{image}' has {on}" if image else f"the image has {on}")
+    elif requires:  # its METADATA says it supports this Python, and yet
+        title = f"{dist} {installed.version} does not run on {on}, though it declares Requires-Python {requires}: " \
+                f"{what}"
     elif installed is not None:
         title = f"{dist} {installed.version} does not run on {on}: {what}"
     elif syntax:
@@ -346,7 +353,8 @@ def describe_too_new(log: Log, found: TooNew, installed: "pythons.Installed | No
               f"The release of {dist} installed was written for another Python than {on}, most often a newer one.")
     last = pythons.last_release(dist, python) if python else None
     if last:
-        pin = f"pin `{dist}<{last[1]}` in the environment's dependencies ({dist} {last[0]} is the last release for {on})"
+        pin = (f"pin `{dist}<{last[1]}` in the environment's dependencies ({dist} {last[0]} is the last release for "
+               f"{on})")
     else:
         older = f" older than {installed.version}" if installed else ""
         pin = (f"pin {dist} in the environment's dependencies to a release{older} that supports {on} (PyPI shows each "

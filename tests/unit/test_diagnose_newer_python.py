@@ -232,3 +232,11 @@ def test_diagnose_image_on_the_command_line(capsys, tmp_path, monkeypatch):
     code, out, _ = amldebug(capsys, "diagnose", log, "--image", "py39:1")
     assert code == 0
     assert "click 8.4.2 requires Python >=3.10; the image 'py39:1' has Python 3.9  [package-needs-newer-python]" in out
+
+
+def test_a_package_whose_metadata_allows_the_python_is_not_said_to_require_another():
+    facts = ImageFacts("img:1", "3.9.2", {"click": Installed("click", "8.4.2", ">=3.7")})
+    finding = explain(diagnose(CLICK), CLICK, facts)[0]
+    assert finding.title.startswith("click 8.4.2 does not run on Python 3.9, though it declares Requires-Python "
+                                    ">=3.7: click/utils.py:302 uses a `match` statement")
+    assert "Python 3.10 or newer" in finding.fix  # what the syntax needs, not the >=3.7 it declares
