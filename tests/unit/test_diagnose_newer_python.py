@@ -240,3 +240,44 @@ def test_a_package_whose_metadata_allows_the_python_is_not_said_to_require_anoth
     assert finding.title.startswith("click 8.4.2 does not run on Python 3.9, though it declares Requires-Python "
                                     ">=3.7: click/utils.py:302 uses a `match` statement")
     assert "Python 3.10 or newer" in finding.fix  # what the syntax needs, not the >=3.7 it declares
+
+
+class _Service:
+    """A container service as `logs` and `diagnose --name` see it: its spec and its log."""
+
+    def __init__(self, tmp_path, text: str) -> None:
+        from amldebug.core.spec import ServiceSpec
+
+        self.spec = ServiceSpec(name="svc", source_dir=str(tmp_path), entry_script="score.py", image="svc-image:1")
+        self.text = text
+
+    def get_logs(self, num_lines: int = 5000) -> str:
+        return self.text
+
+
+@pytest.mark.parametrize("command", [["logs", "--name", "svc"], ["diagnose", "--name", "svc"]])
+def test_a_services_own_image_answers_for_logs_and_diagnose_name(capsys, tmp_path, monkeypatch, command):
+    from amldebug.cli import commands
+    from amldebug.runtime import registry
+
+    monkeypatch.setattr(registry, "get_service", lambda name: _Service(tmp_path, CLICK))
+    asked = []
+    answer = json.dumps({"python": "3.9.2", "packages": {
+        "click": {"name": "click", "version": "8.4.2", "requires_python": ">=3.10"}}})
+    monkeypatch.setattr(commands, "_image_python", lambda image: asked.append(image) or (lambda code, args: (0, answer)))
+    code, out, _ = amldebug(capsys, *command)
+    assert code == 0 and asked == ["svc-image:1"]
+    assert "click 8.4.2 requires Python >=3.10; the image 'svc-image:1' has Python 3.9" in out
+
+
+def test_a_services_image_that_cannot_be_read_leaves_the_log_findings(capsys, tmp_path, monkeypatch):
+    from amldebug.cli import commands
+    from amldebug.runtime import registry
+
+    def gone(image):
+        raise ImageError(f"image '{image}' is not present locally")
+
+    monkeypatch.setattr(registry, "get_service", lambda name: _Service(tmp_path, CLICK))
+    monkeypatch.setattr(commands, "_image_python", gone)
+    code, out, _ = amldebug(capsys, "logs", "--name", "svc")
+    assert code == 0 and "the installed package click does not compile on Python 3.9" in out
