@@ -281,3 +281,15 @@ def test_a_services_image_that_cannot_be_read_leaves_the_log_findings(capsys, tm
     monkeypatch.setattr(commands, "_image_python", gone)
     code, out, _ = amldebug(capsys, "logs", "--name", "svc")
     assert code == 0 and "the installed package click does not compile on Python 3.9" in out
+
+
+def test_score_py_importing_a_package_too_new_is_one_finding_not_an_import_error_of_the_script():
+    """The server wraps it (UserScriptImportException): script-import-error and missing-module
+    would say 'pin typing' or blame the package's file; only the newer-Python finding stays."""
+    text = (LOGS / "server_py39_score_imports_typing_self.log").read_text(encoding="utf-8").replace(
+        '    from typing import Self\n',
+        '    import fancylib\n  File "/opt/miniconda/envs/amlenv/lib/python3.9/site-packages/fancylib/__init__.py", '
+        'line 3, in <module>\n    from typing import Self\n')
+    finding = only(text)
+    assert finding.location == "score.py:2" and "score.py:2 imports fancylib" in finding.cause
+    assert "fancylib needs Python 3.11 or newer" in finding.title and "Python 3.11 or newer" in finding.fix
