@@ -65,8 +65,14 @@ def read_facts(run: RunPython, image: str, wanted: Sequence[tuple[Optional[str],
 
 
 def misfits(facts: ImageFacts) -> list[Installed]:
-    """Installed distributions whose Requires-Python excludes the image's Python."""
-    return [d for d in facts.every if d.requires_python and not allows(d.requires_python, facts.python)]
+    """Installed distributions that need a newer Python than the image's (Requires-Python excludes
+    it by its lower bound: a backport that stops below it, such as `typing`, is not one)."""
+    def needs_newer(spec: str) -> bool:
+        low = minimum_python(spec)
+        return bool(low) and version_tuple(low.rstrip("+")) > version_tuple(facts.minor)
+
+    return [d for d in facts.every if d.requires_python and not allows(d.requires_python, facts.python)
+            and needs_newer(d.requires_python)]
 
 
 def explain(findings: Sequence[Finding], text: str, facts: ImageFacts) -> list[Finding]:

@@ -146,8 +146,9 @@ def test_a_package_too_new_for_the_image_python_is_named_with_its_pin(capsys, do
 
 
 def test_the_py39_image_itself_passes_the_package_check(capsys, other_images, workspace):
-    """The same check on the untouched image: every package it carries supports Python 3.9."""
+    """The same check on the untouched image: every package it carries supports Python 3.9, so
+    check adds no line (the import passes)."""
     project = _project(workspace, "click")
     code, out, _ = amldebug(capsys, "check", project.name, "--image", other_images["py39"])
-    assert "PASS  packages for its Python: every installed package supports Python 3.9" in out, out
     assert "PASS  import in image" in out, out
+    assert "packages for its Python" not in out, out

@@ -293,3 +293,8 @@ def test_score_py_importing_a_package_too_new_is_one_finding_not_an_import_error
     finding = only(text)
     assert finding.location == "score.py:2" and "score.py:2 imports fancylib" in finding.cause
     assert "fancylib needs Python 3.11 or newer" in finding.title and "Python 3.11 or newer" in finding.fix
+
+
+def test_a_backport_for_older_pythons_is_not_a_package_too_new():
+    facts = ImageFacts("img:1", "3.9.2", {}, (Installed("typing", "3.7.4.3", ">=2.7, <3.5"),))
+    assert misfits_check(facts) is None
