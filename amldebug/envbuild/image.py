@@ -517,6 +517,8 @@ def build_image(env_file: Path | Environment | None, *, base_image: str | None =
     (pip could not provide a package: named, with pip's errors)."""
     started = time.monotonic()
     env = env_file if isinstance(env_file, Environment) else read_environment(env_file)
+    for note in env.notes:  # how its files were read where not as UTF-8: a guessed code page is named
+        progress(f"amldebug: {note}")
     if tag is not None:
         check_tag(tag)
     if client is None:

@@ -5,9 +5,11 @@ Azure ML does not use the base image's Python: the image brings a ``conda`` bina
 amldebug builds for the pinned Python too, in this order (``--base-image`` always wins):
 
 1. the environment's own image, when its Python is the pinned one;
-2. a local image whose Python is the pinned one (probed once, cached by image id);
-3. Azure ML's prebuilt inference image for that Python, pulled (through
-   AMLDEBUG_REGISTRY_MIRROR when set);
+2. Azure ML's prebuilt inference image for that Python: present locally, else pulled
+   (through AMLDEBUG_REGISTRY_MIRROR when set);
+3. another local image whose Python is the pinned one (probed once, cached by image id): after
+   the pull, since any image with that Python may hold anything (a derived image with a
+   broken package was picked this way before the order was so);
 4. Azure ML's own way, where a registry and conda's channels are reachable: conda in Azure
    ML's conda base image creates the pinned Python and runs the pip step (``conda_build``);
 5. only when none of these is possible, the nearest Python that has builds for every pin,
@@ -26,6 +28,7 @@ import socket
 import urllib.parse
 from typing import Callable, Iterable, Optional, Sequence
 
+from ..core.images import candidates
 from ..core.paths import cache_root
 from ..engine.docker import SERVER_PYTHON_SH, find_image, pull_image, run_once
 from ..errors import AmlDebugError, ImageError
@@ -41,6 +44,7 @@ PREBUILT = {
     "3.11": "mcr.microsoft.com/azureml/minimal-py311-inference:latest",
     "3.12": "mcr.microsoft.com/azureml/minimal-py312-inference:latest",
 }
+AZUREML_IMAGES = "mcr.microsoft.com/azureml/"
 # Azure ML's conda base image (v1's default): conda creates the environment's Python in it.
 CONDA_BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
 _CONDA_BASES = re.compile(r"^(?:mcr\.microsoft\.com/)?azureml/(?:openmpi|intelmpi|base:intelmpi|base-gpu:|"
@@ -223,8 +227,6 @@ def local_pythons(client, progress: Progress) -> list[tuple[str, object, dict]]:
     """(ref, image, probe) of the local images with a CPython, images with the scoring server and
     Azure ML's names first, then the newest. Probes are cached by image id (a 'no Python' too);
     at most MAX_PROBES new ones a look."""
-    from ..runtime.discover import candidates
-
     try:
         images = client.images.list()
     except Exception as exc:  # noqa: BLE001 - only a choice of base is at stake
@@ -245,7 +247,7 @@ def local_pythons(client, progress: Progress) -> list[tuple[str, object, dict]]:
             continue
     # Azure ML's own images first, then those with the scoring server; newest first within each
     # (the order ``candidates`` gave).
-    return sorted(found, key=lambda f: (not f[0].startswith("mcr.microsoft.com/azureml/"), not f[2].get("server")))
+    return sorted(found, key=lambda f: (not f[0].startswith(AZUREML_IMAGES), not f[2].get("server")))
 
 
 # -- Azure ML's own way: conda in its conda base image ----------------------------------------
@@ -316,10 +318,10 @@ def choose(env: Environment, explicit: Optional[str], client, progress: Progress
             tried.append(f"the environment's image '{own}' has Python {base.probe['version']} (Azure ML would "
                          f"create {wanted} in it with conda)")
     local = local_pythons(client, progress)
-    for ref, image, probe in local:
-        if probe["version"] == wanted:
-            return Base(ref, image, probe, f"building for Python {wanted} ({spec}) on '{ref}', a local image with "
-                                           f"Python {wanted}" + (f" ({'; '.join(tried)})" if tried else ""))
+    matching = [(ref, image, probe) for ref, image, probe in local if probe["version"] == wanted]
+    azure = [found for found in matching if found[0].startswith(AZUREML_IMAGES)]
+    if azure:
+        return _local(azure[0], wanted, spec, tried)
     prebuilt = PREBUILT.get(wanted)
     if prebuilt:
         try:
@@ -331,7 +333,9 @@ def choose(env: Environment, explicit: Optional[str], client, progress: Progress
                 return dataclasses.replace(base, why=f"building for Python {wanted} ({spec}) on '{prebuilt}', Azure "
                                                      f"ML's prebuilt inference image for Python {wanted}")
             tried.append(f"'{prebuilt}' has Python {base.probe['version']}, not {wanted}")
-    else:
+    if matching:
+        return _local(matching[0], wanted, spec, tried)
+    if not prebuilt:
         tried.append(f"no local image has Python {wanted} and Azure ML publishes no inference image for it")
     if conda_reachable() and env.source is not None:
         try:
@@ -350,6 +354,12 @@ def choose(env: Environment, explicit: Optional[str], client, progress: Progress
     else:
         tried.append("conda's channels cannot be reached from this machine to create it (Azure ML's way)")
     return _nearest(client, wanted, spec, local, tried, progress, pins_index)
+
+
+def _local(found: tuple[str, object, dict], wanted: str, spec: str, tried: list[str]) -> Base:
+    ref, image, probe = found
+    return Base(ref, image, probe, f"building for Python {wanted} ({spec}) on '{ref}', a local image with Python "
+                                   f"{wanted}" + (f" ({'; '.join(tried)})" if tried else ""))
 
 
 def _use(client, ref: str, progress: Progress) -> Base:

@@ -380,8 +380,9 @@ def check_pins(pins: dict[str, str], index: dict[str, dict[str, Release]], probe
         return
     parts = list(unknown)
     if unbuilt:
-        where = (f" (the environment pins {python_spec}, but the build targets the image's Python)"
-                 if python_spec else "")
+        pinned = re.match(r"^python\s*=?=?\s*(\d+\.\d+)", python_spec or "")
+        where = (f" (the environment pins {python_spec}; the line on the base image says why the build is for "
+                 f"{probe['version']})" if pinned and pinned.group(1) != probe["version"] else "")
         for number, (pin, builds, sdist) in enumerate(unbuilt):
             has = _builds_text(builds, probe)
             if sdist:
@@ -1039,7 +1040,8 @@ def install(steps: Steps, target: Path, probe: dict, progress: Progress, *, pyth
         failed = None
         for number, (step, step_lines, upgrade) in enumerate(parts):
             # Each step's own names only: the pip step may replace what conda's put there.
-            mine = floors(step_lines, index, probe, limit, exempt) if keep_newest else {}
+            own = [line for line in step_lines if line not in steps.added]  # amldebug's lines keep their bounds
+            mine = floors(own, index, probe, limit, exempt) if keep_newest else {}
             newest.update(mine)
             constraints = _write(work / f"{step}-floors.txt", [f"{n}>={v}" for n, v in sorted(mine.items())])
             requirements = _write(work / f"{step}.txt", step_lines)

@@ -19,6 +19,31 @@ from tests.integration.helpers import amldebug
 pytestmark = pytest.mark.docker
 
 
+PY39 = "mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cpu-inference:latest"
+PY311 = "mcr.microsoft.com/azureml/minimal-py311-inference:latest"
+
+
+def _untag(docker_client, ref: str) -> None:
+    try:
+        docker_client.images.remove(ref)  # the tag only: the test registry's image stays
+    except docker.errors.NotFound:
+        pass
+
+
+@pytest.fixture(scope="module", autouse=True)
+def mirror(registry_mirror, docker_client):
+    """Azure ML's registry, as a corporate user reaches it: the test registry, through
+    AMLDEBUG_REGISTRY_MIRROR. The prebuilt images are not present locally at the start, so the
+    first build that wants one pulls it."""
+    for ref in (PY39, PY311):
+        _untag(docker_client, ref)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AMLDEBUG_REGISTRY_MIRROR", registry_mirror)
+        yield registry_mirror
+    for ref in (PY39, PY311):
+        _untag(docker_client, ref)
+
+
 @pytest.fixture(scope="module")
 def built(docker_client):
     """The tags the module built, removed at its end."""
@@ -53,19 +78,22 @@ _VERSIONS = ("import json, sys\nfrom importlib import metadata\n"
              "**{d.metadata['Name'].lower(): d.version for d in metadata.distributions()}}))")
 
 
-def test_a_python_3_9_pin_is_built_on_a_local_3_9_image_conda_first_then_pip_replacing_numpy(
+def test_a_python_3_9_pin_is_built_on_azure_ml_s_3_9_image_pulled_conda_first_then_pip_replacing_numpy(
         docker_client, other_images, tmp_path, built, capsys):
     """conda's numpy=1.24.3 first; then pip's numba==0.56.4, which needs numpy<1.24, replaces it
-    (Azure ML builds this; one resolver pass called it unsatisfiable). python=3.9 means a
-    Python 3.9 image: the local one, without --base-image."""
+    (Azure ML builds this; one resolver pass called it unsatisfiable). python=3.9 means Azure
+    ML's Python 3.9 inference image, pulled (with progress) through the mirror, with no
+    --base-image."""
     result = _build(capsys, tmp_path, "name: py39\nchannels: [conda-forge]\ndependencies:\n  - python=3.9\n"
-                              "  - numpy=1.24.3\n  - pip\n  - pip:\n    - numba==0.56.4\n")
+                                      "  - numpy=1.24.3\n  - pip\n  - pip:\n    - numba==0.56.4\n")
     assert result.returncode == 0, result.stderr
     built.append(result.stdout.strip())
     log = result.stderr.splitlines()
     choice = next(line for line in log if line.startswith("amldebug: building for Python"))
-    assert re.match(r"amldebug: building for Python 3\.9 \(python=3\.9\) on '[^']+', a local image with Python 3\.9$",
-                    choice), choice
+    assert choice == (f"amldebug: building for Python 3.9 (python=3.9) on '{PY39}', Azure ML's prebuilt inference "
+                      "image for Python 3.9"), result.stderr
+    pulled = [line for line in log if "pulling base image" in line or "Pull complete" in line or "Download" in line]
+    assert pulled and log.index(pulled[0]) < log.index(choice), result.stderr
     assert ("amldebug: the pip step replaced numpy 1.24.3 (from conda's part) with 1.23.5, as Azure ML's "
             "'pip install -U' does") in log, result.stderr
     assert log.index(choice) < next(i for i, line in enumerate(log) if "resolving" in line)

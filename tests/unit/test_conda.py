@@ -162,8 +162,8 @@ def test_a_pin_without_a_build_for_the_image_python_names_the_pythons_it_has():
     with pytest.raises(BuildError) as caught:
         resolve.check_pins({"scikit-learn": "==0.19.1"}, INDEX, PROBE, "python=3.6")
     assert str(caught.value) == (
-        "scikit-learn==0.19.1 has no build for the base image's CPython 3.11 (the environment pins python=3.6, but "
-        "the build targets the image's Python); it has builds for Python 2.7, 3.6 (and source that needs a "
+        "scikit-learn==0.19.1 has no build for the base image's CPython 3.11 (the environment pins python=3.6; the "
+        "line on the base image says why the build is for 3.11); it has builds for Python 2.7, 3.6 (and source that needs a "
         "compiler, which the offline build does not run). Pin a scikit-learn release with wheels for Python 3.11, "
         "or pass --base-image with an image whose Python is 3.6")
     resolve.check_pins({"scikit-learn": "==1.2.2.*", "fusepy": "==3.0.1"}, INDEX, PROBE)  # a pure sdist may be built
@@ -184,8 +184,8 @@ def test_every_pin_without_a_build_is_in_one_error():
                         index, PROBE, "python=3.6.2")
     assert message == (
         "fusepy==9.9 matches no release on the package index (latest: 3.0.1); check the version. "
-        "numpy==1.19.5 has no build for the base image's CPython 3.11 (the environment pins python=3.6.2, but the "
-        "build targets the image's Python); it has builds for Python 3.6, 3.7, 3.8, 3.9 (and source that needs a "
+        "numpy==1.19.5 has no build for the base image's CPython 3.11 (the environment pins python=3.6.2; the "
+        "line on the base image says why the build is for 3.11); it has builds for Python 3.6, 3.7, 3.8, 3.9 (and source that needs a "
         "compiler, which the offline build does not run). scikit-learn==0.22.1 has no build for CPython 3.11 either; "
         "it has builds for Python 3.5, 3.6, 3.7, 3.8. Pin numpy and scikit-learn releases with wheels for Python 3.11, "
         "or pass --base-image with an image whose Python is 3.8")

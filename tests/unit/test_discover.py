@@ -4,7 +4,7 @@ tests/integration/test_cli_first_minutes.py."""
 
 from types import SimpleNamespace
 
-from amldebug.runtime.discover import candidates, created_key
+from amldebug.core.images import candidates, created_key
 
 
 def _image(tag, created, cmd=("python3",), env=(), labels=None, history=()):

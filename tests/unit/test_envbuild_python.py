@@ -51,12 +51,21 @@ def _env(*conda: str, image=None, source="/p/conda.yml") -> Environment:
     return Environment(Path(source), (), conda, (), (), image)
 
 
-def test_a_local_image_with_the_pinned_python_comes_before_a_pull(engine):
-    engine["local"] = {"mine/scoring:3": "3.9", "other:1": "3.11"}
-    engine["pullable"] = {python.PREBUILT["3.9"]: "3.9"}
+def test_azure_ml_s_image_for_the_pinned_python_comes_first_then_any_local_image_with_it(engine):
+    engine["local"] = {"mine/scoring:3": "3.9", python.PREBUILT["3.9"]: "3.9", "other:1": "3.11"}
     base = python.choose(_env("python=3.9.7", "numpy"), None, None, print)
-    assert base.ref == "mine/scoring:3" and not base.deviation and not engine["pulled"]
-    assert base.why == "building for Python 3.9 (python=3.9.7) on 'mine/scoring:3', a local image with Python 3.9"
+    assert base.ref == python.PREBUILT["3.9"] and not base.deviation and not engine["pulled"]
+    assert base.why == (f"building for Python 3.9 (python=3.9.7) on '{python.PREBUILT['3.9']}', a local image with "
+                        "Python 3.9")
+    del engine["local"][python.PREBUILT["3.9"]]
+    engine["pullable"] = {python.PREBUILT["3.9"]: "3.9"}
+    assert python.choose(_env("python=3.9"), None, None, print).ref == python.PREBUILT["3.9"]  # pulled, not 'mine'
+    assert engine["pulled"] == [python.PREBUILT["3.9"]]
+    engine["pullable"] = {}
+    base = python.choose(_env("python=3.9"), None, None, print)
+    assert base.ref == "mine/scoring:3" and base.why.startswith(
+        "building for Python 3.9 (python=3.9) on 'mine/scoring:3', a local image with Python 3.9 (Azure ML's inference "
+        "image for it cannot be pulled (cannot pull base image")
 
 
 def test_without_a_local_image_azure_ml_s_prebuilt_image_for_that_python_is_pulled(engine):
