@@ -15,6 +15,7 @@ import tarfile
 import uuid
 from pathlib import Path
 
+import docker
 import pytest
 
 from amldebug.errors import ExitStatus
@@ -44,32 +45,37 @@ def _context(dockerfile: str, site: Path) -> io.BytesIO:
     return context
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def too_new_images(docker_client, other_images, tmp_path_factory) -> dict[str, str]:
     """kind -> the py39 image with that package replaced by its release for Python >= 3.10, built
     offline from a host-side install (tests/support/images.py builds from a Dockerfile alone; these
-    need the installed files in the context). Rebuilt when the py39 image changes."""
-    base = docker_client.images.get(other_images["py39"])
+    need the installed files in the context). Removed after the module: a newest local image that
+    looks like a scoring image is what `attach` without --image (and a build's base) picks first."""
     images = {}
-    for kind, (requirement, top, _, _) in PACKAGES.items():
-        tag = f"amldebug-test/py39-too-new-{kind}:1"
-        images[kind] = tag
-        if any(i.labels.get(LABEL) == f"{base.id} {requirement}" for i in docker_client.images.list(name=tag)):
-            continue
-        site = tmp_path_factory.mktemp(f"site-{kind}")
-        # --ignore-requires-python: what an index without Requires-Python (or a resolve for another
-        # Python) does; PyPI's own pages would refuse these releases to Python 3.9.
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-                        "--ignore-requires-python", "--only-binary=:all:", "--implementation", "cp",
-                        "--python-version", "3.9", "--platform", "manylinux2014_x86_64", "--target", str(site),
-                        requirement], check=True)
-        dockerfile = (f"FROM {other_images['py39']}\n"
-                      f"RUN rm -rf {SITE}/{top} {SITE}/{top}-*.dist-info\n"
-                      f"COPY site/ {SITE}/\n"
-                      f'LABEL {LABEL}="{base.id} {requirement}"\n')
-        docker_client.images.build(fileobj=_context(dockerfile, site), custom_context=True, tag=tag, pull=False,
-                                   network_mode="none", rm=True, forcerm=True)
-    return images
+    try:
+        for kind, (requirement, top, _, _) in PACKAGES.items():
+            tag = f"amldebug-test/py39-too-new-{kind}:{uuid.uuid4().hex[:8]}"
+            site = tmp_path_factory.mktemp(f"site-{kind}")
+            # --ignore-requires-python: what an index without Requires-Python (or a resolve for another
+            # Python) does; PyPI's own pages would refuse these releases to Python 3.9.
+            subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                            "--no-deps", "--ignore-requires-python", "--only-binary=:all:", "--implementation", "cp",
+                            "--python-version", "3.9", "--platform", "manylinux2014_x86_64", "--target", str(site),
+                            requirement], check=True)
+            dockerfile = (f"FROM {other_images['py39']}\n"
+                          f"RUN rm -rf {SITE}/{top} {SITE}/{top}-*.dist-info\n"
+                          f"COPY site/ {SITE}/\n"
+                          f'LABEL {LABEL}="{requirement}"\n')
+            docker_client.images.build(fileobj=_context(dockerfile, site), custom_context=True, tag=tag, pull=False,
+                                       network_mode="none", rm=True, forcerm=True)
+            images[kind] = tag
+        yield images
+    finally:
+        for tag in images.values():
+            try:
+                docker_client.images.remove(tag, force=True)
+            except docker.errors.NotFound:
+                pass
 
 
 def _project(workspace: Path, kind: str) -> Path:
