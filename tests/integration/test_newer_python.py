@@ -3,7 +3,9 @@
 TypeAlias`: ImportError). Each is installed into a copy of the py39 image as an index without
 Requires-Python installs it; the user's score.py imports it; `amldebug attach` fails, and
 `diagnose` (of what attach printed and of the server's own `docker logs`) and `check` name the
-package, its version, the Python it needs, the image's Python and the pin, never site-packages."""
+package, its version, the Python it needs, the image's Python and the pin, never site-packages.
+networkx 3.6.1 (`@dataclass(slots=True)`, Requires-Python >=3.11), imported in run(), leaves the
+service up: `amldebug logs` and `diagnose --name` name it after a request fails."""
 
 from __future__ import annotations
 
@@ -30,6 +32,8 @@ PACKAGES = {
     "typing": ("typing-inspection==0.4.4", "typing_inspection", "import typing_inspection.introspection",
                "`typing-inspection<0.4.3`"),
 }
+# kind: (requirement, top-level package) of every derived image
+IMAGES = {kind: package[:2] for kind, package in PACKAGES.items()} | {"networkx": ("networkx==3.6.1", "networkx")}
 SITE = "/opt/miniconda/envs/amlenv/lib/python3.9/site-packages"
 
 
@@ -53,7 +57,7 @@ def too_new_images(docker_client, other_images, tmp_path_factory) -> dict[str, s
     looks like a scoring image is what `attach` without --image (and a build's base) picks first."""
     images = {}
     try:
-        for kind, (requirement, top, _, _) in PACKAGES.items():
+        for kind, (requirement, top) in IMAGES.items():
             tag = f"amldebug-test/py39-too-new-{kind}:{uuid.uuid4().hex[:8]}"
             site = tmp_path_factory.mktemp(f"site-{kind}")
             # --ignore-requires-python: what an index without Requires-Python (or a resolve for another
@@ -158,3 +162,28 @@ def test_the_py39_image_itself_passes_the_package_check(capsys, other_images, wo
     code, out, _ = amldebug(capsys, "check", project.name, "--image", other_images["py39"])
     assert "PASS  import in image" in out, out
     assert "packages for its Python" not in out, out
+
+
+def test_a_package_too_new_imported_in_run_is_named_by_logs_and_diagnose(capsys, too_new_images, workspace,
+                                                                         service_name):
+    image = too_new_images["networkx"]
+    project = workspace / "too-new-in-run"
+    project.mkdir()
+    (project / "score.py").write_text("import json\n\n\ndef init():\n    pass\n\n\ndef run(raw_data):\n"
+                                      "    import networkx\n\n    return {'edges': networkx.path_graph(json.loads("
+                                      "raw_data)['nodes']).number_of_edges()}\n")
+    code, _, err = amldebug(capsys, "attach", project.name, "--image", image, "--name", service_name, "--detach",
+                            "--no-wait")
+    assert code == ExitStatus.OK, err  # the server itself never imports networkx
+    code, _, err = amldebug(capsys, "score", "--name", service_name, "--data", '{"nodes": 4}')
+    assert code == ExitStatus.SCORING, err
+
+    exact = f"networkx 3.6.1 requires Python !=3.14.1,>=3.11; the image '{image}' has Python 3.9"
+    for command in (["logs", "--name", service_name], ["diagnose", "--name", service_name]):
+        code, out, _ = amldebug(capsys, *command)
+        assert code == ExitStatus.OK
+        assert f"{exact}  [package-needs-newer-python]" in out, out
+        assert "  at too-new-in-run/score.py:9" in out or "  at score.py:9" in out, out
+        fix = next(line for line in out.splitlines() if line.strip().startswith("fix:"))
+        assert "pin `networkx<3.3`" in fix and "Python 3.11 or newer" in fix and "site-packages" not in fix, fix
+        assert "[run-exception]" not in out, out
