@@ -117,7 +117,6 @@ def get_base_image(client, ref: str, progress: Progress):
     image = find_image(client, ref, what="base image")
     if image is not None:
         return image
-    progress(f"amldebug: base image '{ref}' is not present locally; pulling it")
     return pull_image(client, ref, what="base image", progress=progress,
                       hint="or pass --base-image with a local image that has Python")
 
@@ -378,8 +377,11 @@ def _nearest(client, wanted: str, spec: str, local: Sequence[tuple[str, object, 
     reason = "the nearest Python with builds for every pin" if fitting and pins else "the nearest Python"
     errors = []
     for version in fitting + [v for v in ordered if v not in fitting]:
+        # In the order of choose(): Azure ML's image (local, else pulled), then other local images.
         refs = [ref for ref, _, probe in local if probe["version"] == version]
-        refs += [PREBUILT[version]] if version in PREBUILT else []
+        azure = [ref for ref in refs if ref.startswith(AZUREML_IMAGES)]
+        prebuilt = [PREBUILT[version]] if version in PREBUILT and PREBUILT[version] not in azure else []
+        refs = azure + prebuilt + [ref for ref in refs if ref not in azure]
         for ref in refs:
             try:
                 base = _use(client, ref, progress)
