@@ -289,7 +289,7 @@ def too_new(log: Log, hit: Hit) -> TooNew | None:
                   numbers + (_boot_failure_line(log, hit.number),))
 
 
-def describe_too_new(log: Log, found: TooNew, installed: "pythons.Installed | None" = None,
+def describe_too_new(log: Log, found: TooNew, installed: pythons.Installed | None = None,
                      image: str | None = None, image_python: str | None = None) -> Problem:
     """The finding for ``found``; with what the image says of the package (``installed``: its
     METADATA) and of itself (``image_python``), the exact versions."""
