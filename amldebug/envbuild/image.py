@@ -476,6 +476,12 @@ def import_failure(results: list[dict], modules: dict[str, list[str]], probe: di
     if "numpy.dtype size changed" in error or "compiled using NumPy 1.x" in error or "_ARRAY_API" in error:
         hint = (f"{dist} was compiled against numpy 1.x and numpy 2 was installed: add 'numpy<2' to the "
                 "environment file (conda's builds carry that bound, PyPI's do not)")
+    elif "cannot open shared object file" in error:
+        library = re.search(r"([\w.+-]+\.so[\w.]*): cannot open shared object file", error)
+        hint = (f"{dist} needs the system library {library.group(1) if library else 'it names'}, which the base image "
+                "lacks (conda installs such libraries with the package; PyPI's wheels expect the image to have them): "
+                "use a base image that has it (Azure ML's inference images do), or add it to yours (e.g. 'apt-get "
+                "install libgomp1' for libgomp.so.1)")
     elif "pkg_resources" in error:
         hint = "add 'setuptools<82' to the environment file (setuptools 82 removed pkg_resources)"
     others = ", ".join(r["module"] for r in failed[1:])

@@ -553,8 +553,15 @@ def uv_command(requirements: Path, target: Path, probe: dict, *, bound: Optional
     return cmd + ([str(requirements)] if compile_only else ["-r", str(requirements)])
 
 
-def uv_env() -> dict:
+def uv_env(no_compiler: bool = False) -> dict:
+    """uv's environment: amldebug's cache, pip's index and certificate settings. ``no_compiler``
+    (the image's Python is not the host's): a source build gets no C compiler, so a package
+    whose C extensions are optional (wrapt 1.12, which inference-schema pins) builds its pure
+    Python wheel, as pip builds it in an image without a compiler, instead of extensions for
+    the host's Python that the image cannot load."""
     env = dict(os.environ, NO_COLOR="1")
+    if no_compiler:
+        env.update(CC="false", CXX="false")
     env.setdefault("UV_CACHE_DIR", str(cache_root() / "uv"))  # a wheel cache on disk: rebuilds download nothing
     if not env.get("UV_DEFAULT_INDEX") and not env.get("UV_INDEX_URL") and env.get("PIP_INDEX_URL"):
         env["UV_DEFAULT_INDEX"] = env["PIP_INDEX_URL"]
@@ -565,10 +572,10 @@ def uv_env() -> dict:
     return env
 
 
-def run_uv(cmd: list[str]) -> tuple[int, str]:
+def run_uv(cmd: list[str], *, no_compiler: bool = False) -> tuple[int, str]:
     try:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=uv_env(),
-                              errors="replace")
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env=uv_env(no_compiler), errors="replace")
     except OSError as exc:
         raise AmlDebugError(f"cannot run uv ({cmd[0]}): {exc}") from None
     return proc.returncode, proc.stdout
@@ -585,6 +592,15 @@ def uv_failure(output: str, probe: dict) -> BuildError:
     if "No solution found" in output:
         return BuildError(f"no set of versions satisfies the environment for {platform}; loosen the pins uv "
                           f"names\nuv said:\n{shown}", output)
+    built = _FAILED_BUILD.search(output)
+    if built:
+        chain = re.search(r"^hint: `[^`]+` \(v[^)]+\) was included because (.+)$", output, re.M)
+        why = f" ({built.group(1)} is there because {chain.group(1)})" if chain else ""
+        return BuildError(f"{built.group(1)}=={built.group(2)} has no wheel for {platform}, and its source did not "
+                          f"build on the host{why}: the offline build compiles no C code for a Python other than the "
+                          f"host's. Pin a release (or a newer version of what requires it) with wheels for Python "
+                          f"{probe['version']}, or pass --base-image with an image whose Python has them\nuv said:\n"
+                          f"{shown}", output)
     return BuildError(f"resolving the environment for {platform} failed; fix what uv reports (its index and "
                       f"proxy are the host's)\nuv said:\n{shown}", output)
 
@@ -967,6 +983,7 @@ def _unsolvable(output: str) -> bool:
     return "No solution found" in output or "unsatisfiable" in output.lower()
 
 
+_HOST_WHEEL = re.compile(r"The built wheel `([A-Za-z0-9][A-Za-z0-9_.]*?)-\d[^`]*` is not compatible with the target")
 _FAILED_BUILD = re.compile(r"Failed to build `?([A-Za-z0-9][A-Za-z0-9._-]*)==([^`\s]+)`?")
 
 
@@ -1033,6 +1050,7 @@ def install(steps: Steps, target: Path, probe: dict, progress: Progress, *, pyth
     parts = [part for part in parts if any(requirement_name(line) for line in part[1])]
     plans = [(bound, True), (None, True), (None, False)] if bound is not None else [(None, True), (None, False)]
     work = target.parent
+    no_compiler = probe["version"] != "%d.%d" % sys.version_info[:2]
     stage(progress, f"resolving {len(direct)} requirements for CPython {probe['version']} on Linux "
                     f"{probe['machine']} with uv" + (", conda's part first, then pip's on top" if len(parts) > 1 else ""))
     for attempt, (limit, keep_newest) in enumerate(plans):
@@ -1045,8 +1063,12 @@ def install(steps: Steps, target: Path, probe: dict, progress: Progress, *, pyth
             newest.update(mine)
             constraints = _write(work / f"{step}-floors.txt", [f"{n}>={v}" for n, v in sorted(mine.items())])
             requirements = _write(work / f"{step}.txt", step_lines)
-            status, output = run_uv(uv_command(requirements, target, probe, bound=limit, exempt=exempt,
-                                               constraints=constraints, upgrade=upgrade))
+            command = uv_command(requirements, target, probe, bound=limit, exempt=exempt, constraints=constraints,
+                                 upgrade=upgrade)
+            status, output = run_uv(command, no_compiler=no_compiler)
+            stale = _HOST_WHEEL.search(output) if status != 0 else None
+            if stale:  # a wheel built for the host's Python earlier, in uv's cache: build it again
+                status, output = run_uv(command + ["--refresh-package", stale.group(1)], no_compiler=no_compiler)
             if status != 0:
                 failed = (step, output)
                 break

@@ -501,6 +501,13 @@ def test_import_failure_names_the_package_and_the_fix():
                        "environment file (conda's builds carry that bound, PyPI's do not); also failing: azureml.core")
     message = str(build.import_failure(results[2:], modules, PROBE))
     assert "'import azureml.core' (azureml-core)" in message and "add 'setuptools<82'" in message
+    gomp = [{"module": "lightgbm", "ok": False, "file": "/opt/amldebug-env/site-packages/lightgbm/basic.py",
+             "error": "OSError: libgomp.so.1: cannot open shared object file: No such file or directory"}]
+    message = str(build.import_failure(gomp, {"lightgbm": ["lightgbm"]}, PROBE))
+    assert message.endswith("lightgbm needs the system library libgomp.so.1, which the base image lacks (conda "
+                            "installs such libraries with the package; PyPI's wheels expect the image to have them): "
+                            "use a base image that has it (Azure ML's inference images do), or add it to yours (e.g. "
+                            "'apt-get install libgomp1' for libgomp.so.1)"), message
 
 
 def test_pypi_aliases_written_by_azureml_core_are_dropped():
