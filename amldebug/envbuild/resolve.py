@@ -983,6 +983,17 @@ def _unsolvable(output: str) -> bool:
     return "No solution found" in output or "unsatisfiable" in output.lower()
 
 
+_NAMED = re.compile(r"(?:^|[\s(,`])([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?(?:==|>=|<=|!=|~=|<|>)"
+                    r"|versions of ([A-Za-z0-9][A-Za-z0-9._-]*)|you require ([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def conflict_names(output: str) -> set[str]:
+    """The packages uv names in its account of a conflict ('Because pyarrow>=0.17.0,<=1.0.1 has
+    no usable wheels ... azureml-dataset-runtime>=1.25.0 depends on pyarrow>=0.17.0,<2.0.0')."""
+    cause = output[output.find("No solution found"):] if "No solution found" in output else ""
+    return {normalize_name(next(g for g in match.groups() if g)) for match in _NAMED.finditer(cause)} - {"python"}
+
+
 _HOST_WHEEL = re.compile(r"The built wheel `([A-Za-z0-9][A-Za-z0-9_.]*?)-\d[^`]*` is not compatible with the target")
 _FAILED_BUILD = re.compile(r"Failed to build `?([A-Za-z0-9][A-Za-z0-9._-]*)==([^`\s]+)`?")
 
@@ -1048,12 +1059,12 @@ def install(steps: Steps, target: Path, probe: dict, progress: Progress, *, pyth
     parts = [("conda", list(steps.conda) + conda_added, ()), ("pip", list(steps.pip) + pip_added,
                                                               tuple(direct_names(steps.pip)))]
     parts = [part for part in parts if any(requirement_name(line) for line in part[1])]
-    plans = [(bound, True), (None, True), (None, False)] if bound is not None else [(None, True), (None, False)]
     work = target.parent
     no_compiler = probe["version"] != "%d.%d" % sys.version_info[:2]
     stage(progress, f"resolving {len(direct)} requirements for CPython {probe['version']} on Linux "
                     f"{probe['machine']} with uv" + (", conda's part first, then pip's on top" if len(parts) > 1 else ""))
-    for attempt, (limit, keep_newest) in enumerate(plans):
+    limit, keep_newest, relaxed = bound, True, 0
+    while True:
         newest: dict[str, str] = {}
         failed = None
         for number, (step, step_lines, upgrade) in enumerate(parts):
@@ -1081,8 +1092,31 @@ def install(steps: Steps, target: Path, probe: dict, progress: Progress, *, pyth
         if failed is None:
             break
         step, output = failed
-        relaxable = _unsolvable(output) and attempt + 1 < len(plans)
-        if not relaxable:
+        # Relax what is amldebug's, least first: the bound for the packages in the conflict, the
+        # whole bound, then the named packages' floors.
+        conflict = conflict_names(output) - exempt - set(pins)
+        stuck = _FAILED_BUILD.search(output) or _HOST_WHEEL.search(output)
+        unbuilt = normalize_name(stuck.group(1)) if stuck else None
+        if unbuilt and limit is not None and unbuilt not in exempt | set(pins) and relaxed < 8:
+            relaxed += 1
+            exempt.add(unbuilt)
+            progress(f"amldebug: the date bound ({limit:%Y-%m-%d}) takes {unbuilt} to a release with no wheel for "
+                     f"CPython {probe['version']} whose source does not build here; it takes today's release")
+        elif _unsolvable(output) and limit is not None and conflict and relaxed < 8:
+            relaxed += 1
+            exempt |= conflict
+            progress(f"amldebug: the date bound ({limit:%Y-%m-%d}) leaves no solution for "
+                     f"{', '.join(sorted(conflict))}; those take today's releases, the rest stay bounded")
+        elif _unsolvable(output) and limit is not None:
+            limit = None
+            progress(f"amldebug: the date bound ({bound:%Y-%m-%d}) leaves the environment with no solution; resolving "
+                     "again without it (the releases of today, as an image built today in Azure ML would get)")
+        elif _unsolvable(output) and keep_newest and newest:
+            keep_newest = False
+            held = ", ".join(f"{n}>={v}" for n, v in sorted(newest.items()))
+            progress(f"amldebug: the named packages cannot all have their newest releases ({held}); letting the "
+                     "resolver choose (a far backtrack is named below)")
+        else:
             built = _FAILED_BUILD.search(output)
             behind = far_behind_build(output, releases([built.group(1)], index), probe) if built else None
             error = uv_failure(output, probe)
@@ -1094,14 +1128,6 @@ def install(steps: Steps, target: Path, probe: dict, progress: Progress, *, pyth
             raise error
         shutil.rmtree(target)
         target.mkdir()
-        next_limit, next_newest = plans[attempt + 1]
-        if limit is not None and next_limit is None:
-            progress(f"amldebug: the date bound ({limit:%Y-%m-%d}) leaves the environment with no solution; resolving "
-                     "again without it (the releases of today, as an image built today in Azure ML would get)")
-        elif keep_newest and not next_newest:
-            held = ", ".join(f"{n}>={v}" for n, v in sorted(newest.items()))
-            progress(f"amldebug: the named packages cannot all have their newest releases ({held}); letting the "
-                     "resolver choose (a far backtrack is named below)")
     have = installed(target)
     try:
         # Every installed distribution, not only the direct ones: a dependency can fall far too

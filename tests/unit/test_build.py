@@ -516,3 +516,13 @@ def test_pypi_aliases_written_by_azureml_core_are_dropped():
              "--extra-index-url https://pkgs.example.com/simple", "six"]
     assert build.without_pypi_aliases(lines, notes.append) == ["--extra-index-url https://pkgs.example.com/simple", "six"]
     assert len(notes) == 2 and notes[0].endswith("names PyPI, the default index: dropped")
+
+
+def test_the_packages_in_a_conflict_are_read_from_uv():
+    output = ("error: No solution found when resolving dependencies\n  cause: Because pyarrow>=0.17.0,<=1.0.1 has no "
+              "usable wheels and only the following versions of pyarrow are available:\n  And because "
+              "azureml-dataset-runtime>=1.25.0 depends on pyarrow>=0.17.0,<2.0.0, we can conclude that ...\n  And "
+              "because azureml-defaults>=1.25.0 depends on azureml-dataset-runtime[fuse]>=1.25.0 and you require "
+              "azureml-defaults>=1.25.0, we can conclude that your requirements are unsatisfiable.\n")
+    assert resolve.conflict_names(output) == {"pyarrow", "azureml-dataset-runtime", "azureml-defaults"}
+    assert resolve.conflict_names("Resolved 3 packages") == set()
