@@ -594,13 +594,18 @@ def uv_failure(output: str, probe: dict) -> BuildError:
                           f"names\nuv said:\n{shown}", output)
     built = _FAILED_BUILD.search(output)
     if built:
+        name = f"{built.group(1)}=={built.group(2)}"
         chain = re.search(r"^hint: `[^`]+` \(v[^)]+\) was included because (.+)$", output, re.M)
         why = f" ({built.group(1)} is there because {chain.group(1)})" if chain else ""
-        return BuildError(f"{built.group(1)}=={built.group(2)} has no wheel for {platform}, and its source did not "
-                          f"build on the host{why}: the offline build compiles no C code for a Python other than the "
-                          f"host's. Pin a release (or a newer version of what requires it) with wheels for Python "
-                          f"{probe['version']}, or pass --base-image with an image whose Python has them\nuv said:\n"
-                          f"{shown}", output)
+        advice = [m for m in re.findall(r"^hint: (.+)$", output, re.M)
+                  if "was included because" not in m and not m.startswith("Build failures usually")]
+        if advice:  # the package's own reason ('`sklearn` is often confused for `scikit-learn`')
+            return BuildError(f"{name} cannot be installed: its source refuses to build{why}; uv says: "
+                              f"{' '.join(advice)}\nuv said:\n{shown}", output)
+        return BuildError(f"{name} has no wheel for {platform}, and its source did not build on the host{why}: the "
+                          f"offline build compiles no C code for a Python other than the host's. Pin a release (or a "
+                          f"newer version of what requires it) with wheels for Python {probe['version']}, or pass "
+                          f"--base-image with an image whose Python has them\nuv said:\n{shown}", output)
     return BuildError(f"resolving the environment for {platform} failed; fix what uv reports (its index and "
                       f"proxy are the host's)\nuv said:\n{shown}", output)
 

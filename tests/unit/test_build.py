@@ -526,3 +526,21 @@ def test_the_packages_in_a_conflict_are_read_from_uv():
               "azureml-defaults>=1.25.0, we can conclude that your requirements are unsatisfiable.\n")
     assert resolve.conflict_names(output) == {"pyarrow", "azureml-dataset-runtime", "azureml-defaults"}
     assert resolve.conflict_names("Resolved 3 packages") == set()
+
+
+def test_a_source_that_refuses_to_build_is_named_with_the_package_s_own_reason():
+    probe = {"version": "3.9", "machine": "x86_64"}
+    output = ("error: Failed to build `sklearn==0.0.post12`\n  cause: ... The 'sklearn' PyPI package is deprecated, use "
+              "'scikit-learn'\nhint: `sklearn` is often confused for `scikit-learn`. Did you mean to install "
+              "`scikit-learn` instead?\nhint: Build failures usually indicate a problem with the package or the build "
+              "environment\n")
+    message = str(resolve.uv_failure(output, probe))
+    assert message.startswith("sklearn==0.0.post12 cannot be installed: its source refuses to build; uv says: "
+                              "`sklearn` is often confused for `scikit-learn`. Did you mean to install `scikit-learn` "
+                              "instead?"), message
+    compiled = "error: Failed to build `pyyaml==5.3`\n  cause: command 'false' failed\n"
+    assert "the offline build compiles no C code for a Python other than the host's" in str(
+        resolve.uv_failure(compiled, probe))
+    gone = [{"module": "keras", "ok": False, "file": "/x/site-packages/google/protobuf/descriptor.py",
+             "error": "TypeError: Descriptors cannot be created directly."}]
+    assert "add 'protobuf<4' to the environment file" in str(build.import_failure(gone, {"keras": ["keras"]}, PROBE))
