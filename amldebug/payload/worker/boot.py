@@ -50,7 +50,7 @@ def patch_server():
 
         started = time.time()
         result = orig_init(self)
-        ENTRY["init_ms"] = round((time.time() - started) * 1000, 1)
+        ENTRY["init_time_ms"] = round((time.time() - started) * 1000, 1)
         return result
 
     UserScript.load_script = load_script
@@ -87,7 +87,7 @@ def load_wsgi(orig_load, worker):
         record_failure(exc)
         raise
     Patcher.start()  # before "ready": a save right after it finds the patch pipe
-    state.write_state(Status.READY, init_ms=ENTRY.get("init_ms"))
+    state.write_state(Status.READY, init_ms=ENTRY.get("init_time_ms"))
     state.say("worker %d ready" % os.getpid())
     gate.worker_ready()
     return result
