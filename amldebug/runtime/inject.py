@@ -1,7 +1,8 @@
 """Put debugpy and the launcher in front of the image's own scoring server.
 
 The payload is a folder on the host (cached under ~/.cache/amldebug) mounted read-only
-into the container at /opt/amldebug: ``launch.py``, ``probe.py`` and
+into the container at /opt/amldebug: ``launch.py`` with its packages (``master/``, ``worker/``,
+``common/``; payload/__init__.py), ``probe.py`` and
 ``lib/cpXY/debugpy`` for the container's Python. Nothing in the user's image or
 environment is rebuilt, and score.py is not edited.
 """
