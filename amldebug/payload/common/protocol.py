@@ -22,6 +22,11 @@ The state folder (``AMLDEBUG_STATE``, mounted into a container) holds::
     failure.txt      the traceback of a worker that failed to boot (the 503 answers show it)
     inbox/           "<seq>.<pipe>" files, relayed to the pipe on SIGURG (Docker Desktop's path)
     undelivered.json the master's word that an inbox line's pipe had no reader
+
+A new message gets its encoder and decoder here and an example in
+tests/unit/protocol_messages.py (test_protocol.py fails until it has one, and
+test_protocol_literals.py fails when a name of this module is spelled anywhere else). A
+transport other than the state folder (an exec stream to a pod) carries the same lines.
 """
 
 import enum
