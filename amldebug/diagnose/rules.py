@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from ..payload.common import protocol
 from . import pythons
 from .log import Frame, Hit, Log, Segment, Traceback, installed_package, is_user_path, raised_in_package
 
@@ -1152,15 +1153,14 @@ def _build_out_of_memory(log: Log, hits: list[Hit]) -> list[Problem]:
 
 _DEATH = re.compile(r"Worker \(pid:\d+\) (?:exited with code -?\d+|was sent (?!SIGTERM)\w+)")
 _WORKER_COUNT = re.compile(r"^Worker Count: (?P<n>\d+)")
-# amldebug's warm standby: a worker forked ahead of the next reload (payload/launch.py says so).
-_STANDBY = re.compile(r"^amldebug: standby worker (?P<pid>\d+) forked")
 
 
 def _build_restart_loop(log: Log, hits: list[Hit]) -> list[Problem]:
     """Workers booted beyond the configured count, not explained by a reload or a WORKER TIMEOUT."""
     count = log.first(_WORKER_COUNT)
     workers = int(count.match["n"]) if count and int(count.match["n"]) > 0 else 1
-    standbys = {m["pid"] for line in log.lines if (m := _STANDBY.match(line))}
+    # amldebug's warm standby: a worker forked ahead of the next reload (the payload says so).
+    standbys = {pid for line in log.lines if (pid := protocol.standby_forked_pid(line))}
     events = sorted(
         [(h.number, "boot") for h in hits if h.match["pid"] not in standbys]
         + [(n, "start") for n in log.run_starts]
