@@ -156,8 +156,9 @@ def _same(answer, expected) -> None:
 
 
 def _init_raises(project: dict, ws: Path, uri: str, service: str) -> None:
-    """init() raises (the project's bug): the debugger stops in init() at the local line, and once
-    it goes on, a request is answered 503 with the traceback that names the cause."""
+    """init() raises (the project's bug): the debugger stops in init() at the local line, then at
+    the worker's uncaught exit (VS Code breaks on uncaught exceptions by default); once it goes
+    on, a request is answered 503 with the traceback that names the cause."""
     import requests
 
     script = ws / project["script"]
@@ -166,6 +167,9 @@ def _init_raises(project: dict, ws: Path, uri: str, service: str) -> None:
         client.attach(timeout=15)
         stop = client.wait_stopped(timeout=120)
         assert (stop.frames[0].path, stop.frames[0].line, stop.frames[0].name) == (str(script), init_line, "init")
+        client.continue_(stop)
+        stop = client.wait_stopped(timeout=60)  # the worker's exit on the failed init() (SystemExit(3))
+        assert stop.reason == "exception", stop
         client.continue_(stop)
         for _ in range(60):
             answer = requests.post(uri, json=project["request"], timeout=30)
