@@ -81,7 +81,7 @@ class BuildResult:
 
 
 # Bump when the image layout below changes, so older images are not reused.
-_LAYOUT_VERSION = "2"  # 2: uv, conda packages mapped, setuptools, import check
+_LAYOUT_VERSION = "3"  # 2: uv, conda packages mapped, setuptools, import check; 3: the pinned Python, conda then pip
 
 
 def env_hash(env: Environment, base_image_id: str, *, version: str = __version__) -> str:
