@@ -156,7 +156,7 @@ def check_image(client, spec) -> list[Check]:
     from .diagnose.image import explain, misfits_check, read_facts
     from .engine import docker as engine
     from .errors import AmlDebugError
-    from .runtime import inject
+    from .engine import inject
 
     try:
         image = engine.get_image(client, spec.image)

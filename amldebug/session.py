@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from .core.options import LOOPBACK, AttachOptions, Runtime
 from .core.spec import ServiceSpec, spec_from_options
 from .errors import UsageError
-from .runtime.registry import start
-from .runtime.service import Progress, Service, _stderr
+from .service.registry import start
+from .service.service import Progress, Service, _stderr
 from .sources.project import load_project
 from .vscode.entries import task_env_note
 from .vscode.files import check_vscode_files, write_vscode_files
@@ -80,7 +80,7 @@ def spec_for(options: AttachOptions, *, setup: InferenceSetup | EnvironmentSetup
         return apply_env_file(spec, image_given=bool(given.image), base_image=options.base_image, progress=progress)
     # C2: F5 from 'amldebug init' (amldebug.json names its requirements.txt to watch, not to build)
     if spec.runtime == Runtime.CONTAINER and not spec.image:
-        from .runtime.discover import with_local_image
+        from .engine.discover import with_local_image
 
         spec = with_local_image(spec, progress)
     return spec

@@ -293,7 +293,7 @@ def _demo_runtime(image: Optional[str], progress) -> tuple[Runtime, Optional[str
     here (``image``, else the newest local one with azmlinfsrv), else the process runtime."""
     from ..engine import docker as engine
     from ..errors import DockerUnavailableError
-    from ..runtime.discover import find_scoring_image
+    from ..engine.discover import find_scoring_image
 
     try:
         client = engine.connect()
@@ -315,7 +315,7 @@ def _refuse_running(name: str, folder: Path, holder: Optional[int]) -> None:
     starting: no service to list yet)."""
     from ..engine.statefile import StateFile, state_folder
     from ..errors import DockerUnavailableError
-    from ..runtime.registry import list_services
+    from ..service.registry import list_services
 
     try:
         running = [s for s in list_services() if s.name == name and s.state == "Running"]
@@ -426,7 +426,7 @@ def status(
     json_lines: bool = typer.Option(False, "--json-lines", help="One JSON object per line (the older --json)."),
 ) -> None:
     """List the services and their state, scoring URI and debug port."""
-    from ..runtime.registry import get_service, list_services
+    from ..service.registry import get_service, list_services
 
     wanted = name_opt or name
     services = [get_service(wanted)] if wanted else list_services()
@@ -450,7 +450,7 @@ def _service_name(name: Optional[str]) -> str:
     if name:
         return name
     from ..core.spec import service_name_from
-    from ..runtime.registry import list_services
+    from ..service.registry import list_services
 
     services = list_services()
     if len(services) == 1:
@@ -465,7 +465,7 @@ def down(
     as_json: AsJson = False,
 ) -> None:
     """Stop and remove the service's container."""
-    from ..runtime.registry import get_service
+    from ..service.registry import get_service
 
     service = get_service(_service_name(name_opt or name))
     service.delete()
@@ -479,7 +479,7 @@ def down(
 def reload(name: Optional[str] = typer.Option(None, "--name", help="Service name.", metavar="NAME"),
            as_json: AsJson = False) -> None:
     """Serve the current files now (always a fresh worker and init(); an attached debugger stays)."""
-    from ..runtime.registry import get_service
+    from ..service.registry import get_service
 
     service = get_service(_service_name(name))
     result = service.reload(progress=note)
@@ -502,7 +502,7 @@ def watch(
     reload: Reload = ReloadMode.AUTO,
 ) -> None:
     """Reload a service started with --detach whenever its files change (Ctrl-C stops)."""
-    from ..runtime.registry import get_service
+    from ..service.registry import get_service
     from ..watch import ReloadLoop
 
     if service_name:
@@ -535,7 +535,7 @@ def logs(
     tail: int = typer.Option(200, "--tail", help="How many lines from the end.", metavar="LINES"),
 ) -> None:
     """Print the service's log."""
-    from ..runtime.registry import get_service
+    from ..service.registry import get_service
 
     service = get_service(_service_name(name))
     local = local_path_mapper(service.spec)  # tracebacks name local files
@@ -623,7 +623,7 @@ def score(
     as_json: AsJson = False,
 ) -> None:
     """Send one request like service.run(); print status, latency and the answer."""
-    from ..runtime.registry import get_service
+    from ..service.registry import get_service
 
     body = request_body(data, file)
     service = get_service(_service_name(name))
@@ -662,7 +662,7 @@ def diagnose(
         raise UsageError("pass a log FILE (or - for stdin), or --name SERVICE for a local service's log")
     chosen = image
     if name:
-        from ..runtime.registry import get_service
+        from ..service.registry import get_service
 
         service = get_service(name)
         text = service.get_logs()
@@ -712,7 +712,7 @@ def model_path(
     as_json: AsJson = False,
 ) -> None:
     """Resolve a model inside the running service as Model.get_model_path(NAME) does."""
-    from ..runtime.registry import get_service
+    from ..service.registry import get_service
 
     service = get_service(_service_name(name))
     result = service.model_path(model)

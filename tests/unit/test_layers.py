@@ -1,5 +1,5 @@
 """The package's layers, checked on its import statements (those inside functions too):
-cli -> use cases -> runtime, envbuild -> engine -> {core, sources, vscode, diagnose} -> errors.
+cli -> use cases -> service, envbuild -> engine -> {core, sources, vscode, diagnose} -> errors.
 A module imports its own layer or lower ones, and no two modules import each other
 around a circle."""
 
@@ -19,7 +19,7 @@ LAYERS = [
     {"amldebug.cli"},
     {"amldebug", "amldebug.session", "amldebug.watch", "amldebug.check", "amldebug.scaffold", "amldebug.replicas",
      "amldebug.azureml_bridge", "amldebug.localwebservice"},
-    {"amldebug.runtime", "amldebug.envbuild"},
+    {"amldebug.service", "amldebug.envbuild"},
     {"amldebug.engine"},
     {"amldebug.core", "amldebug.sources", "amldebug.vscode", "amldebug.diagnose"},
     {"amldebug.errors"},
@@ -124,5 +124,5 @@ def test_no_cycles_between_packages():
 def test_the_check_sees_the_imports_it_checks():
     """The graph is not empty by mistake: the CLI reaches the engine through the session."""
     assert "amldebug.session" in GRAPH["amldebug.cli.commands"]
-    assert "amldebug.engine.docker" in GRAPH["amldebug.runtime.registry"]
+    assert "amldebug.engine.docker" in GRAPH["amldebug.service.registry"]
     assert len(GRAPH) > 30 and sum(map(len, GRAPH.values())) > 80

@@ -1,6 +1,6 @@
 """Where services come from: start (or replace) one, find one by name, list them all, in
 either runtime. Like docker-py's collections over its models: the functions here make
-:class:`~amldebug.runtime.service.Service` objects, and hand each the way to start itself
+:class:`~amldebug.service.service.Service` objects, and hand each the way to start itself
 again (for ``update()``)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ..engine import ports, process
 from ..engine.backend import Runner, runner_for
 from ..engine.statefile import ATTACHABLE, SETTLED, StateFile, Status, state_folder
 from ..errors import ContainerError, DockerUnavailableError, ServiceNotFoundError, UsageError
-from . import inject
+from ..engine import inject
 from .service import Progress, Service, _stderr
 
 

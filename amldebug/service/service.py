@@ -34,7 +34,7 @@ from ..errors import (
     UsageError,
 )
 from ..vscode.files import launch_json_path, write_vscode_files
-from . import inject
+from ..engine import inject
 
 Progress = Callable[[str], None]
 

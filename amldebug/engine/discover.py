@@ -17,7 +17,7 @@ from ..core.images import candidates
 from ..core.paths import cache_root
 from ..core.progress import Progress, notice, stage
 from ..core.spec import ServiceSpec
-from ..engine import docker as engine
+from . import docker as engine
 from ..errors import AmlDebugError, DockerUnavailableError, ImageError
 from . import inject
 
