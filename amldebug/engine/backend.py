@@ -12,7 +12,8 @@ from typing import Any, Iterator, Optional, Protocol
 
 from ..core.options import Runtime
 from ..core.spec import ServiceSpec
-from .docker import ContainerRunner, connect
+from .container import ContainerRunner
+from .docker import connect
 from .process import ProcessRunner
 from .statefile import StateFile
 

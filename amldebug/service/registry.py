@@ -16,6 +16,7 @@ from ..core.spec import ServiceSpec
 from ..diagnose.log import logged_exception
 from ..engine import docker as engine
 from ..engine import ports, process
+from ..engine.container import ContainerBackend
 from ..engine.backend import Runner, runner_for
 from ..engine.statefile import ATTACHABLE, SETTLED, StateFile, Status, state_folder
 from ..errors import ContainerError, DockerUnavailableError, ServiceNotFoundError, UsageError
@@ -112,7 +113,7 @@ def _existing(name: str, client) -> list[Service]:
 
 
 def _container_service(client, box) -> "Service":
-    return Service(engine.spec_of(box), engine.ContainerBackend(client, box), client, starter=start)
+    return Service(engine.spec_of(box), ContainerBackend(client, box), client, starter=start)
 
 
 def _process_services() -> list[Service]:
