@@ -4,6 +4,7 @@ goes through :mod:`.docker`."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Iterator, Optional
@@ -12,10 +13,14 @@ import docker
 
 from ..core.options import Runtime
 from ..core.paths import cache_root
+from ..core.progress import Progress
 from ..core.spec import PAYLOAD_ROOT, ServiceSpec, launcher_command, layout
 from ..errors import UsageError
+from . import discover
 from .docker import (
     LABEL_SESSION,
+    connect,
+    find_services,
     exec_run,
     follow_lines,
     get_image,
@@ -24,9 +29,11 @@ from .docker import (
     remove,
     remove_session,
     signal,
+    spec_of,
     start_service,
     state,
 )
+from .transport import PipesOrInbox
 
 
 class ContainerRunner:
@@ -34,9 +41,10 @@ class ContainerRunner:
     payload and state folder mounted, a network of its own."""
 
     runtime = Runtime.CONTAINER
+    uses_image = True
 
-    def __init__(self, client: docker.DockerClient) -> None:
-        self.client = client
+    def __init__(self, client: Optional[docker.DockerClient] = None) -> None:
+        self.client = client or connect()
 
     def probe(self, spec: ServiceSpec, payload: Path) -> dict:
         if not spec.image:
@@ -57,6 +65,50 @@ class ContainerRunner:
     def payload_path(self, payload: Path, script: str) -> str:
         return f"{PAYLOAD_ROOT}/{script}"
 
+    def find(self, name: Optional[str] = None) -> list:
+        return [(spec_of(box), ContainerBackend(self.client, box)) for box in find_services(self.client, name)]
+
+    @classmethod
+    def describe(cls, spec: ServiceSpec) -> str:
+        return f"image '{spec.image}'"
+
+    @classmethod
+    def complete(cls, spec: ServiceSpec, progress: Progress) -> ServiceSpec:
+        # C2: F5 from 'amldebug init' (amldebug.json names its requirements.txt to watch, not to build)
+        return spec if spec.image else discover.with_local_image(spec, progress)
+
+    @classmethod
+    def served_source_dir(cls, spec: ServiceSpec) -> str:
+        return layout(spec).code_dir
+
+    @classmethod
+    def local_paths(cls, spec: ServiceSpec) -> list:
+        """The code folder and every model, as mounted."""
+        lay = layout(spec)
+        pairs = [(lay.code_dir, spec.source_dir)] + [(inside, host) for host, inside in lay.model_mounts]
+        return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
+
+    @classmethod
+    def task_options(cls, spec: ServiceSpec, options):
+        built = bool(spec.image and spec.image.startswith("amldebug-env:"))
+        # An image amldebug built is built again from its environment by F5 (found at once
+        # when nothing changed); the file's variables are read from it again too.
+        if spec.inference_config:
+            options = options.replace(inference_config=_rel(spec.inference_config, spec.workspace))
+        elif built and spec.env_file:
+            options = options.replace(env_file=_rel(spec.env_file, spec.workspace))
+        if built and spec.base_image:
+            return options.replace(base_image=spec.base_image)
+        return options.replace(image=spec.image) if spec.image and not built else options
+
+
+def _rel(path: str, workspace: str) -> str:
+    """``path`` relative to the workspace, as the F5 task runs there."""
+    try:
+        return Path(os.path.relpath(path, workspace)).as_posix()
+    except ValueError:  # another drive on Windows
+        return path
+
 
 class ContainerBackend:
     """A debug service that runs in a container (backend.Backend)."""
@@ -66,6 +118,12 @@ class ContainerBackend:
     def __init__(self, client: docker.DockerClient, box) -> None:
         self.client = client
         self.box = box
+
+    @property
+    def transport(self) -> PipesOrInbox:
+        """The pipes in the mounted state folder, else its inbox and a signal through the
+        engine (Docker Desktop: this host cannot open the container's pipes)."""
+        return PipesOrInbox(self.signal)
 
     @property
     def session(self) -> Optional[str]:
