@@ -66,13 +66,13 @@ def attach(source_dir=None, *, write_vscode: bool = True, inference_config=None,
 
 
 def get_service(name: str):
-    from .service.registry import get_service as _get
+    from .session import get_service as _get
 
     return _get(name)
 
 
 def list_services():
-    from .service.registry import list_services as _list
+    from .session import list_services as _list
 
     return _list()
 

@@ -16,11 +16,12 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional, Protocol, Sequence
 
 import requests
 
-from ..core.options import ReloadMode, Runtime
+from ..core.options import ReloadMode
+from ..core.progress import Progress
 from ..core.scriptcheck import syntax_error
 from ..core.spec import ServiceSpec
 from ..diagnose.log import logged_exception
@@ -33,10 +34,7 @@ from ..errors import (
     ScoringError,
     UsageError,
 )
-from ..vscode.files import launch_json_path, write_vscode_files
 from ..engine import inject
-
-Progress = Callable[[str], None]
 
 
 def _stderr(message: str) -> None:
@@ -62,15 +60,27 @@ def _names(paths: Sequence[str]) -> str:
     return ", ".join(sorted({os.path.basename(p) for p in paths}))
 
 
+class Recreate(Protocol):
+    """How ``update()`` has a service made again with ``changes`` (the use case's: it rebuilds
+    an image whose environment changed and keeps VS Code's files pointed at the new ports)."""
+
+    def __call__(self, spec: ServiceSpec, changes: dict, *, client=None) -> "Service": ...
+
+
 class Service:
     """A running (or stopped) amldebug service. Get one from ``attach()`` or ``get_service()``."""
 
     def __init__(self, spec: ServiceSpec, backend: Backend, client=None, *,
-                 starter: Optional[Callable[..., "Service"]] = None) -> None:
+                 recreate: Optional[Recreate] = None) -> None:
         self.spec = spec
         self._backend = backend
         self._client = client
-        self._starter = starter  # registry.start, for update() (a Service does not import its registry)
+        self._recreate = recreate  # for update() (a Service does not import its registry or use case)
+
+    @property
+    def session(self) -> Optional[str]:
+        """The start that made the service (a replacement under the same name has another)."""
+        return getattr(self._backend, "session", None)
 
     # -- LocalWebservice-shaped attributes -------------------------------------------------
     @property
@@ -265,29 +275,17 @@ class Service:
                             attached=self.debugger_attached(), via=via)
 
     def _tell(self, state: StateFile, pipe: str, line: str) -> Optional[tuple[str, Optional[str]]]:
-        """Write ``line`` to one of the service's pipes: ("pipe", None) when this host can open
-        it, ("engine", seq) when it went by the inbox and a signal through the engine (Docker
-        Desktop), None when neither can reach it."""
-        if channel.send(state.channel / pipe, line):
-            return "pipe", None
-        if self.spec.runtime != Runtime.CONTAINER:
-            return None
-        posted = channel.post(state.channel, pipe, line)
-        if posted is None:
-            return None
-        self._backend.signal(channel.INBOX_SIGNAL)
-        return "engine", posted
+        """Write ``line`` to one of the service's pipes by its runtime's transport: ("pipe",
+        None) through the state folder, ("engine", seq) by the inbox and a signal through the
+        engine (Docker Desktop), None when neither can reach it."""
+        return self._backend.transport.tell(state.channel, pipe, line)
 
     def channel(self) -> Optional[str]:
         """How amldebug tells the server of a save: "pipe" (named pipes in the state folder),
         "engine" (signals through the Docker API: this host cannot open the container's
         pipes, as with Docker Desktop), None (neither: no inbox either, an older launcher;
         a reload is still gunicorn's SIGHUP)."""
-        state = StateFile(state_folder(self.name))
-        if channel.reachable(state.channel / channel.CONTROL):
-            return "pipe"
-        inbox = (state.channel / channel.INBOX).is_dir()
-        return "engine" if self.spec.runtime == Runtime.CONTAINER and inbox else None
+        return self._backend.transport.reach(StateFile(state_folder(self.name)).channel)
 
     def debugger_attached(self, timeout: float = 0.5) -> Optional[bool]:
         """Whether a debugger client is attached to the service now (None: it cannot say)."""
@@ -307,8 +305,9 @@ class Service:
         return self._backend.status() == "running"
 
     def update(self, **changes) -> "Service":
-        """Recreate the container with changed settings (image, model, env, ports); the
-        launch.json entry follows the new ports. The debugger must re-attach."""
+        """Recreate the container with changed settings (image, model, env, ports), by the use
+        case that made it (the launch.json entry follows the new ports). The debugger must
+        re-attach."""
         unknown = set(changes) - {f.name for f in dataclasses.fields(ServiceSpec)}
         if unknown:
             raise UsageError(f"update() does not know {', '.join(sorted(unknown))}")
@@ -319,24 +318,15 @@ class Service:
                 if not Path(changes[key]).exists():
                     raise UsageError(f"{key} '{changes[key]}' does not exist")
                 changes[key] = str(Path(changes[key]).resolve())
-        spec = self.spec.replace(**changes)
-        if spec.env_file and spec.runtime == Runtime.CONTAINER and spec.image and spec.image.startswith("amldebug-env:") \
-                and "image" not in changes:
-            from ..envbuild.image import build_image  # the environment file changed: the image follows it
-
-            spec = spec.replace(image=build_image(Path(spec.env_file), base_image=spec.base_image,
-                                                  client=self._client).tag)
-        if self._starter is None:
+        if self._recreate is None:
             raise UsageError(f"service '{self.name}' was not made by amldebug's registry; get it with "
                              "amldebug.get_service() to update it")
         files = StateFile(state_folder(self.name))
         owned = files.owner_pid() == os.getpid()  # a foreground session keeps owning the recreated service
-        new = self._starter(spec, client=self._client, keep_ports=True)
+        new = self._recreate(self.spec, changes, client=self._client)
         self.spec, self._backend = new.spec, new._backend
         if owned:
             files.claim()
-        if launch_json_path(self.spec).is_file():  # keep VS Code pointed at the (new) debug port
-            write_vscode_files(self.spec)
         return self
 
     def delete(self) -> None:
