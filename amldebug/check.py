@@ -179,8 +179,8 @@ def check_image(client, spec) -> list[Check]:
     volumes = {spec.source_dir: {"bind": lay.code_dir, "mode": "ro"}, str(payload): {"bind": PAYLOAD_ROOT, "mode": "ro"}}
     env = {k: v for k, v in lay.env.items() if not k.startswith("AMLDEBUG_")}
     code, output = engine.run_once(client, image.id, [info["python"], f"{PAYLOAD_ROOT}/importcheck.py"], ref=spec.image,
-                                   volumes=volumes, mounts=engine.model_mounts(lay), environment=env,
-                                   working_dir=lay.workdir or lay.app_root)
+                                   placed=engine.Placement(volumes=volumes, mounts=engine.model_mounts(lay),
+                                                           environment=env, working_dir=lay.workdir or lay.app_root))
     if code == 0 and "AMLDEBUG-IMPORT-OK" in output:
         checks.append(Check("import in image", True, f"{spec.entry_script} imports in {spec.image}"))
     else:

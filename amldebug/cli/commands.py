@@ -432,7 +432,8 @@ def _image_python(image: str):
         '  [ -n "$py" ] && [ -x "$py" ] && exec "$py" -c "$AMLDEBUG_PYTHON_CODE" "$@"\n'
         'done\necho "no Python in the image"; exit 12\n')
     return lambda code, args: engine.run_once(client, found.id, ["/bin/sh", "-c", script, "sh", *args], ref=image,
-                                              environment={"AMLDEBUG_PYTHON_CODE": code}, timeout=60)
+                                              placed=engine.Placement(environment={"AMLDEBUG_PYTHON_CODE": code}),
+                                              timeout=60)
 
 
 def request_body(data: Optional[str], file: Optional[Path]) -> str:

@@ -5,6 +5,7 @@ DockerException is caught in this module and re-raised as an AmlDebugError subcl
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -172,7 +173,7 @@ def probe_image(client: docker.DockerClient, image, payload: Path, cache: Path, 
         pass
     ref = (image.tags or [image.id])[0]
     status, out = run_once(client, image.id, ["/bin/sh", "-c", _PROBE_SCRIPT], ref=ref, kind="probe", timeout=timeout,
-                           volumes={str(payload): {"bind": PAYLOAD_ROOT, "mode": "ro"}},
+                           placed=Placement(volumes={str(payload): {"bind": PAYLOAD_ROOT, "mode": "ro"}}),
                            hint="amldebug needs an image with /bin/sh and Python")
     out = out.strip()
     if status != 0:
@@ -397,19 +398,30 @@ def exec_run(container, cmd: list) -> tuple[int, str]:
     return result.exit_code, (result.output or b"").decode("utf-8", "replace")
 
 
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """What a throwaway container sees besides its image: folders (``volumes``, docker-py's
+    form), read-only ``mounts``, variables and the working directory."""
+
+    volumes: dict = dataclasses.field(default_factory=dict)
+    mounts: list = dataclasses.field(default_factory=list)
+    environment: dict = dataclasses.field(default_factory=dict)
+    working_dir: Optional[str] = None
+
+
 def run_once(client: docker.DockerClient, image: str, command: list, *, ref: str | None = None,
-             what: str = "image", hint: str = "", volumes: dict | None = None, mounts: list | None = None,
-             environment: dict | None = None, working_dir: str | None = None, kind: str = "check",
+             what: str = "image", hint: str = "", placed: Placement = Placement(), kind: str = "check",
              timeout: float = 120) -> tuple[int, str]:
     """Run ``command`` in a throwaway container of ``image`` (no network, removed after)
     and return (exit code, output). ``ref``/``what`` name the image in messages
-    ("base image 'x'"), ``hint`` says what the image needs. Raises ImageError when the
-    image cannot run the command at all."""
+    ("base image 'x'"), ``hint`` says what the image needs; ``placed``: what else it sees.
+    Raises ImageError when the image cannot run the command at all."""
     named = f"{what} '{ref or image}'"
     session = uuid.uuid4().hex
     try:
-        box = client.containers.create(image, entrypoint=command, command=[], volumes=volumes or {},
-                                       mounts=mounts or [], environment=environment or {}, working_dir=working_dir,
+        box = client.containers.create(image, entrypoint=command, command=[], volumes=placed.volumes,
+                                       mounts=placed.mounts, environment=placed.environment,
+                                       working_dir=placed.working_dir,
                                        labels={LABEL_KIND: kind, LABEL_SESSION: session}, network_mode="none")
     except docker.errors.DockerException as exc:
         raise ImageError(f"cannot create a container from {named}: {_short(exc)}") from None
