@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -72,9 +73,10 @@ def _reader(pipe: Path, lines: list) -> threading.Thread:
 def test_pipes_reach_a_server_that_reads_the_control_pipe(tmp_path):
     lines: list = []
     thread = _reader(tmp_path / channel.CONTROL, lines)
-    for _ in range(200):  # the reader opens the pipe a moment later
-        if Pipes().tell(tmp_path, channel.CONTROL, "status 1") is not None:
-            break
+    deadline = time.monotonic() + 5
+    while Pipes().tell(tmp_path, channel.CONTROL, "status 1") is None:  # the reader opens it a moment later
+        assert time.monotonic() < deadline, "the reader never opened the pipe"
+        time.sleep(0.01)
     thread.join(5)
     assert lines == ["status 1"]
 
