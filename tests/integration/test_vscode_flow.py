@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from amldebug import vscode
-from amldebug.service.registry import get_service
+from amldebug.session import get_service
 from amldebug.watch import ReloadLoop
 from tests.integration.helpers import Request, amldebug
 from tests.support.dap import DebugClient
