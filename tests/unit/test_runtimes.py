@@ -116,3 +116,19 @@ def test_nothing_outside_engine_asks_which_runtime_a_service_uses():
     options = (PACKAGE / "core" / "options.py").read_text().splitlines()
     declared = [f"options.py:{n}" for n, line in enumerate(options, 1) if line.startswith("DEFAULT_RUNTIME = ")]
     assert len(declared) == 1 and found == declared, f"ask engine.backend.runtime_of(spec) instead: {found}"
+
+
+def test_the_demo_runs_where_it_can_and_says_why(monkeypatch):
+    from amldebug.engine import discover
+    from amldebug.errors import DockerUnavailableError, UsageError
+
+    def no_engine():
+        raise DockerUnavailableError("no Docker engine answers at unix:///nowhere; start Docker")
+
+    monkeypatch.setattr(discover.engine, "connect", no_engine)
+    assert discover.choose_runtime(None, None, print) == (Runtime.PROCESS, None, "no Docker engine answers at "
+                                                                                  "unix:///nowhere")
+    assert discover.choose_runtime(Runtime.PROCESS, "img:1", print) == (Runtime.PROCESS, None, "asked for with --runtime")
+    assert discover.choose_runtime(Runtime.CONTAINER, "img:1", print)[:2] == (Runtime.CONTAINER, "img:1")
+    with pytest.raises(UsageError, match="--runtime container: no Docker engine answers"):
+        discover.choose_runtime(Runtime.CONTAINER, None, print)
