@@ -1,5 +1,6 @@
-"""How a control line (``reload``, ``status SEQ``, a patch request) reaches the server, and
-how its answer comes back: a property of the runtime, not of each caller.
+"""How a control line (``reload``, ``status SEQ``, a patch request) reaches the server, how
+its answer comes back, and how the status the server writes (starting, ready, failed; the
+worker's generation) is read: a property of the runtime, not of each caller.
 
 :class:`Pipes`: the named pipes in the state folder that this host shares with the server
 (a local process; a container whose mounted folder this host can open). :class:`PipesOrInbox`:
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Optional, Protocol
 
 from . import channel
+from .statefile import StateFile
 
 # How a line went: "pipe" (the state folder's named pipe), "engine" (the inbox, and a signal
 # through the engine); and the sequence the inbox gave it (its answer carries it), or None.
@@ -29,9 +31,25 @@ class Transport(Protocol):
         """How a save reaches the server now: "pipe", "engine", or None (neither: an older
         launcher; a reload is still gunicorn's SIGHUP)."""
 
+    def status(self, state: StateFile) -> dict:
+        """The status the server wrote last ({} before it wrote any)."""
+
+    def wait(self, state: StateFile, predicate: Callable[[dict], bool], timeout: float, *,
+             alive: Callable[[], bool], poll: float = 0.01) -> Optional[dict]:
+        """The first status that ``predicate`` accepts; None when ``alive()`` turns false;
+        TimeoutError after ``timeout`` seconds."""
+
 
 class Pipes:
-    """Named pipes in the state folder this host shares with the server."""
+    """Named pipes in the state folder this host shares with the server, and the status
+    file the server writes there."""
+
+    def status(self, state: StateFile) -> dict:
+        return state.read()
+
+    def wait(self, state: StateFile, predicate: Callable[[dict], bool], timeout: float, *,
+             alive: Callable[[], bool], poll: float = 0.01) -> Optional[dict]:
+        return state.wait(predicate, timeout, alive=alive, poll=poll)
 
     def tell(self, folder: Path, pipe: str, line: str) -> Optional[Sent]:
         return ("pipe", None) if channel.send(folder / pipe, line) else None

@@ -128,8 +128,8 @@ def _wait_started(backend, spec: ServiceSpec, state: StateFile, timeout: float, 
     # With wait, the service is ready once debugpy listens (init() runs after VS Code attaches).
     stage(progress, "waiting for the debugger to listen" if spec.wait else "waiting for init()")
     try:
-        done = state.wait(lambda st: st.get("status") in wanted, timeout,
-                          alive=lambda: backend.status() == "running")
+        done = backend.transport.wait(state, lambda st: st.get("status") in wanted, timeout,
+                                      alive=lambda: backend.status() == "running")
     except TimeoutError:
         raise ContainerError(f"service '{spec.name}' was not ready after {timeout:.0f} s",
                              backend.logs(tail=40)) from None

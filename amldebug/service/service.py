@@ -120,7 +120,7 @@ class Service:
         files = StateFile(state_folder(self.name))
         if files.orphaned():
             return "Orphaned"
-        return "Running (init failed)" if files.read().get("status") == Status.FAILED else state
+        return "Running (init failed)" if self._backend.transport.status(files).get("status") == Status.FAILED else state
 
     def __repr__(self) -> str:
         return f"Service(name={self.name!r}, state={self.state!r}, scoring_uri={self.scoring_uri!r})"
@@ -219,7 +219,7 @@ class Service:
             self.update()
             return ReloadResult(time.monotonic() - started, restarted=True, kind="restarted")
         state = StateFile(state_folder(self.name))
-        before = state.read().get("generation", 0)
+        before = self._backend.transport.status(state).get("generation", 0)
         started = time.monotonic()
         mark = self._backend.position()
         via = "pipe"
@@ -227,8 +227,9 @@ class Service:
             via = "engine"  # SIGHUP is gunicorn's own reload signal: no relay needed
             self._backend.signal("SIGHUP")
         try:
-            done = state.wait(lambda st: st.get("generation", 0) > before and st.get("status") in SETTLED,
-                              timeout, alive=self._running, poll=0.002)
+            done = self._backend.transport.wait(
+                state, lambda st: st.get("generation", 0) > before and st.get("status") in SETTLED, timeout,
+                alive=self._running, poll=0.002)
         except TimeoutError:
             raise ReloadError(f"the new worker of '{self.name}' was not ready after {timeout:.0f} s "
                               "(paused at a breakpoint in init()?)") from None
@@ -248,7 +249,7 @@ class Service:
     def _patch(self, timeout: float) -> ReloadResult:
         """Ask the serving worker to patch the changed functions of the entry script."""
         state = StateFile(state_folder(self.name))
-        current = state.read()
+        current = self._backend.transport.status(state)
         pid = current.get("pid")
         if current.get("status") != Status.READY or not pid:
             return ReloadResult(0.0, restarted=False, kind="declined", reason="no worker is serving")

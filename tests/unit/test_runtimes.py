@@ -132,3 +132,16 @@ def test_the_demo_runs_where_it_can_and_says_why(monkeypatch):
     assert discover.choose_runtime(Runtime.CONTAINER, "img:1", print)[:2] == (Runtime.CONTAINER, "img:1")
     with pytest.raises(UsageError, match="--runtime container: no Docker engine answers"):
         discover.choose_runtime(Runtime.CONTAINER, None, print)
+
+
+def test_the_status_the_server_writes_is_read_through_the_transport(tmp_path):
+    from amldebug.engine.statefile import StateFile
+
+    state = StateFile(tmp_path / "svc")
+    state.reset(session="s")
+    transport = PipesOrInbox(lambda sig: None)
+    assert transport.status(state) == {}
+    state.path.write_text('{"status": "ready", "generation": 2}')
+    assert transport.status(state)["generation"] == 2
+    assert transport.wait(state, lambda st: st.get("status") == "ready", 1, alive=lambda: True)["generation"] == 2
+    assert transport.wait(state, lambda st: st.get("generation") == 3, 1, alive=lambda: False) is None
