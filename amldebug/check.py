@@ -157,6 +157,7 @@ def check_image(client, spec) -> list[Check]:
     from .engine import docker as engine
     from .errors import AmlDebugError
     from .engine import inject
+    from .payload.common import protocol
 
     try:
         image = engine.get_image(client, spec.image)
@@ -177,11 +178,12 @@ def check_image(client, spec) -> list[Check]:
         checks.append(Check("packages for its Python", False, *misfit))
     lay = layout(spec, server=info["server"])  # placed as the service places it (v1, or a v2 deployment)
     volumes = {spec.source_dir: {"bind": lay.code_dir, "mode": "ro"}, str(payload): {"bind": PAYLOAD_ROOT, "mode": "ro"}}
-    env = {k: v for k, v in lay.env.items() if not k.startswith("AMLDEBUG_")}
-    code, output = engine.run_once(client, image.id, [info["python"], f"{PAYLOAD_ROOT}/importcheck.py"], ref=spec.image,
+    env = {k: v for k, v in lay.env.items() if not k.startswith(protocol.ENV_PREFIX)}
+    code, output = engine.run_once(client, image.id, [info["python"], f"{PAYLOAD_ROOT}/{protocol.IMPORT_CHECK_SCRIPT}"],
+                                   ref=spec.image,
                                    placed=engine.Placement(volumes=volumes, mounts=engine.model_mounts(lay),
                                                            environment=env, working_dir=lay.workdir or lay.app_root))
-    if code == 0 and "AMLDEBUG-IMPORT-OK" in output:
+    if code == 0 and protocol.IMPORT_OK in output:
         checks.append(Check("import in image", True, f"{spec.entry_script} imports in {spec.image}"))
     else:
         too_new = [f for f in (explain(diagnose(output), output, facts) if facts else diagnose(output))

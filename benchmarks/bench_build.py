@@ -1,9 +1,13 @@
 """How long resolving and installing an environment takes: the host's pip against uv, side by
 side on the same requirement lines, cold (empty wheel cache) and warm (cache filled); uv as
 the build runs it (with the date bound and the index lookups); and, with --full, whole
-`amldebug build` runs (no image / image found by its hash).
+`amldebug build` runs (no image / image found by its hash); with --corpus, the community
+corpus's environment files resolved by the previous path (one uv pass for the image's Python,
+as amldebug did before issue 18: the code of commit ecffdd2, read from git) and by today's
+(the pinned Python's image, conda's part then pip's), cold and warm, with what each gave.
 
     python benchmarks/bench_build.py [--repeat 3] [--env FILE] [--base-image IMAGE] [--full]
+    python benchmarks/bench_build.py --corpus [NAME ...]
 
 Needs the Docker engine (to probe the base image's Python) and the host's package index.
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -106,13 +111,102 @@ def full_builds(client, env_file: Path, base: str, repeat: int, tmp: Path) -> li
             ("build: unchanged inputs (image exists)", warm)]
 
 
+PREVIOUS = "ecffdd2"  # the last commit before environments were built as Azure ML builds them
+PREVIOUS_PYTHON_IMAGE = "amldebug-test/azmlinfsrv-py39:1"  # the previous default base's Python (3.9)
+
+
+def previous_resolve():
+    """amldebug's resolver as it was at PREVIOUS (one uv pass), loaded from git beside today's."""
+    import importlib.util
+    import subprocess
+
+    text = subprocess.run(["git", "-C", str(ROOT), "show", f"{PREVIOUS}:amldebug/runtime/resolve.py"],
+                          check=True, capture_output=True, text=True).stdout
+    path = Path(tempfile.mkdtemp(prefix="amldebug-previous-")) / "previous_resolve.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location("amldebug.envbuild.previous_resolve", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def corpus(names: list[str], tmp: Path) -> None:
+    """Each community project's environment: the previous path against today's, cold and warm."""
+    import yaml
+
+    from amldebug.envbuild import python
+    from amldebug.errors import AmlDebugError
+    from amldebug.sources import conda
+
+    root = ROOT / "tests" / "fixtures" / "community"
+    projects = [p for p in yaml.safe_load((root / "manifest.yml").read_text())["projects"]
+                if p.get("environment_file") and (not names or p["name"] in names)]
+    client = connect()
+    old = previous_resolve()
+    old_probe = build.probe_python(client, client.images.get(PREVIOUS_PYTHON_IMAGE), PREVIOUS_PYTHON_IMAGE)
+    print(f"{'project':<34} {'path':<9} {'Python':<7} {'cold':>8} {'warm':>8}  result")
+    for project in projects:
+        file = root / project["folder"] / project["environment_file"]
+        if not file.is_file():
+            print(f"{project['name']:<34} not laid out (tests/fixtures/community/materialize.py)")
+            continue
+        env = build.read_environment(file)
+        plan = conda.plan(env.conda, env.channels)
+        pip_lines = build.without_pypi_aliases(env.pip, quiet)
+
+        def previous(target: Path) -> None:
+            user = plan.requirements + pip_lines
+            added = build.added_requirements(env, user, old_probe.get("server"), quiet)
+            old.install(user, added, target, old_probe, quiet, python_spec=plan.python_spec or "")
+
+        def pins_index():
+            pins = resolve.exact_pins(plan.requirements + list(env.pip))
+            return pins, resolve.releases(pins)
+
+        try:
+            chosen = python.choose(env, None, client, quiet, pins_index)
+        except AmlDebugError as exc:
+            print(f"{project['name']:<34} {'today':<9} {'-':<7} {'':>8} {'':>8}  {str(exc)[:90]}")
+            chosen = None
+
+        def today(target: Path) -> None:
+            added = build.added_requirements(env, plan.requirements + pip_lines, chosen.probe.get("server"), quiet)
+            resolve.install(resolve.Steps(tuple(plan.requirements), tuple(pip_lines), tuple(added)), target,
+                            chosen.probe, quiet, python_spec=plan.python_spec or "")
+
+        for label, run, probe in (("previous", previous, old_probe), ("today", today, chosen and chosen.probe)):
+            if probe is None:
+                continue
+            cache = tmp / f"{project['name']}-{label}"
+            times, result = [], "ok"
+            for attempt in ("cold", "warm"):
+                os.environ["UV_CACHE_DIR"] = str(cache / "uv")
+                os.environ["AMLDEBUG_CACHE"] = str(cache / "amldebug")
+                target = cache / attempt / "site-packages"
+                target.mkdir(parents=True)
+                started = time.monotonic()
+                try:
+                    run(target)
+                except AmlDebugError as exc:
+                    result = str(exc).splitlines()[0][:90]
+                times.append(time.monotonic() - started)
+            print(f"{project['name']:<34} {label:<9} {probe['version']:<7} {times[0]:>7.1f}s {times[1]:>7.1f}s  "
+                  f"{result}", flush=True)
+            shutil.rmtree(cache, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--env", type=Path, default=DEFAULT_ENV)
     parser.add_argument("--base-image", default=DEFAULT_BASE)
     parser.add_argument("--full", action="store_true", help="also time whole builds (Docker builds: CPU-heavy)")
+    parser.add_argument("--corpus", nargs="*", metavar="NAME", help="the community corpus, previous path and today's")
     args = parser.parse_args()
+    if args.corpus is not None:
+        with tempfile.TemporaryDirectory(prefix="amldebug-bench-") as work:
+            corpus(args.corpus, Path(work))
+        return
 
     client = connect()
     probe = build.probe_python(client, build.get_base_image(client, args.base_image, quiet), args.base_image)

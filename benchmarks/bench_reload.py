@@ -21,7 +21,6 @@ Run: python benchmarks/bench_reload.py [--image IMAGE] [--trials 9] [--restart-t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import queue
 import shutil
@@ -37,6 +36,7 @@ from common import DEFAULT_IMAGE, median, score, start_plain, workspace
 from amldebug.engine import channel
 from amldebug.engine import docker as engine
 from amldebug.engine.statefile import StateFile, state_folder
+from amldebug.payload.common import protocol
 from amldebug.session import get_service
 from amldebug.watch import ReloadLoop
 from tests.support.dap import DebugClient
@@ -126,18 +126,18 @@ class Bench:
         set_version(self.score_py, tag)
         until_version(self.service.scoring_uri, tag)
         took = time.perf_counter() - started
-        self.init_ms = json.loads((self.channel / "state.json").read_text()).get("init_ms")
+        self.init_ms = protocol.StateRecord.decode((self.channel / protocol.STATE_FILE).read_text()).init_ms
         return took
 
     def pss(self) -> dict:
         """PSS (kB) of the master, the serving worker and the standby, read in the container."""
-        state = json.loads((self.channel / "state.json").read_text())
-        pids = {"master": 1, "worker": state["pid"]}
+        state = protocol.StateRecord.decode((self.channel / protocol.STATE_FILE).read_text())
+        pids = {"master": 1, "worker": state.pid}
         try:
-            standby = json.loads((self.channel / "standby.json").read_text())["pid"]
-            if standby != state["pid"]:
+            standby = protocol.StandbyRecord.decode((self.channel / protocol.STANDBY_FILE).read_text()).pid
+            if standby != state.pid:
                 pids["standby"] = standby
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, AttributeError):
             pass
         out = {}
         for role, pid in pids.items():
@@ -234,15 +234,15 @@ def signal_latency(bench: Bench, trials: int) -> dict:
     for i in range(trials):
         for how in ("pipe", "docker"):
             time.sleep(2.0)  # the standby is parked, the machine quiet
-            before = files.read().get("generation", 0)
+            before = files.read().generation
             started = time.perf_counter()
             if how == "pipe":
-                assert channel.send(files.channel / channel.CONTROL, "reload")
+                assert channel.send(files.channel / channel.CONTROL, protocol.reload_line())
             else:
-                bench.service._backend.signal("SIGHUP")
-            files.wait(lambda st: st.get("generation", 0) > before, 30, poll=0.0005)
+                bench.service._backend.signal(protocol.RELOAD_SIGNAL)
+            files.wait(lambda st: st.generation > before, 30, poll=0.0005)
             out[how].append(time.perf_counter() - started)
-            files.wait(lambda st: st.get("generation", 0) > before and st.get("status") == "ready", 60)
+            files.wait(lambda st: st.generation > before and st.status == protocol.Status.READY, 60)
     return out
 
 

@@ -14,12 +14,13 @@ from pathlib import Path, PurePosixPath
 from typing import Mapping, Optional
 
 from ..errors import UsageError
+from ..payload.common import protocol
 from .options import DEFAULT_DEBUG_PORT, DEFAULT_PORT, DEFAULT_RUNTIME, AttachOptions, Runtime
 
 APP_ROOT = "/var/azureml-app"
 PAYLOAD_ROOT = "/opt/amldebug"
 SCORING_PORT_IN_CONTAINER = 5001
-DEBUG_PORT_IN_CONTAINER = 5678
+DEBUG_PORT_IN_CONTAINER = protocol.DEFAULT_DEBUG_PORT
 # A paused breakpoint must not be cut short: a week is "never" for a debug session, and
 # some server versions treat 0 as "no time at all" rather than "no limit".
 DEBUG_SCORING_TIMEOUT_MS = 7 * 24 * 3600 * 1000
@@ -257,7 +258,7 @@ class Layout:
 
 
 def layout(spec: ServiceSpec, *, app_root: str = APP_ROOT, debug_port: int = DEBUG_PORT_IN_CONTAINER,
-           scoring_port: int = SCORING_PORT_IN_CONTAINER, server: str = "azmlinfsrv",
+           scoring_port: int = SCORING_PORT_IN_CONTAINER, server: str = protocol.DEFAULT_SERVER,
            payload_root: str = PAYLOAD_ROOT, state_dir: str = "/var/run/amldebug") -> Layout:
     """Place code and models as LocalWebservice does (or, for a v2 deployment, as the v2
     local endpoint does) and switch off what breaks a paused debugger."""
@@ -286,11 +287,11 @@ def layout(spec: ServiceSpec, *, app_root: str = APP_ROOT, debug_port: int = DEB
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-        "AMLDEBUG_DEBUG_PORT": str(debug_port),
-        "AMLDEBUG_WAIT": "1" if spec.wait else "0",
-        "AMLDEBUG_SERVER": server,
-        "AMLDEBUG_STATE": state_dir,
-        "AMLDEBUG_SERVICE": spec.name,
+        protocol.ENV_DEBUG_PORT: str(debug_port),
+        protocol.ENV_WAIT: protocol.ON if spec.wait else protocol.OFF,
+        protocol.ENV_SERVER: server,
+        protocol.ENV_STATE: state_dir,
+        protocol.ENV_SERVICE: spec.name,
     }
     if model_rel:
         env["AZUREML_MODEL_DIR"] = model_rel
@@ -317,4 +318,4 @@ def _v2_placement(spec: ServiceSpec, root: PurePosixPath):
 
 def launcher_command(python: str, lay: Layout, payload_root: str = PAYLOAD_ROOT) -> list:
     # -Xfrozen_modules=off: debugpy warns that frozen stdlib modules can hide breakpoints.
-    return [python, "-Xfrozen_modules=off", f"{payload_root}/launch.py", *lay.args]
+    return [python, "-Xfrozen_modules=off", f"{payload_root}/{protocol.LAUNCHER}", *lay.args]

@@ -119,7 +119,7 @@ def diagnose_image(text: str, image: Optional[str], open_image: Callable[[str], 
 
 
 def misfits_check(facts: ImageFacts) -> tuple[str, str] | None:
-    """(what, fix) for the installed packages whose Requires-Python excludes the image's Python
+    """(what, fix) for the installed packages that need a newer Python than the image's
     ('click 8.4.2 requires Python >=3.10; the image 'X' has Python 3.9'), or None when all fit."""
     bad = misfits(facts)
     if not bad:

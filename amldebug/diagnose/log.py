@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
+from ..payload.common import protocol
+
 MAX_QUOTED_CHARS = 300
 
 
@@ -328,12 +330,12 @@ def logged_exception(log: str) -> str:
     # A chained exception ("The above exception was the direct cause...") is one log
     # record with several tracebacks: go back to the record's first one (the user's).
     for i in range(first, -1, -1):
-        if LOG_LINE_START.match(lines[i]) or lines[i].startswith("amldebug:"):
+        if LOG_LINE_START.match(lines[i]) or lines[i].startswith(protocol.LOG_MARK):
             first = min(j for j in starts if j >= i)
             break
     last = first
     for j in range(first + 1, len(lines)):
-        if LOG_LINE_START.match(lines[j]) or lines[j].startswith("amldebug:"):
+        if LOG_LINE_START.match(lines[j]) or lines[j].startswith(protocol.LOG_MARK):
             break
         last = j
     return "\n".join(lines[first:last + 1])

@@ -48,6 +48,11 @@ _SYNTAX_FEATURES = (
     (re.compile(r"^\s*(?:async\s+)?(?:def|class)\s+\w+\s*\["), "type parameters (`[T]`)", "3.12"),
     (re.compile(r":="), "an assignment expression (`:=`)", "3.8"),
 )
+# Standard-library calls a newer Python accepts: (the TypeError's message, the feature, Python).
+_RUNTIME_FEATURES = (
+    (re.compile(r"dataclass\(\) got an unexpected keyword argument '(?P<arg>slots|kw_only|match_args)'"),
+     "dataclass({arg}=...)", "3.10"),
+)
 _PYTHON2 = re.compile(r"Missing parentheses in call to '(?:print|exec)'")
 
 _LIB_PYTHON = re.compile(r"[\\/]lib[\\/]python(?P<v>3\.\d+)[\\/]")
@@ -59,6 +64,7 @@ _WINDOWS_PYTHON = re.compile(r"[\\/]Python3(?P<minor>\d+)[\\/]Lib[\\/]", re.IGNO
 LAST_RELEASES: dict[str, dict[str, tuple[str, str]]] = {
     "click": dict.fromkeys(("3.7", "3.8", "3.9"), ("8.1.8", "8.2")),  # 8.2.0 needs >=3.10
     "typing-inspection": {"3.9": ("0.4.2", "0.4.3")},  # 0.4.3 needs >=3.10
+    "networkx": {"3.9": ("3.2.1", "3.3")},  # 3.3 needs >=3.10
 }
 
 # Azure ML's prebuilt inference images by Python (FACTS: "Prebuilt inference images and their Pythons").
@@ -77,6 +83,15 @@ def syntax_need(source_line: str, message: str) -> tuple[str, str | None] | None
     for pattern, feature, python in _SYNTAX_FEATURES:
         if pattern.search(source_line):
             return feature, python
+    return None
+
+
+def runtime_need(message: str) -> tuple[str, str] | None:
+    """(feature, Python it needs) for a TypeError a standard-library call of a newer Python raises."""
+    for pattern, feature, python in _RUNTIME_FEATURES:
+        match = pattern.search(message)
+        if match:
+            return feature.format(**match.groupdict()), python
     return None
 
 

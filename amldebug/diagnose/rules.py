@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from ..payload.common import protocol
 from . import pythons
 from .log import Frame, Hit, Log, Segment, Traceback, installed_package, is_user_path, raised_in_package
 
@@ -224,6 +225,9 @@ _STDLIB_NAME = re.compile(
     r"ImportError: cannot import name '(?P<name>\w+)' from '(?P<module>" + "|".join(pythons.STDLIB_NAMES) + r")'"
     r"(?: \((?P<path>[^)]+)\))?"
 )
+# A standard-library call that a newer Python accepts (the message names what is missing).
+_RUNTIME_TOO_NEW = re.compile(r"^TypeError: (?P<runtime>dataclass\(\) got an unexpected keyword argument "
+                              r"'(?:slots|kw_only|match_args)')")
 _SITE = re.compile(r"^(?P<site>.*[\\/](?:site|dist)-packages)[\\/]")
 _CONSOLE_SCRIPT = re.compile(r"[\\/](?:bin|Scripts)[\\/][^\\/.]+$")  # azmlinfsrv's own launcher, not the user's code
 NEWER_PYTHON = "package-needs-newer-python"
@@ -237,6 +241,7 @@ class TooNew:
     package: str | None  # top-level import name, 'click'
     site: str | None  # the site-packages folder it was loaded from
     frame: Frame | None  # where it failed: the file that did not compile, or that imported the name
+    kind: str  # 'syntax' (does not compile), 'name' (a stdlib name it imports), 'runtime' (a stdlib call)
     error: str  # 'SyntaxError: invalid syntax'
     feature: str  # "a `match` statement", "TypeAlias from typing"
     need: str | None  # the Python the feature needs, '3.10'; None when the log does not say
@@ -253,20 +258,25 @@ def too_new(log: Log, hit: Hit) -> TooNew | None:
     segment, frame = _failed_frame(log, hit)
     frames = [f for f in (segment.frames if segment else ()) if not f.path.startswith("<")]
     package = installed_package(frame.path) if frame else None
-    is_syntax = "name" not in hit.match.groupdict()
-    if is_syntax and package is None:
-        return None  # score-syntax-error
+    groups = hit.match.groupdict()
+    kind = "name" if "name" in groups else "runtime" if "runtime" in groups else "syntax"
+    if kind != "name" and package is None:
+        return None  # the user's own code: score-syntax-error, or an exception of init() or run()
     users = [f for f in frames if is_user_path(f.path) and not _CONSOLE_SCRIPT.search(f.path)]
     importer = users[-1] if users and users[-1] is not frame else None
     after = frames[frames.index(importer) + 1:] if importer else frames
     chain = tuple(dict.fromkeys(p for f in after if (p := installed_package(f.path))))
     python = _log_python(log, hit.number)
-    if is_syntax:
+    if kind == "syntax":
         source = log.line(frame.at + 1) if frame.at < len(log) else ""
         found = pythons.syntax_need(source, hit.match["msg"])
         feature, need = found if found else ("syntax this Python cannot compile", None)
         error = f"{hit.match['kind']}: {_clip(hit.match['msg'])}"
         numbers = (frame.at, frame.at + 1, frame.at + 2, hit.number)
+    elif kind == "runtime":
+        feature, need = pythons.runtime_need(hit.match["runtime"]) or ("a newer Python's standard library", None)
+        error = _clip(hit.match.group(0))
+        numbers = (frame.at, frame.at + 1, hit.number)
     else:
         python = pythons.python_in_path(hit.match["path"] or "") or python
         feature = f"{hit.match['name']} from {hit.match['module']}"
@@ -276,11 +286,11 @@ def too_new(log: Log, hit: Hit) -> TooNew | None:
     if importer is not None:
         numbers += (importer.at, importer.at + 1)
     site = _SITE.match(frame.path)["site"] if package else None
-    return TooNew(package, site, frame, error, feature, need, python, importer, chain, hit.number,
+    return TooNew(package, site, frame, kind, error, feature, need, python, importer, chain, hit.number,
                   numbers + (_boot_failure_line(log, hit.number),))
 
 
-def describe_too_new(log: Log, found: TooNew, installed: "pythons.Installed | None" = None,
+def describe_too_new(log: Log, found: TooNew, installed: pythons.Installed | None = None,
                      image: str | None = None, image_python: str | None = None) -> Problem:
     """The finding for ``found``; with what the image says of the package (``installed``: its
     METADATA) and of itself (``image_python``), the exact versions."""
@@ -331,8 +341,8 @@ def describe_too_new(log: Log, found: TooNew, installed: "pythons.Installed | No
             "image.",
             location=log.location(found.importer),
         )
-    syntax = not found.error.startswith("ImportError")
-    what = f"{where} uses {found.feature}" if syntax else f"{where} imports {found.feature}"
+    syntax = found.kind == "syntax"
+    what = f"{where} imports {found.feature}" if found.kind == "name" else f"{where} uses {found.feature}"
     if excludes:
         title = f"{dist} {installed.version} requires Python {requires}; " + (
             f"the image '{image}' has {on}" if image else f"the image has {on}")
@@ -346,7 +356,9 @@ def describe_too_new(log: Log, found: TooNew, installed: "pythons.Installed | No
             f" (Python {found.need}+)" if found.need else "")
     else:
         title = f"the installed package {dist} needs {newer}: {what}, which {on} does not have"
-    cause = what + (f" ({found.error}), which {on} cannot compile" if syntax else f", which {on} does not have")
+    cause = what + {"syntax": f" ({found.error}), which {on} cannot compile",
+                    "runtime": f", which {on} does not have ({found.error})",
+                    "name": f", which {on} does not have"}[found.kind]
     cause += (f"; {imported}" if imported else "") + ". "
     cause += ("pip installs a release for a newer Python when the index publishes no Requires-Python, or when the "
               "environment was resolved for another Python.") if need else (
@@ -370,8 +382,11 @@ def describe_too_new(log: Log, found: TooNew, installed: "pythons.Installed | No
 
 def too_new_in(log: Log) -> list[TooNew]:
     """Every import in ``log`` that failed because of code written for another Python."""
-    found = [too_new(log, hit) for hit in log.hits((_PACKAGE_SYNTAX, _STDLIB_NAME))]
+    found = [too_new(log, hit) for hit in log.hits(_TOO_NEW)]
     return [f for f in found if f is not None]
+
+
+_TOO_NEW = (_PACKAGE_SYNTAX, _STDLIB_NAME, _RUNTIME_TOO_NEW)
 
 
 def _build_newer_python(log: Log, hits: list[Hit]) -> list[Problem]:
@@ -951,6 +966,7 @@ _OWNED_ELSEWHERE = re.compile(
 
 
 def _build_run_exception(log: Log, hits: list[Hit]) -> list[Problem]:
+    too_new_lines = {found.exception_at for found in too_new_in(log)}
     causes: dict[tuple[str, str | None], list[int]] = {}
     details: dict[tuple[str, str | None], tuple[Traceback | None, Segment | None, Frame | None]] = {}
     for hit in hits:
@@ -959,6 +975,8 @@ def _build_run_exception(log: Log, hits: list[Hit]) -> list[Problem]:
             continue
         if any(_OWNED_ELSEWHERE.search(s.exception) for s in tb.segments):
             continue  # scoring-timeout, run-output-not-serializable
+        if any(s.exception_at in too_new_lines for s in tb.segments):
+            continue  # package-needs-newer-python
         segment, frame = tb.root_cause()
         key = (_exception_text(segment) if segment.exception else "an exception", log.location(frame))
         causes.setdefault(key, []).append(hit.number)
@@ -1135,15 +1153,14 @@ def _build_out_of_memory(log: Log, hits: list[Hit]) -> list[Problem]:
 
 _DEATH = re.compile(r"Worker \(pid:\d+\) (?:exited with code -?\d+|was sent (?!SIGTERM)\w+)")
 _WORKER_COUNT = re.compile(r"^Worker Count: (?P<n>\d+)")
-# amldebug's warm standby: a worker forked ahead of the next reload (payload/launch.py says so).
-_STANDBY = re.compile(r"^amldebug: standby worker (?P<pid>\d+) forked")
 
 
 def _build_restart_loop(log: Log, hits: list[Hit]) -> list[Problem]:
     """Workers booted beyond the configured count, not explained by a reload or a WORKER TIMEOUT."""
     count = log.first(_WORKER_COUNT)
     workers = int(count.match["n"]) if count and int(count.match["n"]) > 0 else 1
-    standbys = {m["pid"] for line in log.lines if (m := _STANDBY.match(line))}
+    # amldebug's warm standby: a worker forked ahead of the next reload (the payload says so).
+    standbys = {pid for line in log.lines if (pid := protocol.standby_forked_pid(line))}
     events = sorted(
         [(h.number, "boot") for h in hits if h.match["pid"] not in standbys]
         + [(n, "start") for n in log.run_starts]
@@ -1310,7 +1327,7 @@ def _build_worker_boot_failed(log: Log, hits: list[Hit]) -> list[Problem]:
 RULES: tuple[Rule, ...] = (
     Rule("score-syntax-error", (_SYNTAX,), _build_syntax_error,
          supersedes=("script-import-error", "worker-boot-failed", "crash-loop")),
-    Rule(NEWER_PYTHON, (_PACKAGE_SYNTAX, _STDLIB_NAME), _build_newer_python,
+    Rule(NEWER_PYTHON, _TOO_NEW, _build_newer_python,
          supersedes=("missing-module", "script-import-error", "init-exception", "worker-boot-failed", "crash-loop")),
     Rule("missing-azureml-package", _SERVER_MISSING + (_AZUREML_MISSING,), _build_missing_azureml,
          supersedes=("script-import-error", "init-exception", "worker-boot-failed", "crash-loop")),

@@ -1,5 +1,6 @@
-"""The reload channel: named pipes the launcher opens in the service's state folder (mounted
-into a container), so a reload or a hot patch reaches the server without the Docker API.
+"""The reload channel, the host's end: named pipes the launcher opens in the service's state
+folder (mounted into a container), so a reload or a hot patch reaches the server without the
+Docker API. The names and the lines themselves are the protocol's (payload/common/protocol.py).
 
 ``control`` is read by the gunicorn master (a line ``reload`` does what SIGHUP does;
 ``status SEQ`` answers in ``master.json`` whether a debugger client is attached);
@@ -13,26 +14,23 @@ engine, on which the gunicorn master passes the line on to its pipe inside the c
 from __future__ import annotations
 
 import errno
-import json
 import os
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, TypeVar
 
-CONTROL = "control"
-PATCH_ANSWER = "patch.json"
-MASTER_ANSWER = "master.json"
-INBOX = "inbox"  # payload/launch.py: start_inbox
-INBOX_SIGNAL = "SIGURG"
-UNDELIVERED = "undelivered.json"  # the master's word that a posted line's pipe has no reader
+from ..payload.common import protocol
+from ..payload.common.protocol import (CONTROL_PIPE as CONTROL, INBOX, INBOX_SIGNAL, MASTER_ANSWER, PATCH_ANSWER,
+                                       UNDELIVERED, patch_pipe)
+
+__all__ = ["CONTROL", "INBOX", "INBOX_SIGNAL", "MASTER_ANSWER", "PATCH_ANSWER", "UNDELIVERED", "Undelivered",
+           "patch_pipe", "post", "reachable", "send", "wait_answer"]
+
+R = TypeVar("R", bound=protocol.Record)
 
 
 class Undelivered(Exception):
     """A line posted to the inbox found no reader of its pipe."""
-
-
-def patch_pipe(pid: int) -> str:
-    return f"patch-{pid}"
 
 
 def _writer(pipe: Path) -> Optional[int]:
@@ -73,11 +71,11 @@ def post(folder: Path, pipe: str, line: str) -> Optional[str]:
     if not inbox.is_dir():
         return None
     seq = str(time.time_ns())
-    tmp = inbox / f".{seq}.tmp"
+    tmp = inbox / protocol.inbox_temp(seq)
     try:
         tmp.write_text(line.rstrip("\n") + "\n")
         tmp.chmod(0o644)  # the container's user reads it, whatever this host's umask
-        os.replace(tmp, inbox / f"{seq}.{pipe}")
+        os.replace(tmp, inbox / protocol.inbox_entry(seq, pipe))
     except OSError:
         return None
     return seq
@@ -97,25 +95,26 @@ def _is_pipe(fd: int) -> bool:
     return stat.S_ISFIFO(os.fstat(fd).st_mode)
 
 
-def wait_answer(path: Path, matches: Callable[[dict], bool], timeout: float, *, poll: float = 0.001,
-                posted: Optional[str] = None) -> Optional[dict]:
-    """Poll the JSON file at ``path`` until ``matches`` holds; None after ``timeout`` seconds.
-    ``posted``: the line went by the inbox with this sequence number; :class:`Undelivered`
-    when the master found no reader for it."""
+def wait_answer(path: Path, matches: Callable[[R], bool], timeout: float, *, record: type[R] = protocol.Record,
+                poll: float = 0.001, posted: Optional[str] = None) -> Optional[R]:
+    """Poll the JSON file at ``path``, read as a ``record`` (a :class:`protocol.Record`), until
+    ``matches`` holds; None after ``timeout`` seconds. ``posted``: the line went by the inbox
+    with this sequence number; :class:`Undelivered` when the master found no reader for it."""
     deadline = time.monotonic() + timeout
     while True:
-        answer = _read(path)
+        answer = _read(path, record)
         if answer is not None and matches(answer):
             return answer
-        if posted is not None and (_read(path.parent / UNDELIVERED) or {}).get("seq") == posted:
+        undelivered = _read(path.parent / UNDELIVERED, protocol.UndeliveredRecord) if posted is not None else None
+        if undelivered is not None and undelivered.seq == posted:
             raise Undelivered(posted)
         if time.monotonic() >= deadline:
             return None
         time.sleep(poll)
 
 
-def _read(path: Path) -> Optional[dict]:
+def _read(path: Path, record: type[R]) -> Optional[R]:
     try:
-        return json.loads(path.read_text())
+        return record.decode(path.read_text())
     except (OSError, ValueError):
         return None

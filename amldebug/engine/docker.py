@@ -29,6 +29,7 @@ from ..core.spec import (
     ServiceSpec,
 )
 from ..errors import ContainerError, DockerUnavailableError, ImageError
+from ..payload.common import protocol
 
 LABEL_SERVICE = "amldebug.service"
 LABEL_SPEC = "amldebug.spec"
@@ -155,11 +156,12 @@ if [ -z "$srv" ]; then echo "AMLDEBUG-PROBE: no azmlinfsrv on PATH=$PATH"; exit 
 for py in "$cand" $(command -v python3 2>/dev/null) $(command -v python 2>/dev/null); do
   [ -n "$py" ] && [ -x "$py" ] || continue
   if "$py" -c "import azureml_inference_server_http" 2>/dev/null; then
-    AMLDEBUG_SERVER="$srv" exec "$py" /opt/amldebug/probe.py
+    {env_server}="$srv" exec "$py" {payload_root}/{probe}
   fi
 done
 echo "AMLDEBUG-PROBE: no Python next to $srv can import azureml_inference_server_http"; exit 13
-"""
+""".replace("{env_server}", protocol.ENV_SERVER).replace("{payload_root}", PAYLOAD_ROOT).replace(
+    "{probe}", protocol.PROBE_SCRIPT)
 
 
 def probe_image(client: docker.DockerClient, image, payload: Path, cache: Path, *, timeout: float = 60) -> dict:
@@ -279,7 +281,7 @@ def start_service(client: docker.DockerClient, spec: ServiceSpec, lay: Layout, c
     volumes = {
         spec.source_dir: {"bind": lay.code_dir, "mode": "rw"},
         str(payload): {"bind": PAYLOAD_ROOT, "mode": "ro"},
-        str(state): {"bind": lay.env["AMLDEBUG_STATE"], "mode": "rw"},
+        str(state): {"bind": lay.env[protocol.ENV_STATE], "mode": "rw"},
     }
     mounts = model_mounts(lay)
     ports = {

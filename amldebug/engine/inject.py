@@ -1,7 +1,8 @@
 """Put debugpy and the launcher in front of the image's own scoring server.
 
 The payload is a folder on the host (cached under ~/.cache/amldebug) mounted read-only
-into the container at /opt/amldebug: ``launch.py``, ``probe.py`` and
+into the container at /opt/amldebug: ``launch.py`` with its packages (``master/``, ``worker/``,
+``common/``; payload/__init__.py), ``probe.py`` and
 ``lib/cpXY/debugpy`` for the container's Python. Nothing in the user's image or
 environment is rebuilt, and score.py is not edited.
 """
@@ -24,6 +25,7 @@ from pathlib import Path
 from ..core.paths import cache_root
 from ..core.version import __version__
 from ..errors import AmlDebugError, ImageError
+from ..payload.common import protocol
 
 PAYLOAD_SOURCE = Path(__file__).resolve().parents[1] / "payload"
 OLDEST_PYTHON = "3.8"  # the launcher's floor (tests/unit/test_payload_compat.py)
@@ -46,19 +48,26 @@ def payload_dir() -> Path:
     images that run as a non-root user (Azure ML's ``dockeruser``), and the mount source is
     this folder itself, so its parents' modes do not matter to the container.
     """
+    files = payload_files()
     digest = hashlib.sha256()
-    for f in sorted(PAYLOAD_SOURCE.glob("*.py")):
-        digest.update(f.name.encode() + f.read_bytes())
+    for rel in files:
+        digest.update(rel.as_posix().encode() + (PAYLOAD_SOURCE / rel).read_bytes())
     root = cache_root() / f"payload-{__version__}-{digest.hexdigest()[:12]}"
     if not (root / ".complete").is_file():  # an interrupted copy is redone
         root.mkdir(parents=True, exist_ok=True)
-        for f in PAYLOAD_SOURCE.glob("*.py"):
-            shutil.copy2(f, root / f.name)
+        for rel in files:
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(PAYLOAD_SOURCE / rel, root / rel)
         (root / ".complete").touch()
         make_readable(root)
     elif not _is_readable_dir(root):  # made by an older amldebug, or under a umask of 077
         make_readable(root)
     return root
+
+
+def payload_files() -> list[Path]:
+    """The payload's Python files, relative to its folder (its packages' too)."""
+    return sorted(f.relative_to(PAYLOAD_SOURCE) for f in PAYLOAD_SOURCE.rglob("*.py") if "__pycache__" not in f.parts)
 
 
 def make_readable(top: Path) -> None:
@@ -78,7 +87,8 @@ def _is_readable_dir(path: Path) -> bool:
 
 
 def _debugpy_dir(root: Path, python_version: str) -> Path:
-    return root / "lib" / ("cp" + python_version.replace(".", ""))
+    major, minor = python_version.split(".")[:2]
+    return root / protocol.DEBUGPY_LIB / protocol.debugpy_tag(int(major), int(minor))
 
 
 def debugpy_cached(root: Path, python_version: str) -> bool:

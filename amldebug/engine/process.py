@@ -29,6 +29,7 @@ from ..core.options import Runtime
 from ..core.paths import cache_root
 from ..core.spec import ServiceSpec, launcher_command, layout
 from ..errors import AmlDebugError, ContainerError, UsageError
+from ..payload.common import protocol
 from .transport import Pipes
 
 REGISTRY = "process.json"
@@ -78,8 +79,8 @@ def process_layout(spec: ServiceSpec, state: Path, server: str, payload: Path):
     real_source = os.path.realpath(spec.source_dir)
     lay.env.update({
         "AZUREML_ENTRY_SCRIPT": os.path.join(real_source, spec.entry_script),
-        "AMLDEBUG_DEBUG_HOST": spec.debug_bind,
-        "AMLDEBUG_SERVER_HOST": "127.0.0.1",
+        protocol.ENV_DEBUG_HOST: spec.debug_bind,
+        protocol.ENV_SERVER_HOST: "127.0.0.1",
     })
     if spec.deployment:  # v2: the scoring script's folder is the app root (and the working directory)
         real_root = os.path.join(real_source, os.path.dirname(spec.entry_script))
@@ -273,7 +274,7 @@ class ProcessBackend:
 
 def start(spec: ServiceSpec, state: Path, payload: Path, info: dict, session: Optional[str] = None) -> ProcessBackend:
     """Start the server process group detached from the terminal; the caller waits for it."""
-    server = info["server"] or str(payload / "azmlinfsrv_shim.py")
+    server = info["server"] or str(payload / protocol.SERVER_SHIM)
     lay = process_layout(spec, state, server, payload)
     root = prepare_app_root(spec, state)
     workdir = lay.workdir if spec.deployment else root
@@ -281,7 +282,7 @@ def start(spec: ServiceSpec, state: Path, payload: Path, info: dict, session: Op
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEBUGPY_LOG")}
     env.update(lay.env)
     if session:
-        env["AMLDEBUG_SESSION"] = session
+        env[protocol.ENV_SESSION] = session
     log = open(state / LOG, "ab")
     try:
         with interrupts.deferred():  # a started server is recorded before a signal can end us
@@ -310,7 +311,7 @@ def _kill_session(session: Optional[str]) -> None:
     environment."""
     if not session:
         return
-    marker = f"AMLDEBUG_SESSION={session}\0".encode()
+    marker = f"{protocol.ENV_SESSION}={session}\0".encode()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue

@@ -1,6 +1,7 @@
-"""The state file the in-container launcher writes (payload/launch.py ``write_state``):
+"""The state file the in-container launcher writes (payload/common/state.py ``write_state``):
 status (starting, listening, waiting, attached, reloading, ready, failed), the reload
-generation, and the pid. Polling it is how amldebug learns that a worker is ready.
+generation, and the pid, as payload/common/protocol.py defines them (:class:`Status`,
+:class:`StateRecord`). Polling it is how amldebug learns that a worker is ready.
 
 Layout: ``<cache>/state/`` (0700) holds a folder per service (0700, ours: the process
 runtime's registry and log, the foreground session's owner file), and in it ``run/``, the
@@ -12,7 +13,6 @@ since a bind mount needs no access to the folders above it).
 from __future__ import annotations
 
 import contextlib
-import enum
 import fcntl
 import json
 import os
@@ -22,20 +22,9 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 from ..core.paths import cache_root
+from ..payload.common.protocol import STATE_FILE, StateRecord, Status
 
-
-class Status(str, enum.Enum):
-    """What the launcher writes as ``status`` (payload/launch.py, which imports nothing of
-    ours, writes the same strings)."""
-
-    STARTING = "starting"
-    LISTENING = "listening"  # debugpy listens (the server is not started yet)
-    WAITING = "waiting"  # ... and holds before init() until a client attaches
-    ATTACHED = "attached"
-    RELOADING = "reloading"
-    READY = "ready"  # a worker imported the entry script and ran init()
-    FAILED = "failed"  # a worker could not: the server answers 503 until the next reload
-
+__all__ = ["ATTACHABLE", "SETTLED", "StateFile", "StateRecord", "Status", "held", "state_folder", "state_root"]
 
 ATTACHABLE = (Status.WAITING, Status.LISTENING, Status.ATTACHED, Status.READY, Status.FAILED)
 SETTLED = (Status.READY, Status.FAILED)
@@ -86,7 +75,7 @@ class StateFile:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self.channel = self.folder / "run"  # what the launcher writes (mounted into a container)
-        self.path = self.channel / "state.json"
+        self.path = self.channel / STATE_FILE
 
     def reset(self, *, owner: Optional[tuple[int, int]] = None, session: Optional[str] = None) -> None:
         """Empty the service's folder for a new start. ``owner``: the (uid, gid) the service
@@ -140,14 +129,15 @@ class StateFile:
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def read(self) -> dict:
+    def read(self) -> StateRecord:
+        """What the server last said (an empty record before it said anything)."""
         try:
-            return json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return {}
+            return StateRecord.decode(self.path.read_text()) or StateRecord()
+        except OSError:
+            return StateRecord()
 
-    def wait(self, predicate: Callable[[dict], bool], timeout: float, *,
-             alive: Callable[[], bool] = lambda: True, poll: float = 0.01) -> Optional[dict]:
+    def wait(self, predicate: Callable[[StateRecord], bool], timeout: float, *,
+             alive: Callable[[], bool] = lambda: True, poll: float = 0.01) -> Optional[StateRecord]:
         """Poll until predicate(state) holds (return it); None if ``alive()`` turns false;
         TimeoutError after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout

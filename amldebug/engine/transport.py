@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Optional, Protocol
 
 from . import channel
-from .statefile import StateFile
+from .statefile import StateFile, StateRecord
 
 # How a line went: "pipe" (the state folder's named pipe), "engine" (the inbox, and a signal
 # through the engine); and the sequence the inbox gave it (its answer carries it), or None.
@@ -31,11 +31,11 @@ class Transport(Protocol):
         """How a save reaches the server now: "pipe", "engine", or None (neither: an older
         launcher; a reload is still gunicorn's SIGHUP)."""
 
-    def status(self, state: StateFile) -> dict:
+    def status(self, state: StateFile) -> StateRecord:
         """The status the server wrote last ({} before it wrote any)."""
 
-    def wait(self, state: StateFile, predicate: Callable[[dict], bool], timeout: float, *,
-             alive: Callable[[], bool], poll: float = 0.01) -> Optional[dict]:
+    def wait(self, state: StateFile, predicate: Callable[[StateRecord], bool], timeout: float, *,
+             alive: Callable[[], bool], poll: float = 0.01) -> Optional[StateRecord]:
         """The first status that ``predicate`` accepts; None when ``alive()`` turns false;
         TimeoutError after ``timeout`` seconds."""
 
@@ -44,11 +44,11 @@ class Pipes:
     """Named pipes in the state folder this host shares with the server, and the status
     file the server writes there."""
 
-    def status(self, state: StateFile) -> dict:
+    def status(self, state: StateFile) -> StateRecord:
         return state.read()
 
-    def wait(self, state: StateFile, predicate: Callable[[dict], bool], timeout: float, *,
-             alive: Callable[[], bool], poll: float = 0.01) -> Optional[dict]:
+    def wait(self, state: StateFile, predicate: Callable[[StateRecord], bool], timeout: float, *,
+             alive: Callable[[], bool], poll: float = 0.01) -> Optional[StateRecord]:
         return state.wait(predicate, timeout, alive=alive, poll=poll)
 
     def tell(self, folder: Path, pipe: str, line: str) -> Optional[Sent]:

@@ -15,8 +15,9 @@ amldebug builds for the pinned Python too, in this order (``--base-image`` alway
 5. only when none of these is possible, the nearest Python that has builds for every pin,
    named as a deviation.
 
-One line says which path was taken and why. With no pin, the environment's image (or
-amldebug's default) is used, as before.
+One line says which path was taken and why. With no pin, the environment's own image is used
+as it is; without one either, amldebug's default Python (3.9, its default image's) goes
+through the same steps as a pin would.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from ..sources.envfile import Environment
 
 
 DEFAULT_BASE_IMAGE = "mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cpu-inference:latest"
+DEFAULT_PYTHON = "3.9"  # DEFAULT_BASE_IMAGE's
 # Azure ML's prebuilt inference images, by their Python (FACTS.md: all run as a non-root user).
 PREBUILT = {
     "3.9": "mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cpu-inference:latest",
@@ -117,7 +119,6 @@ def get_base_image(client, ref: str, progress: Progress):
     image = find_image(client, ref, what="base image")
     if image is not None:
         return image
-    progress(f"amldebug: base image '{ref}' is not present locally; pulling it")
     return pull_image(client, ref, what="base image", progress=progress,
                       hint="or pass --base-image with a local image that has Python")
 
@@ -299,12 +300,13 @@ def choose(env: Environment, explicit: Optional[str], client, progress: Progress
             why += f"; the environment pins {spec}: Azure ML would create Python {wanted} with conda"
         return dataclasses.replace(base, why=why, deviation=bool(wanted and wanted != base.probe["version"]))
     own = None if is_conda_base(env.base_image) else env.base_image
-    if wanted is None:
-        ref = own or DEFAULT_BASE_IMAGE
-        base = _use(client, ref, progress)
-        whose = "the environment's image" if own else "amldebug's default"
-        return dataclasses.replace(base, why=f"building on '{ref}' ({whose}), Python {base.probe['version']}"
-                                   + ("; the environment pins no Python" if env.conda else ""))
+    if wanted is None and own:
+        base = _use(client, own, progress)
+        return dataclasses.replace(base, why=f"building on '{own}' (the environment's image), Python "
+                                             f"{base.probe['version']}" + ("; the environment pins no Python"
+                                                                           if env.conda else ""))
+    if wanted is None:  # amldebug's default image, found or pulled as a pin's would be
+        wanted, spec = DEFAULT_PYTHON, f"no pin: amldebug's default, Python {DEFAULT_PYTHON}"
     tried: list[str] = []
     if own:
         try:
@@ -378,17 +380,22 @@ def _nearest(client, wanted: str, spec: str, local: Sequence[tuple[str, object, 
     reason = "the nearest Python with builds for every pin" if fitting and pins else "the nearest Python"
     errors = []
     for version in fitting + [v for v in ordered if v not in fitting]:
+        # In the order of choose(): Azure ML's image (local, else pulled), then other local images.
         refs = [ref for ref, _, probe in local if probe["version"] == version]
-        refs += [PREBUILT[version]] if version in PREBUILT else []
+        azure = [ref for ref in refs if ref.startswith(AZUREML_IMAGES)]
+        prebuilt = [PREBUILT[version]] if version in PREBUILT and PREBUILT[version] not in azure else []
+        refs = azure + prebuilt + [ref for ref in refs if ref not in azure]
         for ref in refs:
             try:
                 base = _use(client, ref, progress)
             except AmlDebugError as exc:
                 errors.append(str(exc).split(";")[0])
                 continue
-            why = (f"the environment pins {spec}; {'; '.join(tried)}: building for Python {version} on '{ref}', "
+            pinned = f"the environment pins {spec}" if not spec.startswith("no pin") else \
+                f"the environment pins no Python (amldebug's default: {wanted})"
+            why = (f"{pinned}; {'; '.join(tried)}: building for Python {version} on '{ref}', "
                    f"{reason} (a deviation: Azure ML would run Python {wanted})")
             return dataclasses.replace(base, why=why, deviation=True)
-    raise ImageError(f"the environment pins {spec} and no image with a Python can be had for it: "
+    raise ImageError(f"the environment pins {spec or 'no Python'} and no image with a Python can be had for it: "
                      f"{'; '.join(tried + errors)}. Pass --base-image with a local image whose Python is {wanted}, or "
                      "set AMLDEBUG_REGISTRY_MIRROR to a registry that has Azure ML's images")

@@ -552,8 +552,15 @@ def uv_command(requirements: Path, target: Path, probe: dict, *, bound: Optional
     return cmd + ([str(requirements)] if compile_only else ["-r", str(requirements)])
 
 
-def uv_env() -> dict:
+def uv_env(no_compiler: bool = False) -> dict:
+    """uv's environment: amldebug's cache, pip's index and certificate settings. ``no_compiler``
+    (the image's Python is not the host's): a source build gets no C compiler, so a package
+    whose C extensions are optional (wrapt 1.12, which inference-schema pins) builds its pure
+    Python wheel, as pip builds it in an image without a compiler, instead of extensions for
+    the host's Python that the image cannot load."""
     env = dict(os.environ, NO_COLOR="1")
+    if no_compiler:
+        env.update(CC="false", CXX="false")
     env.setdefault("UV_CACHE_DIR", str(cache_root() / "uv"))  # a wheel cache on disk: rebuilds download nothing
     if not env.get("UV_DEFAULT_INDEX") and not env.get("UV_INDEX_URL") and env.get("PIP_INDEX_URL"):
         env["UV_DEFAULT_INDEX"] = env["PIP_INDEX_URL"]
@@ -564,10 +571,10 @@ def uv_env() -> dict:
     return env
 
 
-def run_uv(cmd: list[str]) -> tuple[int, str]:
+def run_uv(cmd: list[str], *, no_compiler: bool = False) -> tuple[int, str]:
     try:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=uv_env(),
-                              errors="replace")
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env=uv_env(no_compiler), errors="replace")
     except OSError as exc:
         raise AmlDebugError(f"cannot run uv ({cmd[0]}): {exc}") from None
     return proc.returncode, proc.stdout
@@ -584,6 +591,20 @@ def uv_failure(output: str, probe: dict) -> BuildError:
     if "No solution found" in output:
         return BuildError(f"no set of versions satisfies the environment for {platform}; loosen the pins uv "
                           f"names\nuv said:\n{shown}", output)
+    built = _FAILED_BUILD.search(output)
+    if built:
+        name = f"{built.group(1)}=={built.group(2)}"
+        chain = re.search(r"^hint: `[^`]+` \(v[^)]+\) was included because (.+)$", output, re.M)
+        why = f" ({built.group(1)} is there because {chain.group(1)})" if chain else ""
+        advice = [m for m in re.findall(r"^hint: (.+)$", output, re.M)
+                  if "was included because" not in m and not m.startswith("Build failures usually")]
+        if advice:  # the package's own reason ('`sklearn` is often confused for `scikit-learn`')
+            return BuildError(f"{name} cannot be installed: its source refuses to build{why}; uv says: "
+                              f"{' '.join(advice)}\nuv said:\n{shown}", output)
+        return BuildError(f"{name} has no wheel for {platform}, and its source did not build on the host{why}: the "
+                          f"offline build compiles no C code for a Python other than the host's. Pin a release (or a "
+                          f"newer version of what requires it) with wheels for Python {probe['version']}, or pass "
+                          f"--base-image with an image whose Python has them\nuv said:\n{shown}", output)
     return BuildError(f"resolving the environment for {platform} failed; fix what uv reports (its index and "
                       f"proxy are the host's)\nuv said:\n{shown}", output)
 
@@ -966,6 +987,18 @@ def _unsolvable(output: str) -> bool:
     return "No solution found" in output or "unsatisfiable" in output.lower()
 
 
+_NAMED = re.compile(r"(?:^|[\s(,`])([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?(?:==|>=|<=|!=|~=|<|>)"
+                    r"|versions of ([A-Za-z0-9][A-Za-z0-9._-]*)|you require ([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def conflict_names(output: str) -> set[str]:
+    """The packages uv names in its account of a conflict ('Because pyarrow>=0.17.0,<=1.0.1 has
+    no usable wheels ... azureml-dataset-runtime>=1.25.0 depends on pyarrow>=0.17.0,<2.0.0')."""
+    cause = output[output.find("No solution found"):] if "No solution found" in output else ""
+    return {normalize_name(next(g for g in match.groups() if g)) for match in _NAMED.finditer(cause)} - {"python"}
+
+
+_HOST_WHEEL = re.compile(r"The built wheel `([A-Za-z0-9][A-Za-z0-9_.]*?)-\d[^`]*` is not compatible with the target")
 _FAILED_BUILD = re.compile(r"Failed to build `?([A-Za-z0-9][A-Za-z0-9._-]*)==([^`\s]+)`?")
 
 
@@ -1030,11 +1063,12 @@ def install(steps: Steps, target: Path, probe: dict, progress: Progress, *, pyth
     parts = [("conda", list(steps.conda) + conda_added, ()), ("pip", list(steps.pip) + pip_added,
                                                               tuple(direct_names(steps.pip)))]
     parts = [part for part in parts if any(requirement_name(line) for line in part[1])]
-    plans = [(bound, True), (None, True), (None, False)] if bound is not None else [(None, True), (None, False)]
     work = target.parent
+    no_compiler = probe["version"] != "%d.%d" % sys.version_info[:2]
     stage(progress, f"resolving {len(direct)} requirements for CPython {probe['version']} on Linux "
                     f"{probe['machine']} with uv" + (", conda's part first, then pip's on top" if len(parts) > 1 else ""))
-    for attempt, (limit, keep_newest) in enumerate(plans):
+    limit, keep_newest, relaxed = bound, True, 0
+    while True:
         newest: dict[str, str] = {}
         failed = None
         for number, (step, step_lines, upgrade) in enumerate(parts):
@@ -1044,8 +1078,12 @@ def install(steps: Steps, target: Path, probe: dict, progress: Progress, *, pyth
             newest.update(mine)
             constraints = _write(work / f"{step}-floors.txt", [f"{n}>={v}" for n, v in sorted(mine.items())])
             requirements = _write(work / f"{step}.txt", step_lines)
-            status, output = run_uv(uv_command(requirements, target, probe, bound=limit, exempt=exempt,
-                                               constraints=constraints, upgrade=upgrade))
+            command = uv_command(requirements, target, probe, bound=limit, exempt=exempt, constraints=constraints,
+                                 upgrade=upgrade)
+            status, output = run_uv(command, no_compiler=no_compiler)
+            stale = _HOST_WHEEL.search(output) if status != 0 else None
+            if stale:  # a wheel built for the host's Python earlier, in uv's cache: build it again
+                status, output = run_uv(command + ["--refresh-package", stale.group(1)], no_compiler=no_compiler)
             if status != 0:
                 failed = (step, output)
                 break
@@ -1058,8 +1096,31 @@ def install(steps: Steps, target: Path, probe: dict, progress: Progress, *, pyth
         if failed is None:
             break
         step, output = failed
-        relaxable = _unsolvable(output) and attempt + 1 < len(plans)
-        if not relaxable:
+        # Relax what is amldebug's, least first: the bound for the packages in the conflict, the
+        # whole bound, then the named packages' floors.
+        conflict = conflict_names(output) - exempt - set(pins)
+        stuck = _FAILED_BUILD.search(output) or _HOST_WHEEL.search(output)
+        unbuilt = normalize_name(stuck.group(1)) if stuck else None
+        if unbuilt and limit is not None and unbuilt not in exempt | set(pins) and relaxed < 8:
+            relaxed += 1
+            exempt.add(unbuilt)
+            progress(f"amldebug: the date bound ({limit:%Y-%m-%d}) takes {unbuilt} to a release with no wheel for "
+                     f"CPython {probe['version']} whose source does not build here; it takes today's release")
+        elif _unsolvable(output) and limit is not None and conflict and relaxed < 8:
+            relaxed += 1
+            exempt |= conflict
+            progress(f"amldebug: the date bound ({limit:%Y-%m-%d}) leaves no solution for "
+                     f"{', '.join(sorted(conflict))}; those take today's releases, the rest stay bounded")
+        elif _unsolvable(output) and limit is not None:
+            limit = None
+            progress(f"amldebug: the date bound ({bound:%Y-%m-%d}) leaves the environment with no solution; resolving "
+                     "again without it (the releases of today, as an image built today in Azure ML would get)")
+        elif _unsolvable(output) and keep_newest and newest:
+            keep_newest = False
+            held = ", ".join(f"{n}>={v}" for n, v in sorted(newest.items()))
+            progress(f"amldebug: the named packages cannot all have their newest releases ({held}); letting the "
+                     "resolver choose (a far backtrack is named below)")
+        else:
             built = _FAILED_BUILD.search(output)
             behind = far_behind_build(output, releases([built.group(1)], index), probe) if built else None
             error = uv_failure(output, probe)
@@ -1071,14 +1132,6 @@ def install(steps: Steps, target: Path, probe: dict, progress: Progress, *, pyth
             raise error
         shutil.rmtree(target)
         target.mkdir()
-        next_limit, next_newest = plans[attempt + 1]
-        if limit is not None and next_limit is None:
-            progress(f"amldebug: the date bound ({limit:%Y-%m-%d}) leaves the environment with no solution; resolving "
-                     "again without it (the releases of today, as an image built today in Azure ML would get)")
-        elif keep_newest and not next_newest:
-            held = ", ".join(f"{n}>={v}" for n, v in sorted(newest.items()))
-            progress(f"amldebug: the named packages cannot all have their newest releases ({held}); letting the "
-                     "resolver choose (a far backtrack is named below)")
     have = installed(target)
     try:
         # Every installed distribution, not only the direct ones: a dependency can fall far too

@@ -128,7 +128,7 @@ def _wait_started(backend, spec: ServiceSpec, state: StateFile, timeout: float, 
     # With wait, the service is ready once debugpy listens (init() runs after VS Code attaches).
     stage(progress, "waiting for the debugger to listen" if spec.wait else "waiting for init()")
     try:
-        done = backend.transport.wait(state, lambda st: st.get("status") in wanted, timeout,
+        done = backend.transport.wait(state, lambda st: st.status in wanted, timeout,
                                       alive=lambda: backend.status() == "running")
     except TimeoutError:
         raise ContainerError(f"service '{spec.name}' was not ready after {timeout:.0f} s",
@@ -136,7 +136,7 @@ def _wait_started(backend, spec: ServiceSpec, state: StateFile, timeout: float, 
     if done is None:
         raise ContainerError(f"the {where} of service '{spec.name}' exited while starting",
                              _failure_excerpt(backend.logs()))
-    if done["status"] == Status.FAILED:
+    if done.status == Status.FAILED:
         raise ContainerError(f"service '{spec.name}' failed to start: the worker could not import the "
                              f"entry script or run init()", _failure_excerpt(backend.logs()))
 

@@ -28,6 +28,7 @@ from ..diagnose.log import logged_exception
 from ..engine import channel
 from ..engine.backend import Backend, runner_for
 from ..engine.statefile import SETTLED, StateFile, Status, state_folder
+from ..payload.common import protocol
 from ..errors import (
     ContainerError,
     ReloadError,
@@ -120,7 +121,7 @@ class Service:
         files = StateFile(state_folder(self.name))
         if files.orphaned():
             return "Orphaned"
-        return "Running (init failed)" if self._backend.transport.status(files).get("status") == Status.FAILED else state
+        return "Running (init failed)" if self._backend.transport.status(files).status == Status.FAILED else state
 
     def __repr__(self) -> str:
         return f"Service(name={self.name!r}, state={self.state!r}, scoring_uri={self.scoring_uri!r})"
@@ -219,30 +220,29 @@ class Service:
             self.update()
             return ReloadResult(time.monotonic() - started, restarted=True, kind="restarted")
         state = StateFile(state_folder(self.name))
-        before = self._backend.transport.status(state).get("generation", 0)
+        before = self._backend.transport.status(state).generation
         started = time.monotonic()
         mark = self._backend.position()
         via = "pipe"
-        if not channel.send(state.channel / channel.CONTROL, "reload"):
+        if not channel.send(state.channel / channel.CONTROL, protocol.reload_line()):
             via = "engine"  # SIGHUP is gunicorn's own reload signal: no relay needed
-            self._backend.signal("SIGHUP")
+            self._backend.signal(protocol.RELOAD_SIGNAL)
         try:
-            done = self._backend.transport.wait(
-                state, lambda st: st.get("generation", 0) > before and st.get("status") in SETTLED, timeout,
-                alive=self._running, poll=0.002)
+            done = self._backend.transport.wait(state, lambda st: st.generation > before and st.status in SETTLED,
+                                                timeout, alive=self._running, poll=0.002)
         except TimeoutError:
             raise ReloadError(f"the new worker of '{self.name}' was not ready after {timeout:.0f} s "
                               "(paused at a breakpoint in init()?)") from None
         elapsed = time.monotonic() - started
         if done is None:
             raise ContainerError(f"service '{self.name}' stopped during the reload", self.get_logs(40))
-        if done["status"] == Status.FAILED:
+        if done.status == Status.FAILED:
             log = self._backend.logs(since=mark)
             error = logged_exception(log) or "\n".join(log.splitlines()[-20:])
             raise ReloadError(f"the new code failed in import or init(); the service waits for the next "
                               f"save:\n{error}")
-        init_ms = done.get("init_ms")
-        return ReloadResult(elapsed, restarted=False, worker_pid=done.get("pid"), kind="reloaded",
+        init_ms = done.init_ms
+        return ReloadResult(elapsed, restarted=False, worker_pid=done.pid, kind="reloaded",
                             init_seconds=None if init_ms is None else init_ms / 1000, attached=self.debugger_attached(),
                             reason=reason, via=via)
 
@@ -250,29 +250,29 @@ class Service:
         """Ask the serving worker to patch the changed functions of the entry script."""
         state = StateFile(state_folder(self.name))
         current = self._backend.transport.status(state)
-        pid = current.get("pid")
-        if current.get("status") != Status.READY or not pid:
+        pid = current.pid
+        if current.status != Status.READY or not pid:
             return ReloadResult(0.0, restarted=False, kind="declined", reason="no worker is serving")
         seq = f"{os.getpid()}-{time.monotonic_ns()}"
         started = time.monotonic()
-        sent = self._tell(state, channel.patch_pipe(pid), json.dumps({"seq": seq}))
+        sent = self._tell(state, channel.patch_pipe(pid), protocol.PatchRequest.new(seq=seq).encode())
         if sent is None:
             return ReloadResult(0.0, restarted=False, kind="declined",
                                 reason=f"no way to reach worker {pid}'s patch pipe (started by an older amldebug?)")
         via, posted = sent
         try:
-            answer = channel.wait_answer(state.channel / channel.PATCH_ANSWER, lambda a: a.get("seq") == seq,
-                                         timeout, posted=posted)
+            answer = channel.wait_answer(state.channel / channel.PATCH_ANSWER, lambda a: a.seq == seq,
+                                         timeout, record=protocol.PatchAnswer, posted=posted)
         except channel.Undelivered:
-            answer = {"ok": False, "reason": f"worker {pid} no longer reads its patch pipe"}
+            answer = protocol.PatchAnswer.new(ok=False, reason=f"worker {pid} no longer reads its patch pipe")
         elapsed = time.monotonic() - started
         if answer is None:
             return ReloadResult(elapsed, restarted=False, kind="declined",
                                 reason=f"the worker did not answer within {timeout:.0f} s")
-        if not answer.get("ok"):
-            return ReloadResult(elapsed, restarted=False, kind="declined", reason=answer.get("reason"), via=via)
-        return ReloadResult(elapsed, restarted=False, worker_pid=answer.get("pid"), kind="patched",
-                            functions=tuple(answer.get("functions", ())), patch_ms=answer.get("ms"),
+        if not answer.ok:
+            return ReloadResult(elapsed, restarted=False, kind="declined", reason=answer.reason, via=via)
+        return ReloadResult(elapsed, restarted=False, worker_pid=answer.pid, kind="patched",
+                            functions=tuple(answer.functions), patch_ms=answer.ms,
                             attached=self.debugger_attached(), via=via)
 
     def _tell(self, state: StateFile, pipe: str, line: str) -> Optional[tuple[str, Optional[str]]]:
@@ -292,15 +292,15 @@ class Service:
         """Whether a debugger client is attached to the service now (None: it cannot say)."""
         state = StateFile(state_folder(self.name))
         seq = f"{os.getpid()}-{time.monotonic_ns()}"
-        sent = self._tell(state, channel.CONTROL, f"status {seq}")
+        sent = self._tell(state, channel.CONTROL, protocol.status_line(seq))
         if sent is None:
             return None
         try:
-            answer = channel.wait_answer(state.channel / channel.MASTER_ANSWER, lambda a: a.get("seq") == seq,
-                                         timeout, posted=sent[1])
+            answer = channel.wait_answer(state.channel / channel.MASTER_ANSWER, lambda a: a.seq == seq,
+                                         timeout, record=protocol.MasterAnswer, posted=sent[1])
         except channel.Undelivered:
             return None
-        return None if answer is None else bool(answer.get("attached"))
+        return None if answer is None else bool(answer.attached)
 
     def _running(self) -> bool:
         return self._backend.status() == "running"
@@ -346,7 +346,7 @@ class Service:
         """Resolve ``model`` inside the container as Model.get_model_path does."""
         if self.state != "Running":
             raise ContainerError(f"service '{self.name}' is not running ({self.state}); start it with 'amldebug attach'")
-        code, output = self.run_payload_script("modelpath.py", model)
+        code, output = self.run_payload_script(protocol.MODEL_PATH_SCRIPT, model)
         try:
             return json.loads(output.strip().splitlines()[-1])
         except (ValueError, IndexError):

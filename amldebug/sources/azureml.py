@@ -73,7 +73,25 @@ def read_inference_config(path: str | Path) -> InferenceSetup:
     Raises UsageError naming the file, the line or key, and the fix."""
     file, text, notes = _read(path, "inference configuration", "--inference-config")
     _refuse_v2(file, "--inference-config")
-    return from_dict(_load(file, text), origin=str(file), base_dir=file.parent, text=text, notes=notes)
+    data = _load(file, text)
+    base = file.parent
+    if not _paths_found(data, base) and _paths_found(data, Path.cwd()):
+        base = Path.cwd()
+        notes = (*notes, f"{file}: its paths are not beside it but in the current folder '{base}': read from there, "
+                         "as 'az ml model deploy --ic' (the v1 CLI) reads them where it runs")
+    return from_dict(data, origin=str(file), base_dir=base, text=text, notes=notes)
+
+
+def _paths_found(data: Any, folder: Path) -> bool:
+    """Whether the code the configuration names (sourceDirectory, else entryScript) is there
+    relative to ``folder``."""
+    if not isinstance(data, dict):
+        return True
+    for key in ("sourceDirectory", "entryScript"):
+        value = data.get(key)
+        if isinstance(value, str) and value.strip():
+            return (folder / Path(value.replace("\\", "/")).expanduser()).exists()
+    return True
 
 
 def read_environment_definition(path: str | Path) -> EnvironmentSetup:

@@ -60,7 +60,7 @@ class OtherPython:
 
 
 # Only what the server needs (no runit/nginx): each suite is a cold debootstrap in CI.
-OTHER_PACKAGES = "python3,bash,procps"
+OTHER_PACKAGES = "python3,bash,procps,libgomp1"  # libgomp: as in Azure ML's images (lightgbm's wheels need it)
 # What pip may pick for the image's Python: bullseye has glibc 2.31, trixie 2.41.
 OTHER_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64")
 OTHER_PYTHONS = (

@@ -183,9 +183,9 @@ def test_missing_base_image_says_pull_or_pass_a_local_one(docker_client):
     with pytest.raises(ImageError) as caught:
         build_image(None, base_image="amldebug-test/absent:1", client=docker_client, progress=notes.append)
     message = str(caught.value)
-    assert "base image 'amldebug-test/absent:1' is not present locally and could not be pulled" in message
+    assert message.startswith("cannot pull base image 'amldebug-test/absent:1' from docker.io"), message
     assert "docker pull amldebug-test/absent:1" in message and "--base-image with a local image" in message
-    assert notes == ["amldebug: base image 'amldebug-test/absent:1' is not present locally; pulling it"]
+    assert notes[0].startswith("amldebug: pulling base image 'amldebug-test/absent:1'"), notes
 
 
 def test_conda_file_with_only_pip_packages_builds(docker_client, test_images, created, tmp_path):

@@ -3,7 +3,9 @@
 TypeAlias`: ImportError). Each is installed into a copy of the py39 image as an index without
 Requires-Python installs it; the user's score.py imports it; `amldebug attach` fails, and
 `diagnose` (of what attach printed and of the server's own `docker logs`) and `check` name the
-package, its version, the Python it needs, the image's Python and the pin, never site-packages."""
+package, its version, the Python it needs, the image's Python and the pin, never site-packages.
+networkx 3.6.1 (`@dataclass(slots=True)`, Requires-Python >=3.11), imported in run(), leaves the
+service up: `amldebug logs` and `diagnose --name` name it after a request fails."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import tarfile
 import uuid
 from pathlib import Path
 
+import docker
 import pytest
 
 from amldebug.errors import ExitStatus
@@ -29,6 +32,8 @@ PACKAGES = {
     "typing": ("typing-inspection==0.4.4", "typing_inspection", "import typing_inspection.introspection",
                "`typing-inspection<0.4.3`"),
 }
+# kind: (requirement, top-level package) of every derived image
+IMAGES = {kind: package[:2] for kind, package in PACKAGES.items()} | {"networkx": ("networkx==3.6.1", "networkx")}
 SITE = "/opt/miniconda/envs/amlenv/lib/python3.9/site-packages"
 
 
@@ -44,32 +49,37 @@ def _context(dockerfile: str, site: Path) -> io.BytesIO:
     return context
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def too_new_images(docker_client, other_images, tmp_path_factory) -> dict[str, str]:
     """kind -> the py39 image with that package replaced by its release for Python >= 3.10, built
     offline from a host-side install (tests/support/images.py builds from a Dockerfile alone; these
-    need the installed files in the context). Rebuilt when the py39 image changes."""
-    base = docker_client.images.get(other_images["py39"])
+    need the installed files in the context). Removed after the module: a newest local image that
+    looks like a scoring image is what `attach` without --image (and a build's base) picks first."""
     images = {}
-    for kind, (requirement, top, _, _) in PACKAGES.items():
-        tag = f"amldebug-test/py39-too-new-{kind}:1"
-        images[kind] = tag
-        if any(i.labels.get(LABEL) == f"{base.id} {requirement}" for i in docker_client.images.list(name=tag)):
-            continue
-        site = tmp_path_factory.mktemp(f"site-{kind}")
-        # --ignore-requires-python: what an index without Requires-Python (or a resolve for another
-        # Python) does; PyPI's own pages would refuse these releases to Python 3.9.
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-                        "--ignore-requires-python", "--only-binary=:all:", "--implementation", "cp",
-                        "--python-version", "3.9", "--platform", "manylinux2014_x86_64", "--target", str(site),
-                        requirement], check=True)
-        dockerfile = (f"FROM {other_images['py39']}\n"
-                      f"RUN rm -rf {SITE}/{top} {SITE}/{top}-*.dist-info\n"
-                      f"COPY site/ {SITE}/\n"
-                      f'LABEL {LABEL}="{base.id} {requirement}"\n')
-        docker_client.images.build(fileobj=_context(dockerfile, site), custom_context=True, tag=tag, pull=False,
-                                   network_mode="none", rm=True, forcerm=True)
-    return images
+    try:
+        for kind, (requirement, top) in IMAGES.items():
+            tag = f"amldebug-test/py39-too-new-{kind}:{uuid.uuid4().hex[:8]}"
+            site = tmp_path_factory.mktemp(f"site-{kind}")
+            # --ignore-requires-python: what an index without Requires-Python (or a resolve for another
+            # Python) does; PyPI's own pages would refuse these releases to Python 3.9.
+            subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                            "--no-deps", "--ignore-requires-python", "--only-binary=:all:", "--implementation", "cp",
+                            "--python-version", "3.9", "--platform", "manylinux2014_x86_64", "--target", str(site),
+                            requirement], check=True)
+            dockerfile = (f"FROM {other_images['py39']}\n"
+                          f"RUN rm -rf {SITE}/{top} {SITE}/{top}-*.dist-info\n"
+                          f"COPY site/ {SITE}/\n"
+                          f'LABEL {LABEL}="{requirement}"\n')
+            docker_client.images.build(fileobj=_context(dockerfile, site), custom_context=True, tag=tag, pull=False,
+                                       network_mode="none", rm=True, forcerm=True)
+            images[kind] = tag
+        yield images
+    finally:
+        for tag in images.values():
+            try:
+                docker_client.images.remove(tag, force=True)
+            except docker.errors.NotFound:
+                pass
 
 
 def _project(workspace: Path, kind: str) -> Path:
@@ -152,3 +162,28 @@ def test_the_py39_image_itself_passes_the_package_check(capsys, other_images, wo
     code, out, _ = amldebug(capsys, "check", project.name, "--image", other_images["py39"])
     assert "PASS  import in image" in out, out
     assert "packages for its Python" not in out, out
+
+
+def test_a_package_too_new_imported_in_run_is_named_by_logs_and_diagnose(capsys, too_new_images, workspace,
+                                                                         service_name):
+    image = too_new_images["networkx"]
+    project = workspace / "too-new-in-run"
+    project.mkdir()
+    (project / "score.py").write_text("import json\n\n\ndef init():\n    pass\n\n\ndef run(raw_data):\n"
+                                      "    import networkx\n\n    return {'edges': networkx.path_graph(json.loads("
+                                      "raw_data)['nodes']).number_of_edges()}\n")
+    code, _, err = amldebug(capsys, "attach", project.name, "--image", image, "--name", service_name, "--detach",
+                            "--no-wait")
+    assert code == ExitStatus.OK, err  # the server itself never imports networkx
+    code, _, err = amldebug(capsys, "score", "--name", service_name, "--data", '{"nodes": 4}')
+    assert code == ExitStatus.SCORING, err
+
+    exact = f"networkx 3.6.1 requires Python !=3.14.1,>=3.11; the image '{image}' has Python 3.9"
+    for command in (["logs", "--name", service_name], ["diagnose", "--name", service_name]):
+        code, out, _ = amldebug(capsys, *command)
+        assert code == ExitStatus.OK
+        assert f"{exact}  [package-needs-newer-python]" in out, out
+        assert "  at too-new-in-run/score.py:9" in out or "  at score.py:9" in out, out
+        fix = next(line for line in out.splitlines() if line.strip().startswith("fix:"))
+        assert "pin `networkx<3.3`" in fix and "Python 3.11 or newer" in fix and "site-packages" not in fix, fix
+        assert "[run-exception]" not in out, out

@@ -29,33 +29,49 @@ def env_file(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def pulled(docker_client):
-    """names.append(ref): images the test pulls (or may pull), absent before it (only copies
-    this suite pulled are removed: a real mcr image on a developer's machine is left alone)
-    and removed after it."""
-    names = []
+def pulled(docker_client, registry):
+    """names.append(ref): an image the test pulls, absent before the test and removed after it,
+    with what was built on it. A copy left behind, even untagged under a build, would turn the
+    pull into a no-op; a real mcr image on a developer's machine makes the test skip."""
 
-    def absent(ref):
+    def remove_pulled(ref):
+        name = ref.split("/", 1)[1]  # "azureml/X:tag", as the registry holds it
+        image_id = registry.image_id(name)
         try:
             image = docker_client.images.get(ref)
         except docker.errors.ImageNotFound:
-            return
-        if LABEL not in (image.labels or {}):
-            pytest.skip(f"'{ref}' is present locally and is not this suite's: pull tests need it absent")
-        docker_client.images.remove(ref)
+            pass
+        else:
+            if image.id != image_id:
+                pytest.skip(f"'{ref}' is present locally and is not this suite's: pull tests need it absent")
+        _remove_with_descendants(docker_client, image_id)
 
     class Names(list):
         def append(self, ref):
-            absent(ref)
+            remove_pulled(ref)
             super().append(ref)
 
     names = Names()
     yield names
     for ref in names:
+        remove_pulled(ref)
+
+
+def _remove_with_descendants(client, image_id):
+    """Remove an image and every image built on it (the images amldebug built, their steps)."""
+    children = {}
+    for entry in client.api.images(all=True):
+        children.setdefault(entry.get("ParentId") or "", []).append(entry["Id"])
+
+    def remove(current):
+        for child in children.get(current, []):
+            remove(child)
         try:
-            docker_client.images.remove(ref)
+            client.api.remove_image(current, force=True, noprune=True)  # parents go in this order, after
         except docker.errors.NotFound:
             pass
+
+    remove(image_id)
 
 
 def _closed_port() -> int:
@@ -65,7 +81,7 @@ def _closed_port() -> int:
 
 
 def test_a_base_image_named_by_a_registry_is_pulled_with_progress_then_built_on(
-        capsys, docker_client, registry, env_file, pulled, built_images):
+        capsys, docker_client, registry, env_file, pulled):
     ref = registry.ref(PY39)
     pulled.append(ref)
 
@@ -87,7 +103,7 @@ def test_a_base_image_named_by_a_registry_is_pulled_with_progress_then_built_on(
 
 
 def test_an_mcr_image_is_pulled_through_the_mirror_setting_and_tagged_under_its_mcr_name(
-        capsys, docker_client, registry, registry_mirror, env_file, pulled, built_images, monkeypatch):
+        capsys, docker_client, registry, registry_mirror, env_file, pulled, monkeypatch):
     pulled.append(MCR_PY311)
     monkeypatch.setenv("AMLDEBUG_REGISTRY_MIRROR", registry_mirror)
 
@@ -107,9 +123,10 @@ def test_an_mcr_image_is_pulled_through_the_mirror_setting_and_tagged_under_its_
 
 
 def test_an_unreachable_mirror_is_named_with_the_setting_and_leaves_nothing(
-        capsys, docker_client, env_file, pulled, monkeypatch):
+        capsys, docker_client, env_file, monkeypatch):
     mirror = f"127.0.0.1:{_closed_port()}"
-    pulled.append(MCR_PY311)
+    if docker_client.images.list(name=MCR_PY311):
+        pytest.skip(f"'{MCR_PY311}' is present locally: amldebug would not pull it")
     monkeypatch.setenv("AMLDEBUG_REGISTRY_MIRROR", mirror)
     containers_before = {c.id for c in docker_client.containers.list(all=True)}
 

@@ -17,6 +17,7 @@ from amldebug.core.spec import ServiceSpec
 from amldebug.engine import channel, inject
 from amldebug.engine.backend import RUNTIMES, runner_for, runtime_of
 from amldebug.engine.statefile import StateFile, state_folder
+from amldebug.payload.common import protocol
 from amldebug.service import registry
 
 pytestmark = pytest.mark.docker
@@ -99,10 +100,11 @@ def test_a_control_line_goes_by_its_transport_and_the_answer_comes_back(started)
     folder = StateFile(state_folder(spec.name)).channel
     assert backend.transport.reach(folder) in ("pipe", "engine")
     seq = uuid.uuid4().hex
-    sent = backend.transport.tell(folder, channel.CONTROL, f"status {seq}")
+    sent = backend.transport.tell(folder, channel.CONTROL, protocol.status_line(seq))
     assert sent is not None and sent[0] in ("pipe", "engine")
-    answer = channel.wait_answer(folder / channel.MASTER_ANSWER, lambda a: a.get("seq") == seq, 10, posted=sent[1])
-    assert answer is not None and answer.get("attached") is False  # no debugger attached
+    answer = channel.wait_answer(folder / channel.MASTER_ANSWER, lambda a: a.seq == seq, 10,
+                                 record=protocol.MasterAnswer, posted=sent[1])
+    assert answer is not None and answer.attached is False  # no debugger attached
 
 
 def test_its_python_runs_where_it_runs_and_sees_the_code_where_the_runtime_says(started):

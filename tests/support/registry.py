@@ -71,6 +71,14 @@ class Registry:
             "Accept": "application/vnd.docker.distribution.manifest.v2+json"})
         return answer.status_code == 200
 
+    def image_id(self, name: str) -> str:
+        """The id a pull of ``name`` ("azureml/X:tag") gives: the digest of its manifest's config."""
+        repo, tag = name.rsplit(":", 1)
+        answer = requests.get(f"http://{self.address}/v2/{repo}/manifests/{tag}", timeout=10, headers={
+            "Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+        answer.raise_for_status()
+        return answer.json()["config"]["digest"]
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()

@@ -501,6 +501,13 @@ def test_import_failure_names_the_package_and_the_fix():
                        "environment file (conda's builds carry that bound, PyPI's do not); also failing: azureml.core")
     message = str(build.import_failure(results[2:], modules, PROBE))
     assert "'import azureml.core' (azureml-core)" in message and "add 'setuptools<82'" in message
+    gomp = [{"module": "lightgbm", "ok": False, "file": "/opt/amldebug-env/site-packages/lightgbm/basic.py",
+             "error": "OSError: libgomp.so.1: cannot open shared object file: No such file or directory"}]
+    message = str(build.import_failure(gomp, {"lightgbm": ["lightgbm"]}, PROBE))
+    assert message.endswith("lightgbm needs the system library libgomp.so.1, which the base image lacks (conda "
+                            "installs such libraries with the package; PyPI's wheels expect the image to have them): "
+                            "use a base image that has it (Azure ML's inference images do), or add it to yours (e.g. "
+                            "'apt-get install libgomp1' for libgomp.so.1)"), message
 
 
 def test_pypi_aliases_written_by_azureml_core_are_dropped():
@@ -509,3 +516,31 @@ def test_pypi_aliases_written_by_azureml_core_are_dropped():
              "--extra-index-url https://pkgs.example.com/simple", "six"]
     assert build.without_pypi_aliases(lines, notes.append) == ["--extra-index-url https://pkgs.example.com/simple", "six"]
     assert len(notes) == 2 and notes[0].endswith("names PyPI, the default index: dropped")
+
+
+def test_the_packages_in_a_conflict_are_read_from_uv():
+    output = ("error: No solution found when resolving dependencies\n  cause: Because pyarrow>=0.17.0,<=1.0.1 has no "
+              "usable wheels and only the following versions of pyarrow are available:\n  And because "
+              "azureml-dataset-runtime>=1.25.0 depends on pyarrow>=0.17.0,<2.0.0, we can conclude that ...\n  And "
+              "because azureml-defaults>=1.25.0 depends on azureml-dataset-runtime[fuse]>=1.25.0 and you require "
+              "azureml-defaults>=1.25.0, we can conclude that your requirements are unsatisfiable.\n")
+    assert resolve.conflict_names(output) == {"pyarrow", "azureml-dataset-runtime", "azureml-defaults"}
+    assert resolve.conflict_names("Resolved 3 packages") == set()
+
+
+def test_a_source_that_refuses_to_build_is_named_with_the_package_s_own_reason():
+    probe = {"version": "3.9", "machine": "x86_64"}
+    output = ("error: Failed to build `sklearn==0.0.post12`\n  cause: ... The 'sklearn' PyPI package is deprecated, use "
+              "'scikit-learn'\nhint: `sklearn` is often confused for `scikit-learn`. Did you mean to install "
+              "`scikit-learn` instead?\nhint: Build failures usually indicate a problem with the package or the build "
+              "environment\n")
+    message = str(resolve.uv_failure(output, probe))
+    assert message.startswith("sklearn==0.0.post12 cannot be installed: its source refuses to build; uv says: "
+                              "`sklearn` is often confused for `scikit-learn`. Did you mean to install `scikit-learn` "
+                              "instead?"), message
+    compiled = "error: Failed to build `pyyaml==5.3`\n  cause: command 'false' failed\n"
+    assert "the offline build compiles no C code for a Python other than the host's" in str(
+        resolve.uv_failure(compiled, probe))
+    gone = [{"module": "keras", "ok": False, "file": "/x/site-packages/google/protobuf/descriptor.py",
+             "error": "TypeError: Descriptors cannot be created directly."}]
+    assert "add 'protobuf<4' to the environment file" in str(build.import_failure(gone, {"keras": ["keras"]}, PROBE))

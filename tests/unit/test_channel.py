@@ -49,8 +49,8 @@ RELAY = r"""
 import os, sys
 sys.path.insert(0, sys.argv[1])
 import launch
-path, pipe = launch._fifo("patch-1")
-launch.start_inbox()
+path, pipe = launch.module("common.pipes").open_fifo("patch-1")
+launch.module("master.inbox").start()
 print("ready", flush=True)
 for line in pipe:
     print(line.strip(), flush=True)

@@ -49,6 +49,9 @@ CASES = [
      "score.py imports Self from typing, which Python 3.9 does not have (new in Python 3.11)"),
     ("server_py39_score_uses_match.log", "score-syntax-error", [45, 46, 47, 48, 62], "score.py:10",
      "score.py:10 does not compile: SyntaxError: invalid syntax"),
+    ("server_py39_networkx_too_new_in_run.log", "package-needs-newer-python", [47, 48, 53, 54, 55], "score.py:9",
+     "the installed package networkx needs Python 3.10 or newer: networkx/utils/configs.py:8 uses "
+     "dataclass(slots=...), which Python 3.9 does not have"),
     ("server_import_azureml_missing.log", "missing-azureml-package", [41, 42, 43], "score.py:3",
      "No module named 'azureml'"),
     ("sh_azmlinfsrv_not_found.log", "missing-azureml-package", [1], None, "no Azure ML scoring server"),

@@ -192,13 +192,15 @@ def test_the_metadata_probe_finds_the_distribution_of_a_top_level_folder(tmp_pat
 def test_the_package_check_names_every_misfit_and_its_pin():
     facts = ImageFacts("img:1", "3.9.2", {}, (Installed("click", "8.4.2", ">=3.10"),
                                               Installed("networkx", "3.6.1", "!=3.14.1,>=3.11"),
+                                              Installed("fancylib", "2.0", ">=3.12"),
                                               Installed("six", "1.17.0", ">=2.7, !=3.0.*")))
     what, fix = misfits_check(facts)
     assert what == ("click 8.4.2 requires Python >=3.10; networkx 3.6.1 requires Python !=3.14.1,>=3.11; "
-                    "the image 'img:1' has Python 3.9")
-    assert "`click<8.2`" in fix and "networkx to a release older than 3.6.1 that supports Python 3.9" in fix
-    assert "Python 3.11 or newer" in fix
-    assert misfits_check(ImageFacts("img:1", "3.11.2", {}, facts.every[1:])) is None
+                    "fancylib 2.0 requires Python >=3.12; the image 'img:1' has Python 3.9")
+    assert "`click<8.2`" in fix and "`networkx<3.3` (networkx 3.2.1 is the last release for Python 3.9)" in fix
+    assert "fancylib to a release older than 2.0 that supports Python 3.9" in fix
+    assert "Python 3.12 or newer" in fix
+    assert misfits_check(ImageFacts("img:1", "3.12.1", {}, facts.every[1:])) is None
 
 
 @pytest.mark.parametrize(("spec", "python", "allowed"), [

@@ -145,3 +145,17 @@ def test_the_conda_file_for_azure_ml_s_way_keeps_channels_conda_and_pip_parts():
         "/azureml-envs/amldebug/bin/python -m pip install --no-cache-dir azureml-inference-server-http",
         "ENV PATH=/azureml-envs/amldebug/bin:$PATH AZUREML_CONDA_ENVIRONMENT_PATH=/azureml-envs/amldebug",
         'LABEL amldebug.env.hash="0123"']
+
+
+def test_with_no_pin_the_default_python_goes_the_same_way_and_falls_back_to_a_local_image(engine):
+    engine["local"] = {"team/py39:2": "3.9"}
+    base = python.choose(Environment(None, ("scikit-learn",)), None, None, print)
+    assert base.ref == "team/py39:2" and base.why.startswith(
+        "building for Python 3.9 (no pin: amldebug's default, Python 3.9) on 'team/py39:2', a local image with "
+        "Python 3.9 (Azure ML's inference image for it cannot be pulled")
+    engine["pullable"] = {python.DEFAULT_BASE_IMAGE: "3.9"}
+    assert python.choose(Environment(None, ("six",)), None, None, print).ref == python.DEFAULT_BASE_IMAGE
+    engine["local"] = {"team/base:1": "3.11"}
+    base = python.choose(_env("numpy", image="team/base:1"), None, None, print)  # its own image, no pin: as it is
+    assert base.ref == "team/base:1" and base.why == ("building on 'team/base:1' (the environment's image), Python "
+                                                      "3.11; the environment pins no Python")

@@ -1,4 +1,4 @@
-"""The hot patch (payload/hotpatch.py) on an entry script loaded the way the scoring server
+"""The hot patch (payload/worker/hotpatch.py) on an entry script loaded the way the scoring server
 loads it: ``spec_from_file_location("entry_module", ...)``, not registered in sys.modules."""
 
 import importlib.util
@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from amldebug.payload import hotpatch
+from amldebug.payload.worker import hotpatch
 
 SCORE = textwrap.dedent('''\
     import functools

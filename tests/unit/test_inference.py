@@ -312,3 +312,24 @@ def test_check_reads_the_packages_of_azure_ml_files(workspace):
     assert result.ok and result.detail.endswith("lists azureml-defaults")
     bad = check_environment(_write(workspace, {"entryScript": "nope.py", "sourceDirectory": "sample"}))
     assert not bad.ok and "entry script 'nope.py' does not exist" in bad.detail
+
+
+def test_paths_of_a_v1_cli_configuration_are_read_from_the_current_folder_when_not_beside_it(workspace, monkeypatch):
+    """nfmoore/azureml-v1-real-time-deployment-template: configuration/inference_config.yml names
+    src/score.py and environments/score_dependencies.yml relative to the repository root, where
+    'az ml model deploy --ic configuration/inference_config.yml' runs."""
+    (workspace / "src").mkdir()
+    (workspace / "src" / "score.py").write_text("def init():\n    pass\n\n\ndef run(data):\n    return data\n")
+    (workspace / "environments").mkdir()
+    (workspace / "environments" / "env.yml").write_text("dependencies:\n  - python=3.7\n  - pip:\n    - six\n")
+    (workspace / "configuration").mkdir()
+    config = _write(workspace / "configuration", "entryScript: src/score.py\nruntime: python\n"
+                                                 "condaFile: environments/env.yml\nsourceDirectory:\n", "ic.yml")
+    monkeypatch.chdir(workspace)
+    setup = read_inference_config(config)
+    assert setup.entry_script == "score.py" and setup.source_dir == workspace / "src"
+    assert setup.environment.pip == ("six",)
+    assert any("read from there, as 'az ml model deploy --ic' (the v1 CLI) reads them" in n for n in setup.notes)
+    monkeypatch.chdir(workspace / "configuration")  # found nowhere: the message says where it looked, beside the file
+    with pytest.raises(UsageError, match=r"entry script 'src/score.py' does not exist \(looked at '.*configuration/src"):
+        read_inference_config(config)

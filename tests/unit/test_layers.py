@@ -1,7 +1,8 @@
 """The package's layers, checked on its import statements (those inside functions too):
-cli -> use cases -> service, envbuild -> sources, vscode -> engine -> core, diagnose -> errors.
-A module imports its own layer or lower ones, and no two modules import each other
-around a circle."""
+cli -> use cases -> service, envbuild -> sources, vscode -> engine -> core, diagnose -> errors
+-> the protocol. A module imports its own layer or lower ones, and no two modules import each
+other around a circle. Of the payload (the code that runs inside the server), the host imports
+the protocol module and nothing else."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "amldebug"
+# The wire between the host and the payload: the one payload module the host imports (the
+# payload loads it by path, in the image's Python). It imports nothing of ours.
+PROTOCOL = "amldebug.payload.common.protocol"
 
 # Highest first. A module's layer is that of its first two name parts (amldebug.engine.docker ->
 # amldebug.engine), else of the module itself.
@@ -24,15 +28,17 @@ LAYERS = [
     {"amldebug.engine"},
     {"amldebug.core", "amldebug.diagnose"},
     {"amldebug.errors"},
+    {PROTOCOL},
 ]
 
 
-def modules() -> dict[str, Path]:
+def modules(payload: bool = False) -> dict[str, Path]:
+    """The package's modules by name; of the payload only the protocol (all of it with ``payload``)."""
     found = {}
     for path in PACKAGE.rglob("*.py"):
         rel = path.relative_to(PACKAGE.parent).with_suffix("")
-        if "payload" in rel.parts:  # runs inside the container, imports nothing of ours
-            continue
+        if "payload" in rel.parts and not payload and ".".join(rel.parts) != PROTOCOL:
+            continue  # runs inside the server: it loads its own modules by path
         parts = list(rel.parts)
         if parts[-1] == "__init__":
             parts = parts[:-1]
@@ -122,8 +128,20 @@ def test_no_cycles_between_packages():
     assert not _cycles(packages), f"package cycles: {_cycles(packages)}"
 
 
+def test_the_host_imports_only_the_protocol_of_the_payload():
+    everything = set(modules(payload=True))
+    payload = {m for m in everything if m.startswith("amldebug.payload")}
+    for module, path in modules().items():
+        if module == PROTOCOL:
+            assert not imports(module, path, everything), "the protocol imports nothing of ours"
+            continue
+        reached = imports(module, path, everything) & payload
+        assert reached <= {PROTOCOL}, f"{module} imports {sorted(reached - {PROTOCOL})} of the payload"
+
+
 def test_the_check_sees_the_imports_it_checks():
     """The graph is not empty by mistake: the CLI reaches the engine through the session."""
     assert "amldebug.session" in GRAPH["amldebug.cli.commands"]
     assert "amldebug.engine.backend" in GRAPH["amldebug.service.registry"]
+    assert PROTOCOL in GRAPH["amldebug.engine.channel"] and PROTOCOL in GRAPH["amldebug.engine.statefile"]
     assert len(GRAPH) > 30 and sum(map(len, GRAPH.values())) > 80

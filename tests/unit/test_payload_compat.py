@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 PAYLOAD = Path(__file__).resolve().parents[2] / "amldebug" / "payload"
-PAYLOAD_FILES = sorted(PAYLOAD.glob("*.py"))
+PAYLOAD_FILES = sorted(p for p in PAYLOAD.rglob("*.py") if "__pycache__" not in p.parts)
 
 # Names that do not exist on Python 3.8, by where they appear.
 NEW_ATTRIBUTES = {
@@ -141,7 +141,7 @@ def test_there_are_payload_files_and_the_launcher_is_one():
     assert PAYLOAD / "launch.py" in PAYLOAD_FILES and len(PAYLOAD_FILES) >= 3
 
 
-@pytest.mark.parametrize("path", PAYLOAD_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", PAYLOAD_FILES, ids=lambda p: p.relative_to(PAYLOAD).as_posix())
 def test_payload_file_runs_on_python_3_8(path):
     assert too_new(path.read_text(), str(path)) == []
 

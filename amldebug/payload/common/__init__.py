@@ -1,0 +1,1 @@
+"""What both roles use; ``protocol`` is the wire to the host."""
