@@ -66,20 +66,20 @@ def attach(source_dir=None, *, write_vscode: bool = True, inference_config=None,
 
 
 def get_service(name: str):
-    from .runtime.registry import get_service as _get
+    from .session import get_service as _get
 
     return _get(name)
 
 
 def list_services():
-    from .runtime.registry import list_services as _list
+    from .session import list_services as _list
 
     return _list()
 
 
 def __getattr__(name):
     if name == "Service":
-        from .runtime.service import Service
+        from .service.service import Service
 
         return Service
     raise AttributeError(name)

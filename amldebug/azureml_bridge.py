@@ -25,7 +25,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Sequence
 
 from .core.spec import ServiceSpec, _model_name_from
 from .errors import AmlDebugError, DockerUnavailableError, ReloadError, ServiceNotFoundError, UsageError
@@ -106,7 +106,8 @@ def find_local_webservice(name: str, *, workspace: Any = None):
 
 
 class LocalWebserviceTarget:
-    """Adapter so ``amldebug.watch.ReloadLoop`` can drive an azureml-core LocalWebservice.
+    """Adapter so ``amldebug.watch.ReloadLoop`` can drive an azureml-core LocalWebservice
+    (a ``watch.Reloadable``).
 
     ``reload()`` calls the webservice's own ``reload(wait=True)``: the container is killed,
     recreated from the image tagged with the service name, the source directory is copied
@@ -139,8 +140,9 @@ class LocalWebserviceTarget:
     def scoring_uri(self) -> Optional[str]:
         return self.webservice.scoring_uri
 
-    def reload(self) -> LocalWebserviceReloadResult:
-        """LocalWebservice.reload(wait=True); raises ReloadError with its logs on failure."""
+    def reload(self, *, mode=None, changed: Sequence[str] = (), checked: bool = False) -> LocalWebserviceReloadResult:
+        """LocalWebservice.reload(wait=True), its one kind of reload (a new container, whatever
+        ``mode`` asks and whichever files ``changed``); raises ReloadError with its logs on failure."""
         _, exceptions = _import_azureml()
         started = time.monotonic()
         try:

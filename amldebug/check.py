@@ -156,8 +156,8 @@ def check_image(client, spec) -> list[Check]:
     from .diagnose.image import explain, misfits_check, read_facts
     from .engine import docker as engine
     from .errors import AmlDebugError
+    from .engine import inject
     from .payload.common import protocol
-    from .runtime import inject
 
     try:
         image = engine.get_image(client, spec.image)
@@ -181,8 +181,8 @@ def check_image(client, spec) -> list[Check]:
     env = {k: v for k, v in lay.env.items() if not k.startswith(protocol.ENV_PREFIX)}
     code, output = engine.run_once(client, image.id, [info["python"], f"{PAYLOAD_ROOT}/{protocol.IMPORT_CHECK_SCRIPT}"],
                                    ref=spec.image,
-                                   volumes=volumes, mounts=engine.model_mounts(lay), environment=env,
-                                   working_dir=lay.workdir or lay.app_root)
+                                   placed=engine.Placement(volumes=volumes, mounts=engine.model_mounts(lay),
+                                                           environment=env, working_dir=lay.workdir or lay.app_root))
     if code == 0 and protocol.IMPORT_OK in output:
         checks.append(Check("import in image", True, f"{spec.entry_script} imports in {spec.image}"))
     else:

@@ -8,14 +8,16 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .core.options import LOOPBACK, AttachOptions, Runtime
+from .core.options import LOOPBACK, AttachOptions
+from .core.progress import Progress
 from .core.spec import ServiceSpec, spec_from_options
+from .engine.backend import runtime_of
 from .errors import UsageError
-from .runtime.registry import start
-from .runtime.service import Progress, Service, _stderr
+from .service import registry
+from .service.service import Service, _stderr
 from .sources.project import load_project
 from .vscode.entries import task_env_note
-from .vscode.files import check_vscode_files, write_vscode_files
+from .vscode.files import check_vscode_files, launch_json_path, write_vscode_files
 
 if TYPE_CHECKING:
     from .sources.azureml import EnvironmentSetup, InferenceSetup
@@ -78,12 +80,7 @@ def spec_for(options: AttachOptions, *, setup: InferenceSetup | EnvironmentSetup
         return apply_setup(spec, setup, base_image=options.base_image, progress=progress)
     if given.env_file is not None:
         return apply_env_file(spec, image_given=bool(given.image), base_image=options.base_image, progress=progress)
-    # C2: F5 from 'amldebug init' (amldebug.json names its requirements.txt to watch, not to build)
-    if spec.runtime == Runtime.CONTAINER and not spec.image:
-        from .runtime.discover import with_local_image
-
-        spec = with_local_image(spec, progress)
-    return spec
+    return runtime_of(spec).complete(spec, progress)  # C2: a local scoring image when none is named
 
 
 def attach(spec: ServiceSpec, *, write_vscode: bool = True, client=None, exact_ports: bool = False,
@@ -94,7 +91,7 @@ def attach(spec: ServiceSpec, *, write_vscode: bool = True, client=None, exact_p
         check_vscode_files(spec)
     service = written = None
     try:  # the service is removed if writing the files fails, or a signal comes before we return it
-        service = start(spec, client=client, exact_ports=exact_ports, progress=progress)
+        service = registry.start(spec, client=client, exact_ports=exact_ports, progress=progress, recreate=recreate)
         if write_vscode:
             written = write_vscode_files(service.spec)
     except BaseException:
@@ -105,6 +102,32 @@ def attach(spec: ServiceSpec, *, write_vscode: bool = True, client=None, exact_p
     if note:
         progress(note)
     return Attached(service, written)
+
+
+def recreate(spec: ServiceSpec, changes: dict, *, client=None) -> Service:
+    """``Service.update(**changes)``: the service started again with ``changes`` (its ports
+    kept where free). An image amldebug built from an environment file is built again (the
+    file changed), and VS Code's files follow the new ports."""
+    spec = spec.replace(**changes)
+    if spec.env_file and runtime_of(spec).uses_image and spec.image and spec.image.startswith("amldebug-env:") \
+            and "image" not in changes:
+        from .envbuild.image import build_image  # the environment file changed: the image follows it
+
+        spec = spec.replace(image=build_image(Path(spec.env_file), base_image=spec.base_image, client=client).tag)
+    service = registry.start(spec, client=client, keep_ports=True, recreate=recreate)
+    if launch_json_path(service.spec).is_file():  # keep VS Code pointed at the (new) debug port
+        write_vscode_files(service.spec)
+    return service
+
+
+def get_service(name: str, *, client=None) -> Service:
+    """The service called ``name``, in whichever runtime it runs (its update() is :func:`recreate`)."""
+    return registry.get_service(name, client=client, recreate=recreate)
+
+
+def list_services(*, client=None) -> list[Service]:
+    """Every service, in every runtime whose engine answers."""
+    return registry.list_services(client=client, recreate=recreate)
 
 
 def _given_folder(source_dir: str | None) -> str | None:
@@ -140,7 +163,7 @@ def apply_setup(spec: ServiceSpec, setup: InferenceSetup | EnvironmentSetup, *, 
 
     if isinstance(setup, InferenceSetup) and Path(setup.origin).is_file():
         spec = spec.replace(inference_config=setup.origin)
-    if spec.runtime != Runtime.CONTAINER:
+    if not runtime_of(spec).uses_image:
         if setup.environment is not None and (setup.environment.pip or setup.environment.conda_only):
             progress("amldebug: the process runtime runs the Python it is given; the environment's packages "
                      "are not installed into it")
@@ -178,7 +201,7 @@ def apply_env_file(spec: ServiceSpec, *, image_given: bool, base_image: str | No
     path = Path(spec.env_file)
     if kind_of(path).is_azureml:
         return apply_setup(spec, read_setup(path), base_image=base_image, progress=progress)
-    if spec.runtime == Runtime.CONTAINER and not image_given:
+    if runtime_of(spec).uses_image and not image_given:
         return with_built_image(spec, path, base_image=base_image, progress=progress)
     return spec
 

@@ -9,13 +9,12 @@ callable; the coalescing window is a number.
 from __future__ import annotations
 
 import fnmatch
-import inspect
 import os
 import queue
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, Protocol, Sequence
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -98,6 +97,21 @@ def _under(path: str, root: Optional[str]) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
+class Reloadable(Protocol):
+    """What the loop drives: amldebug's Service, or ``azureml_bridge.LocalWebserviceTarget``
+    (the adapter for an azureml-core LocalWebservice, which has one kind of reload)."""
+
+    spec: Any  # source_dir, env_file, model_dir: what to watch, and what to rebuild on
+
+    def reload(self, *, mode: ReloadMode = ReloadMode.FULL, changed: Sequence[str] = (),
+               checked: bool = False) -> Any:
+        """Serve the files saved (``changed``; ``checked``: compiled already); returns what
+        :func:`describe` reads (``kind``/``restarted``, ``seconds``, ...)."""
+
+    def update(self) -> Any:
+        """Start it again: an environment file or a model changed."""
+
+
 class ReloadLoop:
     """Watch the service's files and keep it serving the latest good code.
 
@@ -106,7 +120,7 @@ class ReloadLoop:
     or through a temp file renamed over the original -- is one reload with the final text.
     ``mode``: what a save of code does (see :class:`ReloadMode`)."""
 
-    def __init__(self, service, *, window: float = 0.005, report: Callable[[str], None] = print,
+    def __init__(self, service: Reloadable, *, window: float = 0.005, report: Callable[[str], None] = print,
                  accept: Callable[[str], bool] = is_relevant, stop: Optional[threading.Event] = None,
                  mode: ReloadMode = ReloadMode.AUTO, settle_max: float = 0.5, new_file_grace: float = 0.1) -> None:
         self.service = service
@@ -211,10 +225,8 @@ class ReloadLoop:
                     self.report(problem)
                     self.report("amldebug: still serving the last good code")
                     return
-        # A LocalWebservice (azureml_bridge) has one kind of reload: a new container.
-        modes = "mode" in inspect.signature(self.service.reload).parameters
         try:
-            result = self.service.reload(mode=self.mode, changed=batch, checked=True) if modes else self.service.reload()
+            result = self.service.reload(mode=self.mode, changed=batch, checked=True)
         except AmlDebugError as exc:
             self.report(f"amldebug: reload failed: {exc}")
             return

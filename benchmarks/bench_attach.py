@@ -21,7 +21,7 @@ import time
 from common import DEFAULT_IMAGE, median, p95, score, start_plain, wait_healthy, workspace
 
 from amldebug.engine import docker as engine
-from amldebug.runtime.registry import get_service
+from amldebug.session import get_service
 from tests.support.dap import DebugClient, initialize_roundtrip
 
 NAME = "bench-attach"

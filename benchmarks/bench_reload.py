@@ -37,7 +37,7 @@ from amldebug.engine import channel
 from amldebug.engine import docker as engine
 from amldebug.engine.statefile import StateFile, state_folder
 from amldebug.payload.common import protocol
-from amldebug.runtime.registry import get_service
+from amldebug.session import get_service
 from amldebug.watch import ReloadLoop
 from tests.support.dap import DebugClient
 

@@ -35,7 +35,7 @@ def service_name():
     name = f"{SESSION_PREFIX}-{uuid.uuid4().hex[:6]}"
     yield name
     from amldebug.errors import AmlDebugError
-    from amldebug.runtime.registry import _existing
+    from amldebug.service.registry import _existing
 
     try:
         for service in _existing(name, None):

@@ -5,16 +5,24 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from ..core.options import DEFAULT_DEBUG_PORT, DEFAULT_PORT, LOOPBACK, AttachOptions, ReloadMode, Runtime
-from ..core.progress import notice
-from ..errors import AmlDebugError, ContainerError, ExitStatus, ScoringError, UsageError
+from ..core.options import (
+    DEFAULT_DEBUG_PORT,
+    DEFAULT_PORT,
+    DEFAULT_RUNTIME,
+    LOOPBACK,
+    AttachOptions,
+    ReloadMode,
+    Runtime,
+)
+from ..engine.backend import runtime_of
+from ..errors import ContainerError, ExitStatus, ScoringError, UsageError
+from ..supervise import Console, reload_reporter, run_foreground, say_channel
 from .app import app, note, out, out_json
 from .localpaths import local_path_mapper
 from .params import (
@@ -44,6 +52,10 @@ from .params import (
     _options,
 )
 from .progress import Reporter
+
+# A foreground session's lines: the service's log on stdout with the paths it prints as local
+# files, amldebug's messages on stderr.
+CONSOLE = Console(out=out, note=note, local=local_path_mapper)
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print no progress: only warnings, errors, choices "
                                      "made for you (the image picked) and the start and ready lines.")]
@@ -77,7 +89,7 @@ def attach(
     model_name: ModelName = None, model_version: ModelVersion = None, port: Port = DEFAULT_PORT,
     debug_port: DebugPort = DEFAULT_DEBUG_PORT, name: Name = None, wait: Wait = True,
     just_my_code: JustMyCode = True, env: EnvVars = None, debug_bind: DebugBind = LOOPBACK,
-    runtime: RuntimeName = Runtime.CONTAINER, python: Python = None, env_file: EnvFile = None,
+    runtime: RuntimeName = DEFAULT_RUNTIME, python: Python = None, env_file: EnvFile = None,
     base_image: BaseImage = None, service: FromService = None, inference_config: InferenceConfig = None,
     exact_ports: ExactPorts = False, deployment: Deployment = None, reload: Reload = ReloadMode.AUTO,
     detach: bool = typer.Option(False, "--detach", "-d", help="Start, write launch.json, print, and return."),
@@ -103,8 +115,7 @@ def _attach(options: AttachOptions, progress: Reporter, *, detach: bool, watch: 
         raise UsageError(f"environment file '{options.env_file}' does not exist; pass --env-file with a "
                          "requirements.txt or conda YAML")
     spec = spec_for(options, progress=progress)
-    where = f"image '{spec.image}'" if spec.runtime == Runtime.CONTAINER else f"Python {spec.python or sys.executable}"
-    progress(f"amldebug: service '{spec.name}' runs from {where}")
+    progress(f"amldebug: service '{spec.name}' runs from {runtime_of(spec).describe(spec)}")
 
     def announce(result) -> None:
         progress.finish()
@@ -126,114 +137,12 @@ def _attach(options: AttachOptions, progress: Reporter, *, detach: bool, watch: 
     if detach:
         announce(start())
         return
-    _foreground(start, watch, announce, mode=options.reload)
-
-
-def _session_of(name: str) -> Optional[str]:
-    """The start that owns the service's state folder now (a replacement writes its own)."""
-    from ..engine.statefile import StateFile, state_folder
-
-    try:
-        return (StateFile(state_folder(name)).folder / "session").read_text()
-    except OSError:
-        return None
-
-
-def _removed_elsewhere(service, settle: float = 3.0) -> Optional[str]:
-    """Why the service is gone when another amldebug command removed it (another attach took
-    its name over, or 'amldebug down'), as the line to print; None when it stopped by itself."""
-    ours = getattr(service._backend, "session", None)
-    deadline = time.monotonic() + settle
-    while True:
-        state = service.state
-        owner = _session_of(service.name)
-        if ours and owner and owner != ours:
-            from ..engine.statefile import StateFile, state_folder
-
-            holder = StateFile(state_folder(service.name)).owner_pid()
-            return (f"amldebug: service '{service.name}' was taken over by another 'amldebug attach'"
-                    f"{f' (pid {holder})' if holder else ''}; this session ends, that one serves now")
-        if state not in ("Removing", "Deleted"):
-            return None
-        if time.monotonic() >= deadline:  # removed, and no new start took the name
-            return f"amldebug: service '{service.name}' was removed ('amldebug down'?); this session ends"
-        time.sleep(0.1)
-
-
-CHANNELS = {
-    "pipe": "saves reach the server through named pipes in its state folder",
-    "engine": "saves reach the server as signals through the Docker API (this host cannot open the "
-              "container's named pipes, as with Docker Desktop): a few ms slower, the same reloads",
-}
-
-
-def _say_channel(service) -> None:
-    """Say once how a save reaches the server (the fast path, or the one Docker Desktop needs)."""
-    how = CHANNELS.get(service.channel())
-    if how:
-        note(f"amldebug: {how}")
+    run_foreground(start, announce, CONSOLE, watch=watch, mode=options.reload)
 
 
 def _local_note(service):
-    """``note`` for a reload loop's reports: a failed reload's traceback names local files
-    (the spec is read at each report: update() replaces it)."""
-    return lambda text: note(local_path_mapper(service.spec)(text))
-
-
-def _foreground(start, watch: bool, announce, mode: ReloadMode = ReloadMode.AUTO) -> None:
-    """Start the service, announce it, stream its log (and reload on save) until Ctrl-C,
-    SIGTERM or SIGHUP, then remove it. The start is inside the try, so a signal at any
-    moment cleans up (start() itself removes what an unfinished start made). A service
-    another 'amldebug attach' replaced (F5 while a terminal runs it) ends this session
-    with a message instead of an error."""
-    from ..engine.statefile import StateFile, state_folder
-    from ..watch import ReloadLoop
-
-    stop = threading.Event()
-    loop = thread = service = None
-    try:
-        result = start()
-        service = result.service
-        StateFile(state_folder(service.name)).claim()
-        announce(result)
-        if watch:
-            loop = ReloadLoop(service, report=_local_note(service),
-                              stop=stop, mode=mode)
-            watching = threading.Event()
-            thread = threading.Thread(target=loop.run, kwargs={"on_ready": watching.set}, daemon=True)
-            thread.start()
-            watching.wait(30)
-            note(f"amldebug: watching {service.spec.source_dir} - save to reload, Ctrl-C to stop")
-            _say_channel(service)
-        while True:
-            local = local_path_mapper(service.spec)  # tracebacks name local files (terminal and VS Code links)
-            for line in service.follow_logs():
-                out(local(line))
-            # The log ends when the service stops, or when an update() (a model or
-            # environment change) replaced it: then follow the new one.
-            while loop is not None and loop.busy.is_set():
-                time.sleep(0.1)
-            if service.state != "Running":
-                why = _removed_elsewhere(service)
-                if why:
-                    note(why)
-                    service = None  # nothing of ours is left to remove
-                    return
-                raise ContainerError(f"the service '{service.name}' stopped", service.get_logs(30))
-    except KeyboardInterrupt as exc:
-        if service is None:  # interrupted while starting: exit 130 (or 128 + the signal)
-            raise
-        how = "" if type(exc) is KeyboardInterrupt else f" ({exc})"
-        note(f"amldebug: stopping service '{service.name}'{how}")  # the usual end of a session: exit 0
-    finally:
-        stop.set()
-        if thread is not None and thread.ident is not None:  # an update in flight finishes: nothing it starts
-            thread.join(150)                                 # is left behind (a signal may come before start())
-        if service is not None:
-            try:
-                service.delete()
-            except AmlDebugError as exc:  # e.g. the engine went away: say what is left
-                note(f"amldebug: could not remove service '{service.name}': {exc}")
+    """``note`` for a reload loop's reports, with the paths the server prints as local files."""
+    return reload_reporter(service, CONSOLE)
 
 
 @app.command(short_help="Write launch.json and tasks.json so that F5 starts and attaches.")
@@ -241,7 +150,7 @@ def vscode(
     source_dir: SourceDir = None, entry_script: EntryScript = None, image: Image = None, model_dir: ModelDirs = None,
     model_name: ModelName = None, model_version: ModelVersion = None, port: Port = DEFAULT_PORT,
     debug_port: DebugPort = DEFAULT_DEBUG_PORT, name: Name = None, wait: Wait = True,
-    just_my_code: JustMyCode = True, env: EnvVars = None, runtime: RuntimeName = Runtime.CONTAINER,
+    just_my_code: JustMyCode = True, env: EnvVars = None, runtime: RuntimeName = DEFAULT_RUNTIME,
     python: Python = None, deployment: Deployment = None,
     post_debug_task: bool = typer.Option(False, "--post-debug-task", help="Stop the service when debugging ends."),
     as_json: AsJson = False,
@@ -288,50 +197,6 @@ def init_project(
     note(f"amldebug: next: 'cd {folder}' and 'amldebug check', then open it in VS Code and press F5")
 
 
-def _demo_runtime(image: Optional[str], progress) -> tuple[Runtime, Optional[str], str]:
-    """(runtime, image, why): the container when an engine answers and a scoring image is
-    here (``image``, else the newest local one with azmlinfsrv), else the process runtime."""
-    from ..engine import docker as engine
-    from ..errors import DockerUnavailableError
-    from ..runtime.discover import find_scoring_image
-
-    try:
-        client = engine.connect()
-    except DockerUnavailableError as exc:
-        return Runtime.PROCESS, None, f"{str(exc).split(';')[0]}"
-    if image:
-        engine.get_image(client, image)  # a named image that is not here is an error, not a fallback
-        return Runtime.CONTAINER, image, f"image '{image}' is present"
-    found = find_scoring_image(client, progress)
-    if found is None:
-        return Runtime.PROCESS, None, ("a Docker engine answers, but no local image has azmlinfsrv (pass --image, "
-                                       "or make one with 'amldebug build')")
-    return Runtime.CONTAINER, found, f"image '{found}' has azmlinfsrv (the newest local image that shows it)"
-
-
-def _refuse_running(name: str, folder: Path, holder: Optional[int]) -> None:
-    """A second demo in the same folder: say which service runs and how to stop it.
-    ``holder``: the pid of the demo that holds the folder's demo lock (it may still be
-    starting: no service to list yet)."""
-    from ..engine.statefile import StateFile, state_folder
-    from ..errors import DockerUnavailableError
-    from ..runtime.registry import list_services
-
-    try:
-        running = [s for s in list_services() if s.name == name and s.state == "Running"]
-    except DockerUnavailableError:
-        running = []
-    if not running and holder is None:
-        return
-    files = StateFile(state_folder(name))
-    pid = holder or (files.owner_pid() if not files.orphaned() else None)
-    where = f"in another terminal (pid {pid}: Ctrl-C there stops it)" if pid else ""
-    at = f"at {running[0].scoring_uri}" if running else "(still starting)"
-    raise UsageError(f"service '{name}' of {folder}/ is already running {where}{' ' if where else ''}{at}; "
-                     f"stop it with 'amldebug down --name {name}' and run 'amldebug demo' again, or pass --folder "
-                     "for a second demo")
-
-
 @app.command(short_help="Run the bundled example until Ctrl-C.")
 def demo(
     folder: Path = typer.Option(Path("amldebug-demo"), "--folder", help="Where to put the example project.",
@@ -353,46 +218,25 @@ def demo(
 def _demo(folder: Path, image: Optional[str], runtime: Optional[Runtime], port: int, debug_port: int, wait: bool,
           progress: Reporter) -> None:
     from ..core.spec import service_name_from
+    from ..demo import demo_spec, refuse_running
     from ..engine.statefile import held
+    from ..session import attach as do_attach
 
     name = service_name_from(folder)
     with held(name, "demo") as other:  # held before the first line: a demo still starting counts too
         progress.always(f"amldebug: starting service '{name}' (amldebug demo)")  # C1
-        _refuse_running(name, folder, other)
-        _run_demo(folder, image, runtime, port, debug_port, wait, progress)
+        refuse_running(name, folder, other)
+        spec = demo_spec(folder, image, runtime, port, debug_port, wait, progress)
 
+        def announce(result) -> None:
+            progress.finish()
+            _describe(result.service, result.launch_json)
+            progress.always(f"amldebug: service '{spec.name}' is ready for a debugger on "
+                            f"localhost:{result.service.debug_port} ({progress.elapsed():.1f} s)")
+            progress.always(f"amldebug demo: try  amldebug score --name {spec.name} --file "
+                            f"{folder / 'sample-request.json'}")
 
-def _run_demo(folder: Path, image: Optional[str], runtime: Optional[Runtime], port: int, debug_port: int,
-              wait: bool, progress: Reporter) -> None:
-    from ..scaffold import init_project as scaffold_project
-    from ..session import attach as do_attach
-    from ..session import spec_for
-    from ..sources.project import PROJECT_FILE
-
-    if runtime == Runtime.PROCESS:
-        chosen, image, why = runtime, None, "asked for with --runtime"
-    elif runtime == Runtime.CONTAINER and image:
-        chosen, why = runtime, "asked for with --runtime"
-    else:
-        chosen, image, why = _demo_runtime(image, progress)
-        if runtime == Runtime.CONTAINER and chosen != runtime:
-            raise UsageError(f"--runtime container: {why}")
-    notice(progress, f"amldebug demo: using the {chosen} runtime: {why}")
-    if not (folder / PROJECT_FILE).is_file():
-        scaffold_project(folder, image=image)
-        progress(f"amldebug demo: example project written to {folder}/")
-    spec = spec_for(AttachOptions(source_dir=str(folder), image=image, port=port, debug_port=debug_port, wait=wait,
-                                  runtime=chosen), progress=progress)
-
-    def announce(result) -> None:
-        progress.finish()
-        _describe(result.service, result.launch_json)
-        progress.always(f"amldebug: service '{spec.name}' is ready for a debugger on "
-                        f"localhost:{result.service.debug_port} ({progress.elapsed():.1f} s)")
-        progress.always(f"amldebug demo: try  amldebug score --name {spec.name} --file "
-                        f"{folder / 'sample-request.json'}")
-
-    _foreground(lambda: do_attach(spec, progress=progress), True, announce)
+        run_foreground(lambda: do_attach(spec, progress=progress), announce, CONSOLE)
 
 
 @app.command(short_help="Build a local scoring image from an environment file.")
@@ -426,7 +270,7 @@ def status(
     json_lines: bool = typer.Option(False, "--json-lines", help="One JSON object per line (the older --json)."),
 ) -> None:
     """List the services and their state, scoring URI and debug port."""
-    from ..runtime.registry import get_service, list_services
+    from ..session import get_service, list_services
 
     wanted = name_opt or name
     services = [get_service(wanted)] if wanted else list_services()
@@ -450,7 +294,7 @@ def _service_name(name: Optional[str]) -> str:
     if name:
         return name
     from ..core.spec import service_name_from
-    from ..runtime.registry import list_services
+    from ..session import list_services
 
     services = list_services()
     if len(services) == 1:
@@ -465,7 +309,7 @@ def down(
     as_json: AsJson = False,
 ) -> None:
     """Stop and remove the service's container."""
-    from ..runtime.registry import get_service
+    from ..session import get_service
 
     service = get_service(_service_name(name_opt or name))
     service.delete()
@@ -479,7 +323,7 @@ def down(
 def reload(name: Optional[str] = typer.Option(None, "--name", help="Service name.", metavar="NAME"),
            as_json: AsJson = False) -> None:
     """Serve the current files now (always a fresh worker and init(); an attached debugger stays)."""
-    from ..runtime.registry import get_service
+    from ..session import get_service
 
     service = get_service(_service_name(name))
     result = service.reload(progress=note)
@@ -502,7 +346,7 @@ def watch(
     reload: Reload = ReloadMode.AUTO,
 ) -> None:
     """Reload a service started with --detach whenever its files change (Ctrl-C stops)."""
-    from ..runtime.registry import get_service
+    from ..session import get_service
     from ..watch import ReloadLoop
 
     if service_name:
@@ -520,7 +364,7 @@ def watch(
     def on_ready() -> None:
         note(ready)
         if not service_name:  # a LocalWebservice is recreated, not signalled
-            _say_channel(service)
+            say_channel(service, note)
 
     try:
         loop.run(on_ready=on_ready)
@@ -535,7 +379,7 @@ def logs(
     tail: int = typer.Option(200, "--tail", help="How many lines from the end.", metavar="LINES"),
 ) -> None:
     """Print the service's log."""
-    from ..runtime.registry import get_service
+    from ..session import get_service
 
     service = get_service(_service_name(name))
     local = local_path_mapper(service.spec)  # tracebacks name local files
@@ -588,7 +432,8 @@ def _image_python(image: str):
         '  [ -n "$py" ] && [ -x "$py" ] && exec "$py" -c "$AMLDEBUG_PYTHON_CODE" "$@"\n'
         'done\necho "no Python in the image"; exit 12\n')
     return lambda code, args: engine.run_once(client, found.id, ["/bin/sh", "-c", script, "sh", *args], ref=image,
-                                              environment={"AMLDEBUG_PYTHON_CODE": code}, timeout=60)
+                                              placed=engine.Placement(environment={"AMLDEBUG_PYTHON_CODE": code}),
+                                              timeout=60)
 
 
 def request_body(data: Optional[str], file: Optional[Path]) -> str:
@@ -623,7 +468,7 @@ def score(
     as_json: AsJson = False,
 ) -> None:
     """Send one request like service.run(); print status, latency and the answer."""
-    from ..runtime.registry import get_service
+    from ..session import get_service
 
     body = request_body(data, file)
     service = get_service(_service_name(name))
@@ -662,7 +507,7 @@ def diagnose(
         raise UsageError("pass a log FILE (or - for stdin), or --name SERVICE for a local service's log")
     chosen = image
     if name:
-        from ..runtime.registry import get_service
+        from ..session import get_service
 
         service = get_service(name)
         text = service.get_logs()
@@ -712,7 +557,7 @@ def model_path(
     as_json: AsJson = False,
 ) -> None:
     """Resolve a model inside the running service as Model.get_model_path(NAME) does."""
-    from ..runtime.registry import get_service
+    from ..session import get_service
 
     service = get_service(_service_name(name))
     result = service.model_path(model)

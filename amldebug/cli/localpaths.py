@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 from typing import Callable, Sequence
 
-from ..core.options import Runtime
-from ..core.spec import ServiceSpec, layout
+from ..core.spec import ServiceSpec
+from ..engine.backend import runtime_of
 
 # A mapped path ends where a name part ends: '/', a quote, ':' (file:line), a space... anything
 # but a letter, a digit, '_', '.' or '-' ("/var/azureml-app/sample2" is another folder).
@@ -16,14 +16,10 @@ _PART_END = r"(?![\w.-])"
 
 
 def container_to_local(spec: ServiceSpec) -> list[tuple[str, str]]:
-    """(container path, local path) for what a container service has mounted: the code
-    folder and every model, longest container path first. None in the process runtime (its
-    paths are local already)."""
-    if spec.runtime != Runtime.CONTAINER:
-        return []
-    lay = layout(spec)
-    pairs = [(lay.code_dir, spec.source_dir)] + [(inside, host) for host, inside in lay.model_mounts]
-    return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
+    """(path the server sees, local path) for what its runtime places elsewhere (a
+    container's mounts: the code folder and every model), longest first; none where its
+    paths are local already (the process runtime)."""
+    return list(runtime_of(spec).local_paths(spec))
 
 
 def map_paths(text: str, pairs: Sequence[tuple[str, str]]) -> str:

@@ -1,5 +1,5 @@
 """The order in which local images are looked at for a scoring server or a Python: a pure
-ordering of what the engine listed (runtime/discover.py for ``attach`` without ``--image``,
+ordering of what the engine listed (engine/discover.py for ``attach`` without ``--image``,
 envbuild/python.py for a base image with the pinned Python)."""
 
 from __future__ import annotations

@@ -30,6 +30,11 @@ class Runtime(str, enum.Enum):
         return self.value
 
 
+# The runtime a service gets when none is asked for (it finds a local scoring image, or falls
+# back to the process runtime: engine/discover.py). What each one does is in engine/.
+DEFAULT_RUNTIME = Runtime.CONTAINER
+
+
 class ReloadMode(str, enum.Enum):
     """What a save does: ``auto`` patches a save that changes only bodies of functions other
     than init() in the live worker and reloads anything else fully; ``patch`` only patches;
@@ -66,7 +71,7 @@ class AttachOptions:
                              "uses it).")
     entry_script: Optional[str] = _opt(None, "--entry-script", "Entry script, relative to SOURCE_DIR "
                                        "(default: score.py).", metavar="FILE")
-    runtime: Runtime = _opt(Runtime.CONTAINER, "--runtime", "Where the service runs: container (Docker) or process "
+    runtime: Runtime = _opt(DEFAULT_RUNTIME, "--runtime", "Where the service runs: container (Docker) or process "
                             "(this machine's Python, no Docker).")
     python: Optional[str] = _opt(None, "--python", "Process runtime: the Python that has azmlinfsrv.",
                              metavar="PATH")

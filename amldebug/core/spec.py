@@ -15,7 +15,7 @@ from typing import Mapping, Optional
 
 from ..errors import UsageError
 from ..payload.common import protocol
-from .options import DEFAULT_DEBUG_PORT, DEFAULT_PORT, AttachOptions, Runtime
+from .options import DEFAULT_DEBUG_PORT, DEFAULT_PORT, DEFAULT_RUNTIME, AttachOptions, Runtime
 
 APP_ROOT = "/var/azureml-app"
 PAYLOAD_ROOT = "/opt/amldebug"
@@ -53,7 +53,7 @@ class ServiceSpec:
     workspace: str = ""  # the VS Code workspace folder that holds .vscode/
     env: tuple[tuple[str, str], ...] = ()
     env_file: Optional[str] = None
-    runtime: Runtime = Runtime.CONTAINER
+    runtime: Runtime = DEFAULT_RUNTIME
     python: Optional[str] = None  # process runtime: the Python that runs azmlinfsrv
     base_image: Optional[str] = None  # set when the image is built from env_file ('amldebug build')
     inference_config: Optional[str] = None  # the Azure ML inference configuration file the code came from
@@ -84,7 +84,7 @@ class ServiceSpec:
         data["file_env"] = tuple(data.get("file_env", ()))
         data["file_fields"] = tuple(data.get("file_fields", ()))
         data["extra_models"] = tuple(tuple(item) for item in data.get("extra_models", ()))
-        data["runtime"] = Runtime(data.get("runtime", Runtime.CONTAINER))
+        data["runtime"] = Runtime(data.get("runtime", DEFAULT_RUNTIME))  # labels before the process runtime
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -314,14 +314,6 @@ def _v2_placement(spec: ServiceSpec, root: PurePosixPath):
         model_rel = str(root / "azureml-models" / spec.model_name / spec.model_version)
         mounts.append((str(Path(spec.model_dir).parent), model_rel))
     return code, app_root.rstrip("/") or "/", mounts, model_rel, model_rel
-
-
-def served_source_dir(spec: ServiceSpec) -> str:
-    """Where the server sees the source folder: its mount in a container; in the process
-    runtime, the folder's real path (the server resolves real paths)."""
-    if spec.runtime == Runtime.PROCESS:
-        return str(Path(spec.source_dir).resolve())
-    return layout(spec).code_dir
 
 
 def launcher_command(python: str, lay: Layout, payload_root: str = PAYLOAD_ROOT) -> list:

@@ -5,6 +5,7 @@ DockerException is caught in this module and re-raised as an AmlDebugError subcl
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -19,8 +20,6 @@ import docker.errors
 import docker.tls
 import requests
 
-from ..core.options import Runtime
-from ..core.paths import cache_root
 from ..core.progress import Progress, stage
 from ..core.spec import (
     DEBUG_PORT_IN_CONTAINER,
@@ -28,10 +27,8 @@ from ..core.spec import (
     SCORING_PORT_IN_CONTAINER,
     Layout,
     ServiceSpec,
-    launcher_command,
-    layout,
 )
-from ..errors import ContainerError, DockerUnavailableError, ImageError, UsageError
+from ..errors import ContainerError, DockerUnavailableError, ImageError
 from ..payload.common import protocol
 
 LABEL_SERVICE = "amldebug.service"
@@ -178,7 +175,7 @@ def probe_image(client: docker.DockerClient, image, payload: Path, cache: Path, 
         pass
     ref = (image.tags or [image.id])[0]
     status, out = run_once(client, image.id, ["/bin/sh", "-c", _PROBE_SCRIPT], ref=ref, kind="probe", timeout=timeout,
-                           volumes={str(payload): {"bind": PAYLOAD_ROOT, "mode": "ro"}},
+                           placed=Placement(volumes={str(payload): {"bind": PAYLOAD_ROOT, "mode": "ro"}}),
                            hint="amldebug needs an image with /bin/sh and Python")
     out = out.strip()
     if status != 0:
@@ -403,19 +400,30 @@ def exec_run(container, cmd: list) -> tuple[int, str]:
     return result.exit_code, (result.output or b"").decode("utf-8", "replace")
 
 
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """What a throwaway container sees besides its image: folders (``volumes``, docker-py's
+    form), read-only ``mounts``, variables and the working directory."""
+
+    volumes: dict = dataclasses.field(default_factory=dict)
+    mounts: list = dataclasses.field(default_factory=list)
+    environment: dict = dataclasses.field(default_factory=dict)
+    working_dir: Optional[str] = None
+
+
 def run_once(client: docker.DockerClient, image: str, command: list, *, ref: str | None = None,
-             what: str = "image", hint: str = "", volumes: dict | None = None, mounts: list | None = None,
-             environment: dict | None = None, working_dir: str | None = None, kind: str = "check",
+             what: str = "image", hint: str = "", placed: Placement = Placement(), kind: str = "check",
              timeout: float = 120) -> tuple[int, str]:
     """Run ``command`` in a throwaway container of ``image`` (no network, removed after)
     and return (exit code, output). ``ref``/``what`` name the image in messages
-    ("base image 'x'"), ``hint`` says what the image needs. Raises ImageError when the
-    image cannot run the command at all."""
+    ("base image 'x'"), ``hint`` says what the image needs; ``placed``: what else it sees.
+    Raises ImageError when the image cannot run the command at all."""
     named = f"{what} '{ref or image}'"
     session = uuid.uuid4().hex
     try:
-        box = client.containers.create(image, entrypoint=command, command=[], volumes=volumes or {},
-                                       mounts=mounts or [], environment=environment or {}, working_dir=working_dir,
+        box = client.containers.create(image, entrypoint=command, command=[], volumes=placed.volumes,
+                                       mounts=placed.mounts, environment=placed.environment,
+                                       working_dir=placed.working_dir,
                                        labels={LABEL_KIND: kind, LABEL_SESSION: session}, network_mode="none")
     except docker.errors.DockerException as exc:
         raise ImageError(f"cannot create a container from {named}: {_short(exc)}") from None
@@ -440,75 +448,6 @@ def run_once(client: docker.DockerClient, image: str, command: list, *, ref: str
             remove(box)
         except ContainerError:  # a leftover throwaway container must not hide the result
             pass
-
-
-class ContainerRunner:
-    """The container runtime (backend.Runner): the image's own Python and server, the
-    payload and state folder mounted, a network of its own."""
-
-    runtime = Runtime.CONTAINER
-
-    def __init__(self, client: docker.DockerClient) -> None:
-        self.client = client
-
-    def probe(self, spec: ServiceSpec, payload: Path) -> dict:
-        if not spec.image:
-            raise UsageError("no image given; pass --image with a local scoring image, or --runtime process")
-        return probe_image(self.client, get_image(self.client, spec.image), payload, cache_root())
-
-    def start(self, spec: ServiceSpec, state, payload: Path, info: dict, session: str) -> "ContainerBackend":
-        state.reset(owner=(info["uid"], info["gid"]) if "uid" in info else None, session=session)
-        lay = layout(spec, server=info["server"])
-        box = start_service(self.client, spec, lay, launcher_command(info["python"], lay), payload, state.channel,
-                            spec.port, spec.debug_port, session=session)
-        return ContainerBackend(self.client, box)
-
-    def undo(self, spec: ServiceSpec, state, session: str, unreturned: bool) -> None:
-        # A create that was sent when the signal came may still be carried out: look again a while.
-        remove_session(self.client, session, settle=1.0 if unreturned else 0)
-
-    def payload_path(self, payload: Path, script: str) -> str:
-        return f"{PAYLOAD_ROOT}/{script}"
-
-
-class ContainerBackend:
-    """A debug service that runs in a container (backend.Backend)."""
-
-    runtime = Runtime.CONTAINER
-
-    def __init__(self, client: docker.DockerClient, box) -> None:
-        self.client = client
-        self.box = box
-
-    @property
-    def session(self) -> Optional[str]:
-        return (self.box.labels or {}).get(LABEL_SESSION)
-
-    @property
-    def id(self) -> str:
-        return self.box.id
-
-    def status(self) -> str:
-        return state(self.box)
-
-    def position(self) -> float:
-        """A point in the log, for logs(since=...): the time now (Docker filters by time)."""
-        return time.time() - 0.5
-
-    def logs(self, *, tail: int | str = "all", since: float | None = None) -> str:
-        return log_text(self.box, tail=tail, since=since)
-
-    def follow(self, *, tail: int | str = "all") -> Iterator[str]:
-        return follow_lines(self.box, tail=tail)
-
-    def signal(self, sig: str) -> None:
-        signal(self.box, sig)
-
-    def remove(self) -> None:
-        remove(self.box)
-
-    def run_python(self, python: str, args: list) -> tuple[int, str]:
-        return exec_run(self.box, [python, *args])
 
 
 # ---------------------------------------------------------------------------------------

@@ -26,9 +26,11 @@ from typing import Iterator, Optional
 
 from ..core import interrupts
 from ..core.options import Runtime
+from ..core.paths import cache_root
 from ..core.spec import ServiceSpec, launcher_command, layout
 from ..errors import AmlDebugError, ContainerError, UsageError
 from ..payload.common import protocol
+from .transport import Pipes
 
 REGISTRY = "process.json"
 LOG = "server.log"
@@ -122,6 +124,10 @@ class ProcessRunner:
     launcher, with an app root that mirrors /var/azureml-app."""
 
     runtime = Runtime.PROCESS
+    uses_image = False
+
+    def __init__(self, client=None) -> None:
+        pass  # needs no engine
 
     def probe(self, spec: ServiceSpec, payload: Path) -> dict:
         return probe_python(spec.python)
@@ -138,11 +144,37 @@ class ProcessRunner:
     def payload_path(self, payload: Path, script: str) -> str:
         return str(payload / script)
 
+    def find(self, name: Optional[str] = None) -> list:
+        return [(spec, backend) for spec, backend, _ in registered(cache_root() / "state")
+                if name is None or spec.name == name]
+
+    @classmethod
+    def describe(cls, spec: ServiceSpec) -> str:
+        return f"Python {spec.python or sys.executable}"
+
+    @classmethod
+    def complete(cls, spec: ServiceSpec, progress) -> ServiceSpec:
+        return spec
+
+    @classmethod
+    def served_source_dir(cls, spec: ServiceSpec) -> str:
+        # The server resolves real paths: they map to themselves.
+        return str(Path(spec.source_dir).resolve())
+
+    @classmethod
+    def local_paths(cls, spec: ServiceSpec) -> list:
+        return []  # its paths are local already
+
+    @classmethod
+    def task_options(cls, spec: ServiceSpec, options):
+        return options.replace(python=spec.python)
+
 
 class ProcessBackend:
     """A debug service that runs as a local process group (backend.Backend)."""
 
     runtime = Runtime.PROCESS
+    transport = Pipes()  # the state folder is on this host
 
     def __init__(self, state: Path, pid: int, session: Optional[str] = None) -> None:
         self.state = state

@@ -28,10 +28,10 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 from ..core.paths import cache_root
-from ..core.progress import stage
+from ..core.progress import Progress, stage
 from ..core.version import __version__
 from ..engine.docker import (
     build_image_from_context,
@@ -50,7 +50,6 @@ from ..sources.envfile import Environment, requirement_name
 from . import python, resolve
 from .python import DEFAULT_BASE_IMAGE, get_base_image, probe_python  # noqa: F401 (build.get_base_image, as before)
 
-Progress = Callable[[str], None]
 
 DEFAULT_REPOSITORY = "amldebug-env"
 ENV_ROOT = "/opt/amldebug-env"

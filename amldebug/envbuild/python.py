@@ -31,12 +31,12 @@ from typing import Callable, Iterable, Optional, Sequence
 
 from ..core.images import candidates
 from ..core.paths import cache_root
+from ..core.progress import Progress
 from ..engine.docker import SERVER_PYTHON_SH, find_image, pull_image, run_once
 from ..errors import AmlDebugError, ImageError
 from ..sources import conda
 from ..sources.envfile import Environment
 
-Progress = Callable[[str], None]
 
 DEFAULT_BASE_IMAGE = "mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cpu-inference:latest"
 DEFAULT_PYTHON = "3.9"  # DEFAULT_BASE_IMAGE's

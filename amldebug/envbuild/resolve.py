@@ -31,14 +31,13 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 from ..core.paths import cache_root
-from ..core.progress import stage
+from ..core.progress import Progress, stage
 from ..errors import AmlDebugError, BuildError
 from ..sources.envfile import normalize_name, requirement_name
 
-Progress = Callable[[str], None]
 
 SERVER_DIST = "azureml-inference-server-http"
 DEFAULT_INDEX = "https://pypi.org/simple"

@@ -10,8 +10,9 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from ..core.options import DEFAULT_DEBUG_PORT, AttachOptions, Runtime, task_argv
-from ..core.spec import ServiceSpec, served_source_dir
+from ..core.options import DEFAULT_DEBUG_PORT, DEFAULT_RUNTIME, AttachOptions, Runtime, task_argv
+from ..core.spec import ServiceSpec
+from ..engine.backend import runtime_of
 
 # The command of the F5 task: the interpreter selected in VS Code's Python extension (which the
 # debugpy extension depends on), resolved when the task runs. Not an absolute path of the machine
@@ -122,7 +123,7 @@ def _down_command(command: Sequence[str], service: str) -> list[str]:
 
 def vscode_files(
     project: Path, *, service: str, debug_port: int, command: Sequence[str], workspace: Path | None = None,
-    just_my_code: bool = True, runtime: Runtime = Runtime.CONTAINER, post_debug_task: bool = False,
+    just_my_code: bool = True, runtime: Runtime = DEFAULT_RUNTIME, post_debug_task: bool = False,
     down_command: Sequence[str] | None = None,
 ) -> dict[str, list[dict]]:
     """The entries that make F5 start ``service`` and attach to it: ``{"launch": [...], "tasks": [...]}``.
@@ -166,7 +167,7 @@ def launch_config(spec: ServiceSpec, *, pre_launch_task: str | None = None) -> d
         local_root = local.as_posix()
     local_root = local_root.rstrip("/").replace("${workspaceFolder}/.", "${workspaceFolder}")
     # The process runtime gives the server the real paths of the files, so they map to themselves.
-    remote_root = served_source_dir(spec)
+    remote_root = runtime_of(spec).served_source_dir(spec)
     return build_attach_config(
         name=spec.name, port=spec.debug_port, local_root=local_root, remote_root=remote_root,
         host="localhost", just_my_code=spec.just_my_code, pre_launch_task=pre_launch_task,
@@ -205,19 +206,8 @@ def task_options(spec: ServiceSpec) -> AttachOptions:
         if spec.env_file == spec.deployment or "image" in spec.file_fields:
             spec = spec.replace(env_file=None, image=None if "image" in spec.file_fields else spec.image)
     if spec.image_found:  # discovered, not chosen: F5 discovers again (an image built since, or removed)
-        return options.replace(runtime=Runtime.CONTAINER)
-    if spec.runtime == Runtime.PROCESS:
-        return options.replace(python=spec.python)
-    built = bool(spec.image and spec.image.startswith("amldebug-env:"))
-    # An image amldebug built is built again from its environment by F5 (found at once
-    # when nothing changed); the file's variables are read from it again too.
-    if spec.inference_config:
-        options = options.replace(inference_config=rel(spec.inference_config))
-    elif built and spec.env_file:
-        options = options.replace(env_file=rel(spec.env_file))
-    if built and spec.base_image:
-        return options.replace(base_image=spec.base_image)
-    return options.replace(image=spec.image) if spec.image and not built else options
+        return options.replace(runtime=DEFAULT_RUNTIME)
+    return runtime_of(spec).task_options(spec, options)  # what starts it again: an image, a Python
 
 
 def task_command(spec: ServiceSpec) -> list[str]:

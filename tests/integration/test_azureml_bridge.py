@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from amldebug import azureml_bridge as bridge
-from amldebug.runtime import registry as amlservice
+from amldebug.service import registry as amlservice
 from amldebug.watch import ReloadLoop
 from tests.conftest import require_azureml  # noqa: E402
 

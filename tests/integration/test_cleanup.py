@@ -194,7 +194,7 @@ def test_init_attach_down_leaves_nothing_behind(capsys, docker_client, server_im
         assert code == 0, err
         assert out.strip() == f"removed service '{name}'"
     finally:
-        from amldebug.runtime.registry import _existing
+        from amldebug.service.registry import _existing
 
         for leftover in _existing(name, None):
             leftover.delete()

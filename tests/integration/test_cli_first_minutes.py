@@ -15,7 +15,7 @@ import pytest
 
 from amldebug.engine import docker as engine
 from amldebug.errors import ImageError
-from amldebug.runtime.discover import _no_server_mark, find_scoring_image
+from amldebug.engine.discover import _no_server_mark, find_scoring_image
 from tests.integration.helpers import amldebug
 from tests.support.images import build_from_dockerfile
 

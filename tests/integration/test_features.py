@@ -22,7 +22,8 @@ import requests
 
 import amldebug
 from amldebug.envbuild import image as build
-from amldebug.runtime.registry import _existing, get_service
+from amldebug.service.registry import _existing
+from amldebug.session import get_service
 from tests.conftest import marker_line
 from tests.integration.conftest import BASE_IMAGE
 from tests.integration.helpers import Request, client_from_launch_json

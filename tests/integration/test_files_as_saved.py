@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from amldebug.runtime.registry import get_service
+from amldebug.session import get_service
 from tests.conftest import FIXTURES, marker_line
 from tests.integration.conftest import BASE_IMAGE
 from tests.integration.helpers import Request, amldebug, client_from_launch_json

@@ -21,7 +21,7 @@ import requests
 
 from amldebug.engine import docker as engine
 from amldebug.engine.statefile import state_folder
-from amldebug.runtime.registry import get_service
+from amldebug.session import get_service
 from tests.integration.helpers import Watching, amldebug
 from tests.support.dap import initialize_roundtrip
 

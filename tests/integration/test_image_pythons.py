@@ -9,8 +9,8 @@ import pytest
 
 from amldebug.core.spec import PAYLOAD_ROOT
 from amldebug.engine import docker as engine
-from amldebug.runtime import inject
-from amldebug.runtime.registry import get_service
+from amldebug.engine import inject
+from amldebug.session import get_service
 from tests.conftest import marker_line
 from tests.integration.helpers import Request, Watching, amldebug, client_from_launch_json
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from amldebug.runtime.registry import get_service
+from amldebug.session import get_service
 from tests.conftest import marker_line
 from tests.integration.helpers import Request, amldebug, client_from_launch_json
 from tests.support.images import build_from_dockerfile

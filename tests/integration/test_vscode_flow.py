@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from amldebug import vscode
-from amldebug.runtime.registry import get_service
+from amldebug.session import get_service
 from amldebug.watch import ReloadLoop
 from tests.integration.helpers import Request, amldebug
 from tests.support.dap import DebugClient
@@ -160,7 +160,7 @@ def test_a_bad_save_then_a_good_one_begin_report_end_then_begin_end(workspace, s
 
 
 # F5 in a project that names no image reaches the image discovery of contract C2 (the cli
-# branch's runtime/discover.py); until that is merged the task ends in "no image given".
+# branch's engine/discover.py); until that is merged the task ends in "no image given".
 def _f5_request(folder, name, debug_port, request_file):
     """What F5 does once the task is ready, then a request: attach with the launch.json entry
     (its pathMappings as VS Code resolves them), breakpoints in init() and run() of the local

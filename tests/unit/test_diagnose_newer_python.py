@@ -260,7 +260,7 @@ class _Service:
 @pytest.mark.parametrize("command", [["logs", "--name", "svc"], ["diagnose", "--name", "svc"]])
 def test_a_services_own_image_answers_for_logs_and_diagnose_name(capsys, tmp_path, monkeypatch, command):
     from amldebug.cli import commands
-    from amldebug.runtime import registry
+    from amldebug import session as registry
 
     monkeypatch.setattr(registry, "get_service", lambda name: _Service(tmp_path, CLICK))
     asked = []
@@ -274,7 +274,7 @@ def test_a_services_own_image_answers_for_logs_and_diagnose_name(capsys, tmp_pat
 
 def test_a_services_image_that_cannot_be_read_leaves_the_log_findings(capsys, tmp_path, monkeypatch):
     from amldebug.cli import commands
-    from amldebug.runtime import registry
+    from amldebug import session as registry
 
     def gone(image):
         raise ImageError(f"image '{image}' is not present locally")

@@ -1,4 +1,4 @@
-"""Which local images the discovery probes, in which order (runtime/discover.py): a pure
+"""Which local images the discovery probes, in which order (engine/discover.py): a pure
 ordering of what the engine lists. The probing itself runs against a real engine in
 tests/integration/test_cli_first_minutes.py."""
 

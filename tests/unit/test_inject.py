@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from amldebug.errors import AmlDebugError, ImageError
-from amldebug.runtime import inject
+from amldebug.engine import inject
 
 HOST_DEBUGPY = metadata.version("debugpy")
 HOST_PYTHON = "%d.%d" % sys.version_info[:2]

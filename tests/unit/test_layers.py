@@ -1,5 +1,5 @@
 """The package's layers, checked on its import statements (those inside functions too):
-cli -> use cases -> runtime, envbuild -> engine -> {core, sources, vscode, diagnose} -> errors
+cli -> use cases -> service, envbuild -> sources, vscode -> engine -> core, diagnose -> errors
 -> the protocol. A module imports its own layer or lower ones, and no two modules import each
 other around a circle. Of the payload (the code that runs inside the server), the host imports
 the protocol module and nothing else."""
@@ -22,10 +22,11 @@ LAYERS = [
     {"amldebug.__main__"},
     {"amldebug.cli"},
     {"amldebug", "amldebug.session", "amldebug.watch", "amldebug.check", "amldebug.scaffold", "amldebug.replicas",
-     "amldebug.azureml_bridge", "amldebug.localwebservice"},
-    {"amldebug.runtime", "amldebug.envbuild"},
+     "amldebug.azureml_bridge", "amldebug.localwebservice", "amldebug.supervise", "amldebug.demo"},
+    {"amldebug.service", "amldebug.envbuild"},
+    {"amldebug.sources", "amldebug.vscode"},  # vscode asks the runtime where the server sees the code
     {"amldebug.engine"},
-    {"amldebug.core", "amldebug.sources", "amldebug.vscode", "amldebug.diagnose"},
+    {"amldebug.core", "amldebug.diagnose"},
     {"amldebug.errors"},
     {PROTOCOL},
 ]
@@ -141,6 +142,6 @@ def test_the_host_imports_only_the_protocol_of_the_payload():
 def test_the_check_sees_the_imports_it_checks():
     """The graph is not empty by mistake: the CLI reaches the engine through the session."""
     assert "amldebug.session" in GRAPH["amldebug.cli.commands"]
-    assert "amldebug.engine.docker" in GRAPH["amldebug.runtime.registry"]
+    assert "amldebug.engine.backend" in GRAPH["amldebug.service.registry"]
     assert PROTOCOL in GRAPH["amldebug.engine.channel"] and PROTOCOL in GRAPH["amldebug.engine.statefile"]
     assert len(GRAPH) > 30 and sum(map(len, GRAPH.values())) > 80

@@ -593,7 +593,7 @@ def test_vscode_again_keeps_keys_the_user_added_to_amldebugs_entries(workspace, 
 
 
 def test_vscode_waiting_too_long_for_another_run_is_an_error(workspace, capsys, monkeypatch):
-    from amldebug.runtime import inject
+    from amldebug.engine import inject
     from amldebug.vscode import jsonc as vscode
 
     monkeypatch.setattr(vscode, "LOCK_TIMEOUT", 0.2)

@@ -16,11 +16,12 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional, Protocol, Sequence
 
 import requests
 
-from ..core.options import ReloadMode, Runtime
+from ..core.options import ReloadMode
+from ..core.progress import Progress
 from ..core.scriptcheck import syntax_error
 from ..core.spec import ServiceSpec
 from ..diagnose.log import logged_exception
@@ -34,10 +35,7 @@ from ..errors import (
     ScoringError,
     UsageError,
 )
-from ..vscode.files import launch_json_path, write_vscode_files
-from . import inject
-
-Progress = Callable[[str], None]
+from ..engine import inject
 
 
 def _stderr(message: str) -> None:
@@ -63,15 +61,27 @@ def _names(paths: Sequence[str]) -> str:
     return ", ".join(sorted({os.path.basename(p) for p in paths}))
 
 
+class Recreate(Protocol):
+    """How ``update()`` has a service made again with ``changes`` (the use case's: it rebuilds
+    an image whose environment changed and keeps VS Code's files pointed at the new ports)."""
+
+    def __call__(self, spec: ServiceSpec, changes: dict, *, client=None) -> "Service": ...
+
+
 class Service:
     """A running (or stopped) amldebug service. Get one from ``attach()`` or ``get_service()``."""
 
     def __init__(self, spec: ServiceSpec, backend: Backend, client=None, *,
-                 starter: Optional[Callable[..., "Service"]] = None) -> None:
+                 recreate: Optional[Recreate] = None) -> None:
         self.spec = spec
         self._backend = backend
         self._client = client
-        self._starter = starter  # registry.start, for update() (a Service does not import its registry)
+        self._recreate = recreate  # for update() (a Service does not import its registry or use case)
+
+    @property
+    def session(self) -> Optional[str]:
+        """The start that made the service (a replacement under the same name has another)."""
+        return getattr(self._backend, "session", None)
 
     # -- LocalWebservice-shaped attributes -------------------------------------------------
     @property
@@ -111,7 +121,7 @@ class Service:
         files = StateFile(state_folder(self.name))
         if files.orphaned():
             return "Orphaned"
-        return "Running (init failed)" if files.read().status == Status.FAILED else state
+        return "Running (init failed)" if self._backend.transport.status(files).status == Status.FAILED else state
 
     def __repr__(self) -> str:
         return f"Service(name={self.name!r}, state={self.state!r}, scoring_uri={self.scoring_uri!r})"
@@ -210,7 +220,7 @@ class Service:
             self.update()
             return ReloadResult(time.monotonic() - started, restarted=True, kind="restarted")
         state = StateFile(state_folder(self.name))
-        before = state.read().generation
+        before = self._backend.transport.status(state).generation
         started = time.monotonic()
         mark = self._backend.position()
         via = "pipe"
@@ -218,8 +228,8 @@ class Service:
             via = "engine"  # SIGHUP is gunicorn's own reload signal: no relay needed
             self._backend.signal(protocol.RELOAD_SIGNAL)
         try:
-            done = state.wait(lambda st: st.generation > before and st.status in SETTLED,
-                              timeout, alive=self._running, poll=0.002)
+            done = self._backend.transport.wait(state, lambda st: st.generation > before and st.status in SETTLED,
+                                                timeout, alive=self._running, poll=0.002)
         except TimeoutError:
             raise ReloadError(f"the new worker of '{self.name}' was not ready after {timeout:.0f} s "
                               "(paused at a breakpoint in init()?)") from None
@@ -239,7 +249,7 @@ class Service:
     def _patch(self, timeout: float) -> ReloadResult:
         """Ask the serving worker to patch the changed functions of the entry script."""
         state = StateFile(state_folder(self.name))
-        current = state.read()
+        current = self._backend.transport.status(state)
         pid = current.pid
         if current.status != Status.READY or not pid:
             return ReloadResult(0.0, restarted=False, kind="declined", reason="no worker is serving")
@@ -266,29 +276,17 @@ class Service:
                             attached=self.debugger_attached(), via=via)
 
     def _tell(self, state: StateFile, pipe: str, line: str) -> Optional[tuple[str, Optional[str]]]:
-        """Write ``line`` to one of the service's pipes: ("pipe", None) when this host can open
-        it, ("engine", seq) when it went by the inbox and a signal through the engine (Docker
-        Desktop), None when neither can reach it."""
-        if channel.send(state.channel / pipe, line):
-            return "pipe", None
-        if self.spec.runtime != Runtime.CONTAINER:
-            return None
-        posted = channel.post(state.channel, pipe, line)
-        if posted is None:
-            return None
-        self._backend.signal(channel.INBOX_SIGNAL)
-        return "engine", posted
+        """Write ``line`` to one of the service's pipes by its runtime's transport: ("pipe",
+        None) through the state folder, ("engine", seq) by the inbox and a signal through the
+        engine (Docker Desktop), None when neither can reach it."""
+        return self._backend.transport.tell(state.channel, pipe, line)
 
     def channel(self) -> Optional[str]:
         """How amldebug tells the server of a save: "pipe" (named pipes in the state folder),
         "engine" (signals through the Docker API: this host cannot open the container's
         pipes, as with Docker Desktop), None (neither: no inbox either, an older launcher;
         a reload is still gunicorn's SIGHUP)."""
-        state = StateFile(state_folder(self.name))
-        if channel.reachable(state.channel / channel.CONTROL):
-            return "pipe"
-        inbox = (state.channel / channel.INBOX).is_dir()
-        return "engine" if self.spec.runtime == Runtime.CONTAINER and inbox else None
+        return self._backend.transport.reach(StateFile(state_folder(self.name)).channel)
 
     def debugger_attached(self, timeout: float = 0.5) -> Optional[bool]:
         """Whether a debugger client is attached to the service now (None: it cannot say)."""
@@ -308,8 +306,9 @@ class Service:
         return self._backend.status() == "running"
 
     def update(self, **changes) -> "Service":
-        """Recreate the container with changed settings (image, model, env, ports); the
-        launch.json entry follows the new ports. The debugger must re-attach."""
+        """Recreate the container with changed settings (image, model, env, ports), by the use
+        case that made it (the launch.json entry follows the new ports). The debugger must
+        re-attach."""
         unknown = set(changes) - {f.name for f in dataclasses.fields(ServiceSpec)}
         if unknown:
             raise UsageError(f"update() does not know {', '.join(sorted(unknown))}")
@@ -320,24 +319,15 @@ class Service:
                 if not Path(changes[key]).exists():
                     raise UsageError(f"{key} '{changes[key]}' does not exist")
                 changes[key] = str(Path(changes[key]).resolve())
-        spec = self.spec.replace(**changes)
-        if spec.env_file and spec.runtime == Runtime.CONTAINER and spec.image and spec.image.startswith("amldebug-env:") \
-                and "image" not in changes:
-            from ..envbuild.image import build_image  # the environment file changed: the image follows it
-
-            spec = spec.replace(image=build_image(Path(spec.env_file), base_image=spec.base_image,
-                                                  client=self._client).tag)
-        if self._starter is None:
+        if self._recreate is None:
             raise UsageError(f"service '{self.name}' was not made by amldebug's registry; get it with "
                              "amldebug.get_service() to update it")
         files = StateFile(state_folder(self.name))
         owned = files.owner_pid() == os.getpid()  # a foreground session keeps owning the recreated service
-        new = self._starter(spec, client=self._client, keep_ports=True)
+        new = self._recreate(self.spec, changes, client=self._client)
         self.spec, self._backend = new.spec, new._backend
         if owned:
             files.claim()
-        if launch_json_path(self.spec).is_file():  # keep VS Code pointed at the (new) debug port
-            write_vscode_files(self.spec)
         return self
 
     def delete(self) -> None:

@@ -17,8 +17,8 @@ from ..core.images import candidates
 from ..core.paths import cache_root
 from ..core.progress import Progress, notice, stage
 from ..core.spec import ServiceSpec
-from ..engine import docker as engine
-from ..errors import AmlDebugError, DockerUnavailableError, ImageError
+from . import docker as engine
+from ..errors import AmlDebugError, DockerUnavailableError, ImageError, UsageError
 from . import inject
 
 # How many images to probe at most in one look (each probe of a new image runs a container
@@ -99,3 +99,34 @@ def with_local_image(spec: ServiceSpec, progress: Progress) -> ServiceSpec:
     notice(progress, f"amldebug: no --image given; using '{ref}', a local image with azmlinfsrv (the newest of "
              "those that show it; pass --image to choose another)")
     return spec.replace(image=ref, image_found=True)
+
+
+def choose_runtime(requested: Optional[Runtime], image: Optional[str],
+                   progress: Progress) -> tuple[Runtime, Optional[str], str]:
+    """(runtime, image, why) for ``amldebug demo``: the one ``--runtime`` asked for; else the
+    container when an engine answers and a scoring image is here (``image``, else the newest
+    local one with azmlinfsrv), else the process runtime. ``--runtime container`` with no
+    image to be found is a UsageError."""
+    if requested == Runtime.PROCESS:
+        return requested, None, "asked for with --runtime"
+    if requested == Runtime.CONTAINER and image:
+        return requested, image, "asked for with --runtime"
+    chosen, image, why = _found_runtime(image, progress)
+    if requested == Runtime.CONTAINER and chosen != requested:
+        raise UsageError(f"--runtime container: {why}")
+    return chosen, image, why
+
+
+def _found_runtime(image: Optional[str], progress: Progress) -> tuple[Runtime, Optional[str], str]:
+    try:
+        client = engine.connect()
+    except DockerUnavailableError as exc:
+        return Runtime.PROCESS, None, f"{str(exc).split(';')[0]}"
+    if image:
+        engine.get_image(client, image)  # a named image that is not here is an error, not a fallback
+        return Runtime.CONTAINER, image, f"image '{image}' is present"
+    found = find_scoring_image(client, progress)
+    if found is None:
+        return Runtime.PROCESS, None, ("a Docker engine answers, but no local image has azmlinfsrv (pass --image, "
+                                       "or make one with 'amldebug build')")
+    return Runtime.CONTAINER, found, f"image '{found}' has azmlinfsrv (the newest local image that shows it)"

@@ -1,38 +1,39 @@
 """Where services come from: start (or replace) one, find one by name, list them all, in
 either runtime. Like docker-py's collections over its models: the functions here make
-:class:`~amldebug.runtime.service.Service` objects, and hand each the way to start itself
+:class:`~amldebug.service.service.Service` objects, and hand each the way to start itself
 again (for ``update()``)."""
 
 from __future__ import annotations
 
-import sys
 import uuid
+from typing import Optional
 
-from ..core.options import Runtime
-from ..core.paths import cache_root
-from ..core.progress import notice, stage
+from ..core.progress import Progress, notice, stage
 from ..core.scriptcheck import check_entry_script
 from ..core.spec import ServiceSpec
 from ..diagnose.log import logged_exception
-from ..engine import docker as engine
-from ..engine import ports, process
-from ..engine.backend import Runner, runner_for
+from ..engine import inject, ports
+from ..engine.backend import Runner, runner_for, runners
 from ..engine.statefile import ATTACHABLE, SETTLED, StateFile, Status, state_folder
 from ..errors import ContainerError, DockerUnavailableError, ServiceNotFoundError, UsageError
-from . import inject
-from .service import Progress, Service, _stderr
+from .service import Recreate, Service, _stderr
+
+
+def _restart(spec: ServiceSpec, changes: dict, *, client=None) -> Service:
+    """update() of a service made here without a use case's Recreate: started again as it is."""
+    return start(spec.replace(**changes), client=client, keep_ports=True)
 
 
 def start(spec: ServiceSpec, *, client=None, keep_ports: bool = False, exact_ports: bool = False,
-          progress: Progress = _stderr, ready_timeout: float = 120) -> Service:
+          progress: Progress = _stderr, ready_timeout: float = 120, recreate: Optional[Recreate] = None) -> Service:
     """Start (or replace) the service described by ``spec`` and wait until it is attachable
-    (with spec.wait) or serving (without). Raises, leaving nothing running, on failure."""
+    (with spec.wait) or serving (without). Raises, leaving nothing running, on failure.
+    ``recreate``: how its update() makes it again (the use case's)."""
     check_entry_script(spec.entry_path)
     payload = inject.payload_dir()
     runner = runner_for(spec, client)
     client = getattr(runner, "client", client)
-    stage(progress, f"probing image '{spec.image}'" if spec.runtime == Runtime.CONTAINER
-          else f"probing Python {spec.python or sys.executable}")
+    stage(progress, f"probing {runner.describe(spec)}")
     info = runner.probe(spec, payload)
     cached = inject.debugpy_cached(payload, info["version"])
     stage(progress, f"{'debugpy' if cached else 'fetching debugpy'} for Python {info['version']}")
@@ -76,7 +77,7 @@ def start(spec: ServiceSpec, *, client=None, keep_ports: bool = False, exact_por
     except BaseException:
         _undo_start(runner, spec, backend, session, state)
         raise
-    return Service(spec, backend, client, starter=start)
+    return Service(spec, backend, client, recreate=recreate or _restart)
 
 
 def _undo_start(runner: Runner, spec: ServiceSpec, backend, session: str, state: StateFile) -> None:
@@ -101,22 +102,24 @@ def _holder(port: int, client) -> str:
 
 
 def _existing(name: str, client) -> list[Service]:
-    """Services of that name in either runtime (Docker is asked only when it answers)."""
-    found = [s for s in _process_services() if s.name == name]
-    if client is None:
+    """Services of that name in every runtime (one whose engine does not answer is skipped)."""
+    return [s for found in _found(client, name, strict=False) for s in found]
+
+
+def _found(client, name=None, *, strict: bool, recreate: Optional[Recreate] = None):
+    """Each runtime's services (named ``name``), as a list per runtime; a runtime whose
+    engine does not answer is skipped, or with ``strict`` yields its error to raise."""
+    for _, runner in runners(client):
+        if isinstance(runner, DockerUnavailableError):
+            if strict:
+                yield runner
+            continue
         try:
-            client = engine.connect()
-        except DockerUnavailableError:
-            return found
-    return found + [_container_service(client, b) for b in engine.find_services(client, name)]
-
-
-def _container_service(client, box) -> "Service":
-    return Service(engine.spec_of(box), engine.ContainerBackend(client, box), client, starter=start)
-
-
-def _process_services() -> list[Service]:
-    return [Service(spec, backend, starter=start) for spec, backend, _ in process.registered(cache_root() / "state")]
+            yield [Service(spec, backend, getattr(runner, "client", None), recreate=recreate or _restart)
+                   for spec, backend in runner.find(name)]
+        except DockerUnavailableError as exc:
+            if strict:
+                yield exc
 
 
 def _wait_started(backend, spec: ServiceSpec, state: StateFile, timeout: float, progress: Progress = _stderr) -> None:
@@ -125,8 +128,8 @@ def _wait_started(backend, spec: ServiceSpec, state: StateFile, timeout: float, 
     # With wait, the service is ready once debugpy listens (init() runs after VS Code attaches).
     stage(progress, "waiting for the debugger to listen" if spec.wait else "waiting for init()")
     try:
-        done = state.wait(lambda st: st.status in wanted, timeout,
-                          alive=lambda: backend.status() == "running")
+        done = backend.transport.wait(state, lambda st: st.status in wanted, timeout,
+                                      alive=lambda: backend.status() == "running")
     except TimeoutError:
         raise ContainerError(f"service '{spec.name}' was not ready after {timeout:.0f} s",
                              backend.logs(tail=40)) from None
@@ -144,28 +147,31 @@ def _failure_excerpt(log: str) -> str:
     return f"{exc}\n\nlast log lines:\n{tail}" if exc else tail
 
 
-def get_service(name: str, *, client=None) -> Service:
+def get_service(name: str, *, client=None, recreate: Optional[Recreate] = None) -> Service:
     """The service called ``name``, in whichever runtime it runs."""
-    for service in _process_services():
-        if service.name == name:
-            return service
-    client = client or engine.connect()
-    found = engine.find_services(client, name)
-    if not found:
-        raise ServiceNotFoundError(f"no amldebug service named '{name}'; 'amldebug status' lists them, "
-                                   f"'amldebug attach' starts one")
-    return _container_service(client, found[0])
+    unanswered = None
+    for found in _found(client, name, strict=True, recreate=recreate):
+        if isinstance(found, DockerUnavailableError):
+            unanswered = unanswered or found
+        elif found:
+            return found[0]
+    if unanswered is not None:
+        raise unanswered
+    raise ServiceNotFoundError(f"no amldebug service named '{name}'; 'amldebug status' lists them, "
+                               f"'amldebug attach' starts one")
 
 
-def list_services(*, client=None) -> list[Service]:
-    """Every service: the process ones always, the container ones when Docker answers
-    (or, with an explicit client, always)."""
-    services = _process_services()
-    if client is None:
-        try:
-            client = engine.connect()
-        except DockerUnavailableError:
-            if services:
-                return services
-            raise
-    return services + [_container_service(client, b) for b in engine.find_services(client)]
+def list_services(*, client=None, recreate: Optional[Recreate] = None) -> list[Service]:
+    """Every service, in every runtime whose engine answers (with an explicit client, or when
+    none is found anywhere, an engine that does not answer is an error)."""
+    services, unanswered = [], None
+    for found in _found(client, strict=True, recreate=recreate):
+        if isinstance(found, DockerUnavailableError):
+            if client is not None:
+                raise found
+            unanswered = unanswered or found
+        else:
+            services += found
+    if unanswered is not None and not services:
+        raise unanswered
+    return services
