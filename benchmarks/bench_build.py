@@ -126,6 +126,7 @@ def previous_resolve():
     path.write_text(text)
     spec = importlib.util.spec_from_file_location("amldebug.envbuild.previous_resolve", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
