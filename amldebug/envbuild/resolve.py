@@ -1063,10 +1063,11 @@ def install(steps: Steps, target: Path, probe: dict, progress: Progress, *, pyth
     parts = [("conda", list(steps.conda) + conda_added, ()), ("pip", list(steps.pip) + pip_added,
                                                               tuple(direct_names(steps.pip)))]
     parts = [part for part in parts if any(requirement_name(line) for line in part[1])]
+    both = bool(steps.conda) and any(requirement_name(line) for line in steps.pip)  # the file has both parts
     work = target.parent
     no_compiler = probe["version"] != "%d.%d" % sys.version_info[:2]
     stage(progress, f"resolving {len(direct)} requirements for CPython {probe['version']} on Linux "
-                    f"{probe['machine']} with uv" + (", conda's part first, then pip's on top" if len(parts) > 1 else ""))
+                    f"{probe['machine']} with uv" + (", conda's part first, then pip's on top" if both else ""))
     limit, keep_newest, relaxed = bound, True, 0
     while True:
         newest: dict[str, str] = {}
@@ -1126,7 +1127,7 @@ def install(steps: Steps, target: Path, probe: dict, progress: Progress, *, pyth
             error = uv_failure(output, probe)
             if behind:
                 raise BuildError(f"{behind}\n{error}", output)
-            if len(parts) > 1:
+            if both:
                 when = "on top of conda's part" if step == "pip" else "installed first, as conda does"
                 raise BuildError(f"the environment's {step} part ({when}): {error}", error.output)
             raise error
