@@ -1090,7 +1090,7 @@ def install(steps: Steps, target: Path, probe: dict, progress: Progress, *, pyth
                 break
             for note in check_source_builds(source_builds(output), target, probe):
                 progress(note)
-            if number > 0:
+            if number > 0 and both:
                 for name, before, after in replaced(output):
                     progress(f"amldebug: the pip step replaced {name} {before} (from conda's part) with {after}, "
                              "as Azure ML's 'pip install -U' does")
