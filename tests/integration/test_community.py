@@ -36,7 +36,7 @@ import yaml
 from amldebug.engine import docker as engine
 from amldebug.envbuild import image as imagebuild
 from tests.integration.helpers import amldebug, client_from_launch_json
-from tests.integration.test_corpus import _assert_message, _close, _error_of, _line_of, _Post
+from tests.integration.test_corpus import _assert_message, _error_of, _line_of, _Post
 
 pytestmark = pytest.mark.docker
 
@@ -147,12 +147,21 @@ def test_project_serves_and_debugs_or_names_its_real_cause(project, capsys, monk
     assert code == 0, err
 
 
-def _same(answer, expected) -> None:
-    """The answer run() gave, against the one computed outside amldebug (numbers within 1e-6)."""
-    if isinstance(expected, str):
-        assert answer == expected, (answer, expected)
+def _same(answer, expected, path: str = "answer") -> None:
+    """The answer run() gave, against the one computed outside amldebug (numbers within 1e-6,
+    strings and labels equal)."""
+    if isinstance(expected, dict):
+        assert isinstance(answer, dict) and set(answer) == set(expected), f"{path}: {answer!r} != {expected!r}"
+        for key in expected:
+            _same(answer[key], expected[key], f"{path}[{key!r}]")
+    elif isinstance(expected, list):
+        assert isinstance(answer, list) and len(answer) == len(expected), f"{path}: {answer!r} != {expected!r}"
+        for index, (a, e) in enumerate(zip(answer, expected)):
+            _same(a, e, f"{path}[{index}]")
+    elif isinstance(expected, str) or expected is None or isinstance(expected, bool):
+        assert answer == expected, f"{path}: {answer!r} != {expected!r}"
     else:
-        _close(answer, expected)
+        assert answer == pytest.approx(expected, rel=1e-6, abs=1e-9), f"{path}: {answer!r} != {expected!r}"
 
 
 def _init_raises(project: dict, ws: Path, uri: str, service: str) -> None:
